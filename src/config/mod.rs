@@ -1,0 +1,469 @@
+//! The configuration file (`/etc/custos/custos.toml`): what is recorded, where,
+//! for how long, for whom, and who may look at it.
+//!
+//! Loading happens in three passes, and every pass reports *all* it finds
+//! rather than stopping at the first problem, so one `custosd check-config`
+//! run shows everything an administrator has to fix:
+//!
+//! 1. the TOML is parsed into a tree that keeps source spans; each section and
+//!    each `[[camera]]`, `[[zone]]`, ... element is deserialized on its own,
+//!    and a key that fails is set aside so the rest of its table is still read;
+//! 2. the values are checked against each other and against the rules the
+//!    users serve (see `RULES.md`; clause numbers are cited where a check exists
+//!    because of one);
+//! 3. [`Config::load`] also reads the secrets file and checks the storage and
+//!    evidence directories on disk. [`Config::parse_str`] skips this pass.
+//!
+//! Invariants of a [`Config`] that loaded without errors: ids are unique and
+//! safe as directory names; every camera's zone exists and every zone's storage
+//! root exists; no retention exceeds [`DaemonConfig::max_retention_days`]; no
+//! camera URL carries credentials (they live only in the secrets file and in
+//! [`Credentials`], which never prints them).
+//!
+//! Errors are [`ConfigError`]s: `FILE:LINE: KEY: MESSAGE`, where KEY is a
+//! path such as `camera[3].zone` (array indices count from 0, in file order).
+//!
+//! Relative paths anywhere in the file (`secrets`, `daemon.state_dir`,
+//! `storage[].path`, ...) are resolved against the directory that holds the
+//! configuration file, not against the working directory.
+
+mod access;
+mod checks;
+mod diag;
+mod parse;
+mod secrets;
+mod units;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use access::{Access, Grant, Principal, Role};
+pub use diag::{ConfigError, ConfigErrors};
+pub use secrets::{Credentials, SecretsSource, redact_url};
+
+// Defaults, in one place. Every optional key takes its value from here.
+
+/// Where the configuration is installed; `custosd` reads it unless told otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/custos/custos.toml";
+/// `daemon.state_dir`: holds `index.db` and the node key.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/custos";
+/// `daemon.socket`: the admin API's Unix socket.
+pub const DEFAULT_SOCKET: &str = "/run/custos/admin.sock";
+/// `daemon.stall_timeout`: a camera that sends no data this long counts as failed.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// `daemon.retry_max`: the reconnect backoff never waits longer than this.
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(60);
+/// `daemon.shutdown_timeout`: how long shutdown waits for segments to close.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// `daemon.max_retention_days`: one month, the longest period in the rules
+/// Custos serves (003 §24.2).
+pub const DEFAULT_MAX_RETENTION_DAYS: u32 = 31;
+/// Range allowed for `daemon.stall_timeout`, `retry_max` and `shutdown_timeout`.
+pub const DAEMON_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(3600));
+/// `storage[].create` and `evidence.create`: a missing directory is an error.
+pub const DEFAULT_CREATE: bool = false;
+/// `storage[].destruction`.
+pub const DEFAULT_DESTRUCTION: Destruction = Destruction::Unlink;
+/// `evidence.review_days_default`: an evidence copy is reviewed after this many days.
+pub const DEFAULT_REVIEW_DAYS: u32 = 30;
+/// `evidence.review_days_max`: the longest review period one may set on a copy.
+pub const DEFAULT_REVIEW_DAYS_MAX: u32 = 365;
+/// `zone[].audio`: sound is not recorded unless a zone allows it (001 §19).
+pub const DEFAULT_AUDIO_POLICY: AudioPolicy = AudioPolicy::Forbidden;
+/// `camera[].transport`.
+pub const DEFAULT_TRANSPORT: Transport = Transport::Tcp;
+/// `camera[].audio`.
+pub const DEFAULT_CAMERA_AUDIO: bool = false;
+/// `camera[].enabled`.
+pub const DEFAULT_CAMERA_ENABLED: bool = true;
+/// `camera[].segment`: the length of one recorded file.
+pub const DEFAULT_SEGMENT: Duration = Duration::from_secs(60);
+/// Shortest allowed `camera[].segment`.
+pub const MIN_SEGMENT: Duration = Duration::from_secs(2);
+/// Longest allowed `camera[].segment`.
+pub const MAX_SEGMENT: Duration = Duration::from_secs(15 * 60);
+/// Longest camera, zone or storage id, in bytes (they become directory names).
+pub const MAX_ID_LEN: usize = 64;
+
+/// A checked configuration. Build it with [`Config::load`] (or
+/// [`Config::parse_str`] in tests); the fields are plain data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file this was loaded from, as given.
+    pub path: PathBuf,
+    /// Time zone for display (UI, notices, export manifests). Storage and the
+    /// index always use UTC.
+    pub timezone: jiff::tz::TimeZone,
+    /// The IANA name of [`Config::timezone`], or `"system"` if the system's
+    /// zone has no known name.
+    pub timezone_name: String,
+    /// Where camera credentials come from, if anywhere.
+    pub secrets: Option<SecretsSource>,
+    pub daemon: DaemonConfig,
+    /// The data controller named on public notices and export manifests.
+    pub controller: Controller,
+    /// Storage roots, in file order; never empty.
+    pub storage: Vec<StorageRoot>,
+    pub evidence: EvidenceConfig,
+    /// Zones, in file order.
+    pub zones: Vec<Zone>,
+    /// Cameras, in file order.
+    pub cameras: Vec<Camera>,
+    pub access: Access,
+    /// Things that are allowed but probably wrong (e.g. a secrets file that
+    /// other users can read). The caller decides how to report them.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// `[daemon]`: process-wide settings. Every key is optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonConfig {
+    /// Directory for `index.db` and the node key. Default [`DEFAULT_STATE_DIR`].
+    pub state_dir: PathBuf,
+    /// Unix socket of the admin API. Default [`DEFAULT_SOCKET`].
+    pub socket: PathBuf,
+    /// A camera with no data for this long counts as failed and is reconnected.
+    /// Default [`DEFAULT_STALL_TIMEOUT`].
+    pub stall_timeout: Duration,
+    /// Cap of the reconnect backoff. Default [`DEFAULT_RETRY_MAX`].
+    pub retry_max: Duration,
+    /// How long shutdown waits for cameras to finish their segment.
+    /// Default [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    pub shutdown_timeout: Duration,
+    /// Upper bound, in days, for any zone's `retention_days`: a guard against
+    /// typos such as 100 for 10. Default [`DEFAULT_MAX_RETENTION_DAYS`].
+    pub max_retention_days: u32,
+}
+
+/// `[controller]` (or a zone's `[zone.controller]`): who is responsible for
+/// the footage, as printed on signs and in export manifests (001 §21, §34;
+/// 004 §23, §37).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Controller {
+    /// Legal name. Required.
+    pub name: String,
+    /// Company/registry code. Required.
+    pub registration_code: String,
+    /// Postal address. Required.
+    pub address: String,
+    /// Phone number. Optional.
+    pub phone: Option<String>,
+    /// Contact email. Required.
+    pub email: String,
+    /// Where the rules and the camera list are published (001 §40; 004 §37.2). Optional.
+    pub website: Option<String>,
+    /// The data protection officer, to whom breaches are reported (004 §22).
+    pub dpo: Dpo,
+}
+
+/// Contact of a data protection officer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dpo {
+    /// Name; optional (some controllers publish only a role address).
+    pub name: Option<String>,
+    /// Email. Required.
+    pub email: String,
+    /// Phone. Optional.
+    pub phone: Option<String>,
+}
+
+/// `[[storage]]`: a directory that holds recordings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageRoot {
+    /// `[a-z0-9][a-z0-9-]*`, unique.
+    pub id: String,
+    /// Absolute path (relative paths in the file are resolved against its directory).
+    pub path: PathBuf,
+    /// Create the directory at start if it is missing. `false` (the default)
+    /// suits a dedicated disk: a failed mount then stops recording instead of
+    /// silently filling the system disk.
+    pub create: bool,
+    /// Keep at least this many bytes free; below it the oldest footage goes
+    /// first (001 §16; 004 §10). `None`: no reserve.
+    pub min_free: Option<u64>,
+    /// Never use more than this many bytes. `None`: no budget.
+    pub budget: Option<u64>,
+    /// How expired footage is destroyed (004 §11). Default [`DEFAULT_DESTRUCTION`].
+    pub destruction: Destruction,
+}
+
+/// How a deleted recording is destroyed (004 §11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Destruction {
+    /// Unlink the file. Right for SSDs and copy-on-write filesystems, where
+    /// overwriting does not reach the old blocks; pair it with disk encryption.
+    Unlink,
+    /// Overwrite the file's contents with zeros, fsync, then unlink. For
+    /// spinning disks with an in-place filesystem (ext4, xfs).
+    Overwrite,
+}
+
+/// `[evidence]`: where case-linked evidence copies are kept (001 §18, §31; 004 §9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceConfig {
+    /// Absolute path; must not lie inside a storage root (retention must never
+    /// reach evidence) nor contain one.
+    pub path: PathBuf,
+    /// Create the directory at start if missing. Default [`DEFAULT_CREATE`].
+    pub create: bool,
+    /// Days until an evidence copy must be reviewed (kept only while its
+    /// purpose lasts). Default [`DEFAULT_REVIEW_DAYS`].
+    pub review_days_default: u32,
+    /// Longest review period, in days, one may set. Default [`DEFAULT_REVIEW_DAYS_MAX`].
+    pub review_days_max: u32,
+}
+
+/// Whether a zone's cameras may record sound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioPolicy {
+    Forbidden,
+    Allowed,
+}
+
+/// `[[zone]]`: a group of cameras with one retention period, purpose, legal
+/// basis and processor (004 §6, §9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zone {
+    /// `[a-z0-9][a-z0-9-]*`, unique; a directory name under the storage root.
+    pub id: String,
+    /// Display name for notices.
+    pub name: String,
+    /// Id of the storage root holding this zone's footage.
+    pub storage: String,
+    /// Footage older than this many calendar days is deleted: a ceiling, not a
+    /// minimum (004 §9; 001 §17-18).
+    pub retention_days: u32,
+    /// Purposes of the processing; never empty (004 §13).
+    pub purposes: Vec<String>,
+    /// Legal basis, e.g. "GDPR Art. 6(1)(e)".
+    pub legal_basis: String,
+    /// Who operates the cameras of this zone (the controller itself or a contractor).
+    pub processor: String,
+    /// Whether cameras may record sound here. Default [`DEFAULT_AUDIO_POLICY`].
+    pub audio: AudioPolicy,
+    /// The controller for this zone when it differs from the top-level one
+    /// (a server shared by a municipality and its school). `None`: the
+    /// top-level `[controller]`; see [`Config::zone_controller`].
+    pub controller: Option<Controller>,
+}
+
+/// RTSP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// `[[camera]]`: one live source.
+///
+/// Equality is *recording* equality: two cameras compare equal iff recording
+/// them is the same job. `name` and `area` are display and register fields and
+/// are ignored, so renaming a camera does not restart it (and cause a gap,
+/// 001 §20). A change of zone, URL, credentials, transport, audio, segment
+/// length or `enabled` makes them differ. A change to the camera's storage
+/// root is not visible here; [`Config::camera_changes`] covers it.
+#[derive(Clone, Debug)]
+pub struct Camera {
+    /// Letters, digits, `-`, `_` (ASCII), unique regardless of case; a
+    /// directory name under the zone.
+    pub id: String,
+    /// Display name, any UTF-8 (e.g. `1A-Fojė-Pietinė`).
+    pub name: String,
+    /// Id of the zone.
+    pub zone: String,
+    /// `rtsp://` or `rtsps://` URL without credentials.
+    pub url: String,
+    /// From the secrets file; `None` for a camera without authentication or
+    /// when loaded with [`Config::parse_str`].
+    pub credentials: Option<Credentials>,
+    /// Default [`DEFAULT_TRANSPORT`].
+    pub transport: Transport,
+    /// Record sound. Default [`DEFAULT_CAMERA_AUDIO`]; only in a zone that allows it.
+    pub audio: bool,
+    /// Length of one segment file, [`MIN_SEGMENT`]..=[`MAX_SEGMENT`].
+    /// Default [`DEFAULT_SEGMENT`].
+    pub segment: Duration,
+    /// What the camera watches, for the public camera register (001 §8-9;
+    /// 004 §6, §7.1). Never empty.
+    pub area: String,
+    /// Default [`DEFAULT_CAMERA_ENABLED`]. A disabled camera stays in the
+    /// register but is not recorded.
+    pub enabled: bool,
+}
+
+impl PartialEq for Camera {
+    fn eq(&self, other: &Self) -> bool {
+        // `name` and `area` are deliberately left out: see the type's doc.
+        self.id == other.id
+            && self.zone == other.zone
+            && self.url == other.url
+            && self.credentials == other.credentials
+            && self.transport == other.transport
+            && self.audio == other.audio
+            && self.segment == other.segment
+            && self.enabled == other.enabled
+    }
+}
+
+impl Eq for Camera {}
+
+/// What changed between two configurations, camera by camera (for SIGHUP).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CameraChanges {
+    /// Ids only in the new configuration.
+    pub added: Vec<String>,
+    /// Ids only in the old configuration.
+    pub removed: Vec<String>,
+    /// Ids in both whose recording changed: the [`Camera`] differs, or its
+    /// storage root's id or path does.
+    pub changed: Vec<String>,
+}
+
+/// How [`Config::load_with`] loads.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Read the secrets file and attach credentials to cameras. Default true.
+    pub secrets: bool,
+    /// Check storage, evidence and state directories on disk. Default true.
+    pub filesystem: bool,
+    /// Directory for `secrets = "credential:NAME"`. Default: the
+    /// `CREDENTIALS_DIRECTORY` environment variable, set by systemd's
+    /// `LoadCredential=`.
+    pub credentials_directory: Option<PathBuf>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            secrets: true,
+            filesystem: true,
+            credentials_directory: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, checks and completes the configuration at `path`: parses it,
+    /// validates it, loads the secrets file and checks the directories on disk.
+    /// Returns every error found.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Self::load_with(path, &LoadOptions::default())
+    }
+
+    /// [`Config::load`] with some passes switched off.
+    pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::from(ConfigError::new(
+                path,
+                None,
+                "",
+                format!("cannot read the configuration file: {e}"),
+            ))
+        })?;
+        parse::build(&text, path, options)
+    }
+
+    /// Parses and validates `text` as if read from `path` (used in messages
+    /// and to resolve relative paths). Touches no file: secrets are not loaded
+    /// (every camera's `credentials` is `None`) and directories are not checked.
+    pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+        let options = LoadOptions {
+            secrets: false,
+            filesystem: false,
+            credentials_directory: None,
+        };
+        parse::build(text, path, &options)
+    }
+
+    /// Like [`Config::parse_str`], with the secrets file's contents given as
+    /// text (as if read from `secrets_path`), so credential lookups are checked.
+    pub fn parse_with_secrets(
+        text: &str,
+        path: &Path,
+        secrets_text: &str,
+        secrets_path: &Path,
+    ) -> Result<Config, ConfigErrors> {
+        parse::build_with_secrets(text, path, secrets_text, secrets_path)
+    }
+
+    /// The zone with this id.
+    pub fn zone(&self, id: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.id == id)
+    }
+
+    /// The camera with this id.
+    pub fn camera(&self, id: &str) -> Option<&Camera> {
+        self.cameras.iter().find(|c| c.id == id)
+    }
+
+    /// The storage root with this id.
+    pub fn storage_root(&self, id: &str) -> Option<&StorageRoot> {
+        self.storage.iter().find(|s| s.id == id)
+    }
+
+    /// The storage root a camera records to (through its zone).
+    ///
+    /// # Panics
+    /// If `camera` is not from this configuration; a loaded configuration
+    /// guarantees every camera's zone and every zone's root exist.
+    pub fn camera_root(&self, camera: &Camera) -> &StorageRoot {
+        let zone = self.zone(&camera.zone).unwrap_or_else(|| {
+            panic!(
+                "camera {} has zone {} not in this config",
+                camera.id, camera.zone
+            )
+        });
+        self.storage_root(&zone.storage).unwrap_or_else(|| {
+            panic!(
+                "zone {} has storage {} not in this config",
+                zone.id, zone.storage
+            )
+        })
+    }
+
+    /// The controller responsible for a zone: its own, or the top-level one.
+    pub fn zone_controller<'a>(&'a self, zone: &'a Zone) -> &'a Controller {
+        zone.controller.as_ref().unwrap_or(&self.controller)
+    }
+
+    /// Cameras that must be started, stopped or restarted to go from `self`
+    /// to `new`.
+    pub fn camera_changes(&self, new: &Config) -> CameraChanges {
+        let mut changes = CameraChanges::default();
+        for old_cam in &self.cameras {
+            match new.camera(&old_cam.id) {
+                None => changes.removed.push(old_cam.id.clone()),
+                Some(new_cam) => {
+                    let (old_root, new_root) =
+                        (self.camera_root(old_cam), new.camera_root(new_cam));
+                    let moved = old_root.id != new_root.id || old_root.path != new_root.path;
+                    if old_cam != new_cam || moved {
+                        changes.changed.push(old_cam.id.clone());
+                    }
+                }
+            }
+        }
+        for new_cam in &new.cameras {
+            if self.camera(&new_cam.id).is_none() {
+                changes.added.push(new_cam.id.clone());
+            }
+        }
+        changes
+    }
+
+    /// The one-line summary `custosd check-config` prints.
+    pub fn summary(&self) -> String {
+        let enabled = self.cameras.iter().filter(|c| c.enabled).count();
+        format!(
+            "{} zones, {} cameras ({} enabled), {} storage roots",
+            self.zones.len(),
+            self.cameras.len(),
+            enabled,
+            self.storage.len()
+        )
+    }
+}

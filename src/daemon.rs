@@ -1,0 +1,299 @@
+//! The daemon: opens the index, runs the recovery pass, starts one camera
+//! per enabled camera, and answers signals. SIGTERM/SIGINT finalise every
+//! open segment and exit within `shutdown_timeout` (a second one exits at
+//! once; recovery makes the next start consistent). SIGHUP reloads the
+//! config: only added, removed and changed cameras are touched; a bad new
+//! config is logged and the old one stays in force.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::clock::{Clocks, SystemClocks};
+use crate::config::{Camera, Config};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::ingest::finisher::{Finisher, FinisherThread};
+use crate::ingest::segmenter::Target;
+use crate::ingest::{CameraHandle, CameraSettings, SharedIndex};
+
+/// The signals the daemon handles; blocked in every thread and taken with
+/// `sigtimedwait` by the main thread.
+fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+/// Blocks the handled signals in the calling thread and every thread it
+/// starts afterwards. Call first thing in `main`, before any thread exists.
+pub fn block_signals() -> Result<()> {
+    handled_signals()
+        .thread_block()
+        .map_err(|e| Error::internal(format!("cannot block signals: {e}")))
+}
+
+/// A running recorder: the index, the finisher, and the cameras.
+pub struct Recorder {
+    config: Config,
+    index: SharedIndex,
+    clocks: Arc<dyn Clocks>,
+    finisher: Option<Finisher>,
+    finisher_thread: Option<FinisherThread>,
+    cameras: BTreeMap<String, CameraHandle>,
+}
+
+impl Recorder {
+    /// Opens the index, recovers what a crash left, and starts the cameras.
+    pub fn start(config: Config, clocks: Arc<dyn Clocks>) -> Result<Recorder> {
+        gstreamer::init().map_err(|e| {
+            Error::unavailable(format!("GStreamer could not start: {e}; run scripts/setup"))
+        })?;
+        prepare_dirs(&config)?;
+        let db = index_path(&config);
+        let index = SharedIndex::new(Index::open(&db)?);
+        crate::recovery::run(&index, &config, clocks.realtime())?;
+        let (finisher, finisher_thread) = Finisher::start(index.clone());
+        let mut recorder = Recorder {
+            config,
+            index,
+            clocks,
+            finisher: Some(finisher),
+            finisher_thread: Some(finisher_thread),
+            cameras: BTreeMap::new(),
+        };
+        let cameras: Vec<Camera> = recorder
+            .config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .cloned()
+            .collect();
+        for camera in cameras {
+            recorder.start_camera(camera)?;
+        }
+        tracing::info!(
+            cameras = recorder.cameras.len(),
+            index = %db.display(),
+            "recording"
+        );
+        Ok(recorder)
+    }
+
+    pub fn index(&self) -> &SharedIndex {
+        &self.index
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn cameras(&self) -> impl Iterator<Item = &CameraHandle> {
+        self.cameras.values()
+    }
+
+    fn settings(&self) -> CameraSettings {
+        CameraSettings {
+            stall_timeout: self.config.daemon.stall_timeout,
+            retry_max: self.config.daemon.retry_max,
+        }
+    }
+
+    fn target(&self, camera: &Camera) -> Result<Target> {
+        let root = self.config.camera_root(camera);
+        Ok(Target {
+            camera: self.index.lock().camera_id(&camera.id)?,
+            camera_name: camera.id.clone(),
+            zone: camera.zone.clone(),
+            root_id: root.id.clone(),
+            root_path: root.path.clone(),
+            segment_us: camera.segment.as_micros() as i64,
+        })
+    }
+
+    fn start_camera(&mut self, camera: Camera) -> Result<()> {
+        let target = self.target(&camera)?;
+        let finisher = self.finisher.clone().expect("finisher runs until shutdown");
+        let handle = CameraHandle::spawn(
+            camera.clone(),
+            target,
+            self.settings(),
+            self.index.clone(),
+            finisher,
+            self.clocks.clone(),
+        );
+        self.cameras.insert(camera.id, handle);
+        Ok(())
+    }
+
+    /// Replaces the config: starts added cameras, stops removed ones and
+    /// restarts changed ones. Untouched cameras keep recording.
+    pub fn apply(&mut self, new: Config) -> Result<()> {
+        let old = std::mem::replace(&mut self.config, new);
+        let mut stopping = Vec::new();
+        let ids: Vec<String> = self.cameras.keys().cloned().collect();
+        for id in ids {
+            let keep = self.config.camera(&id).is_some_and(|c| {
+                c.enabled && Some(c) == old.camera(&id) && self.target_unchanged(&old, c)
+            });
+            if !keep {
+                let handle = self.cameras.remove(&id).expect("listed above");
+                handle.request_stop();
+                stopping.push(handle);
+            }
+        }
+        // Stop in parallel, then start: a changed camera's old segment is
+        // final before its new one begins.
+        for handle in stopping {
+            tracing::info!(camera = %handle.camera.id, "stopping (config changed)");
+            handle.join();
+        }
+        let to_start: Vec<Camera> = self
+            .config
+            .cameras
+            .iter()
+            .filter(|c| c.enabled && !self.cameras.contains_key(&c.id))
+            .cloned()
+            .collect();
+        for camera in to_start {
+            tracing::info!(camera = %camera.id, "starting (config changed)");
+            self.start_camera(camera)?;
+        }
+        Ok(())
+    }
+
+    fn target_unchanged(&self, old: &Config, camera: &Camera) -> bool {
+        let (a, b) = (old.camera_root(camera), self.config.camera_root(camera));
+        a.id == b.id && a.path == b.path
+    }
+
+    /// Stops every camera, finalising open segments, and waits until every
+    /// finished segment is durable and indexed.
+    pub fn shutdown(mut self) {
+        for handle in self.cameras.values() {
+            handle.request_stop();
+        }
+        for (_, handle) in std::mem::take(&mut self.cameras) {
+            handle.join();
+        }
+        self.finisher = None;
+        if let Some(t) = self.finisher_thread.take() {
+            t.join();
+        }
+        tracing::info!("all segments finalised");
+    }
+}
+
+/// Creates the state directory and the storage roots marked `create`.
+fn prepare_dirs(config: &Config) -> Result<()> {
+    let mut dirs: Vec<&Path> = vec![&config.daemon.state_dir];
+    dirs.extend(
+        config
+            .storage
+            .iter()
+            .filter(|r| r.create)
+            .map(|r| r.path.as_path()),
+    );
+    for dir in dirs {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    }
+    for root in &config.storage {
+        if !root.path.is_dir() {
+            return Err(Error::unavailable(format!(
+                "storage root {} ({}) is missing; if it is a separate disk, check that it is \
+                 mounted",
+                root.id,
+                root.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where the index database lives.
+pub fn index_path(config: &Config) -> PathBuf {
+    config.daemon.state_dir.join("index.db")
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `block_signals` must have been
+/// called before any thread was started.
+pub fn run(config_path: &Path, config: Config) -> Result<()> {
+    let shutdown_timeout = config.daemon.shutdown_timeout;
+    let mut recorder = Recorder::start(config, Arc::new(SystemClocks))?;
+    let signals = handled_signals();
+    loop {
+        match wait_signal(&signals, None) {
+            Some(Signal::SIGHUP) => reload(&mut recorder, config_path),
+            Some(sig) => {
+                tracing::info!(signal = %sig, "stopping: finalising open segments");
+                break;
+            }
+            None => {}
+        }
+    }
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        recorder.shutdown();
+        let _ = done_tx.send(());
+    });
+    let deadline = Instant::now() + shutdown_timeout;
+    loop {
+        if done_rx.try_recv().is_ok() {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::unavailable(format!(
+                "open segments were not finalised within {}; the next start recovers them",
+                humantime::format_duration(shutdown_timeout)
+            )));
+        }
+        if let Some(sig) = wait_signal(&signals, Some(left.min(Duration::from_millis(50))))
+            && sig != Signal::SIGHUP
+        {
+            tracing::warn!(signal = %sig, "second stop signal: exiting at once");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn reload(recorder: &mut Recorder, path: &Path) {
+    tracing::info!(config = %path.display(), "reloading the configuration");
+    match Config::load(path) {
+        Ok(new) => {
+            if let Err(e) = recorder.apply(new) {
+                tracing::error!(error = %e, "applying the new configuration");
+            }
+        }
+        Err(errors) => {
+            for e in errors.iter() {
+                tracing::error!("{e}");
+            }
+            tracing::error!("the new configuration has errors; the old one stays in force");
+        }
+    }
+}
+
+/// Waits for one of `set`, up to `timeout` (forever if None).
+fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> Option<Signal> {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `set` is a valid sigset_t and `ptr` is null or points to a live timespec.
+    let n = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), ptr) };
+    if n < 0 {
+        None
+    } else {
+        Signal::try_from(n).ok()
+    }
+}

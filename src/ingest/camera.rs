@@ -1,0 +1,327 @@
+//! Supervision of one camera: connect, watch for errors, end of stream and
+//! stalls, reconnect with capped exponential backoff and jitter, and record
+//! every gap as an outage row. Each camera has its own thread and pipeline,
+//! so one bad camera cannot disturb another.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use rand::Rng;
+
+use crate::clock::{Clocks, UnixMicros};
+use crate::config::{Camera, redact_url};
+use crate::index::OutageId;
+
+use super::finisher::Finisher;
+use super::segmenter::{Segmenter, Target};
+use super::{CameraState, CameraStatus, SharedIndex, pipeline};
+
+/// How often the supervisor checks for a stall.
+const TICK: Duration = Duration::from_millis(250);
+
+/// The first retry waits this long; each failure doubles it up to `retry_max`.
+const RETRY_BASE: Duration = Duration::from_secs(1);
+
+/// Recording this long without a failure resets the backoff.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+
+/// Timing settings shared by all cameras.
+#[derive(Debug, Clone)]
+pub struct CameraSettings {
+    pub stall_timeout: Duration,
+    pub retry_max: Duration,
+}
+
+enum Event {
+    Bus(gst::Message),
+    Stop,
+}
+
+/// A running camera. Dropping it does not stop the camera: call `stop`.
+pub struct CameraHandle {
+    pub camera: Camera,
+    pub target: Target,
+    pub status: Arc<CameraStatus>,
+    tx: mpsc::Sender<Event>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CameraHandle {
+    pub fn spawn(
+        camera: Camera,
+        target: Target,
+        settings: CameraSettings,
+        index: SharedIndex,
+        finisher: Finisher,
+        clocks: Arc<dyn Clocks>,
+    ) -> CameraHandle {
+        let status = Arc::new(CameraStatus::new(CameraState::Connecting));
+        let (tx, rx) = mpsc::channel();
+        let sup = Supervisor {
+            camera: camera.clone(),
+            target: target.clone(),
+            settings,
+            index,
+            finisher,
+            clocks,
+            status: status.clone(),
+            tx: tx.clone(),
+            rx,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("cam-{}", camera.id))
+            .spawn(move || sup.run())
+            .expect("spawning a camera thread");
+        CameraHandle {
+            camera,
+            target,
+            status,
+            tx,
+            thread: Some(thread),
+        }
+    }
+
+    /// Asks the camera to stop; its open segment is finalised.
+    pub fn request_stop(&self) {
+        let _ = self.tx.send(Event::Stop);
+    }
+
+    /// Waits for the camera's thread to end.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn stop(self) {
+        self.request_stop();
+        self.join();
+    }
+}
+
+/// The open gap in a camera's recording, shared with the streaming thread
+/// that closes it when frames flow again.
+#[derive(Default)]
+struct Gap {
+    outage: Option<OutageId>,
+}
+
+struct Supervisor {
+    camera: Camera,
+    target: Target,
+    settings: CameraSettings,
+    index: SharedIndex,
+    finisher: Finisher,
+    clocks: Arc<dyn Clocks>,
+    status: Arc<CameraStatus>,
+    tx: mpsc::Sender<Event>,
+    rx: mpsc::Receiver<Event>,
+}
+
+impl Supervisor {
+    fn run(self) {
+        let url = redact_url(&self.camera.url);
+        let gap = Arc::new(Mutex::new(Gap::default()));
+        let mut segmenter = Segmenter::new(
+            self.target.clone(),
+            self.index.clone(),
+            self.finisher.clone(),
+            self.status.clone(),
+        );
+        {
+            let (index, camera, status, gap) = (
+                self.index.clone(),
+                self.target.camera,
+                self.status.clone(),
+                gap.clone(),
+            );
+            segmenter.on_resume = Some(Box::new(move |at: UnixMicros| {
+                status.set_state(CameraState::Recording);
+                let outage = gap.lock().unwrap().outage.take();
+                if let Some(id) = outage
+                    && let Err(e) = index.lock().end_outage(id, at)
+                {
+                    tracing::error!(camera = camera.0, error = %e, "closing an outage");
+                }
+            }));
+        }
+        let segmenter = Arc::new(Mutex::new(segmenter));
+
+        // Footage stopped when the daemon last stopped recording this camera.
+        let mut last_end = self
+            .index
+            .lock()
+            .last_segment_end(self.target.camera)
+            .ok()
+            .flatten();
+        if let Some(end) = last_end {
+            self.open_outage(
+                &gap,
+                end,
+                "custosd was not recording (stopped or restarting)",
+            );
+        }
+
+        let mut delay = RETRY_BASE;
+        loop {
+            self.status.set_state(CameraState::Connecting);
+            tracing::info!(camera = %self.camera.id, url = %url, "connecting");
+            let started = Instant::now();
+            let outcome = self.connect_and_watch(&segmenter);
+            let recorded_until = {
+                let mut seg = segmenter.lock().unwrap();
+                let until = seg.recorded_until();
+                seg.close();
+                until
+            };
+            last_end = recorded_until.or(last_end);
+            let reason = match outcome {
+                Outcome::Stopped => {
+                    self.status.set_state(CameraState::Stopped);
+                    tracing::info!(camera = %self.camera.id, "stopped");
+                    return;
+                }
+                Outcome::Failed(reason) => reason,
+            };
+            let now = self.clocks.realtime();
+            self.open_outage(&gap, last_end.unwrap_or(now), &reason);
+            self.status.reconnecting(&reason);
+            if started.elapsed() >= HEALTHY_AFTER {
+                delay = RETRY_BASE;
+            }
+            let wait = jitter(delay);
+            tracing::warn!(camera = %self.camera.id, url = %url, error = %reason,
+                retry_in = %humantime::format_duration(round_ms(wait)), "camera failed");
+            delay = (delay * 2).min(self.settings.retry_max);
+            if self.wait_or_stop(wait) {
+                self.status.set_state(CameraState::Stopped);
+                return;
+            }
+        }
+    }
+
+    /// Starts a gap at `from` unless one is already open (a gap is one row,
+    /// whatever number of failed attempts it spans).
+    fn open_outage(&self, gap: &Mutex<Gap>, from: UnixMicros, reason: &str) {
+        let mut gap = gap.lock().unwrap();
+        if gap.outage.is_some() {
+            return;
+        }
+        match self
+            .index
+            .lock()
+            .begin_outage(self.target.camera, from, reason)
+        {
+            Ok(id) => gap.outage = Some(id),
+            Err(e) => tracing::error!(camera = %self.camera.id, error = %e, "recording an outage"),
+        }
+    }
+
+    /// Waits `d` unless told to stop; true if told to stop.
+    fn wait_or_stop(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return true,
+                // Messages from a pipeline already torn down.
+                Ok(Event::Bus(_)) => {}
+                Err(RecvTimeoutError::Timeout) => return false,
+            }
+        }
+    }
+
+    fn connect_and_watch(&self, segmenter: &Arc<Mutex<Segmenter>>) -> Outcome {
+        let status = self.status.clone();
+        let on_data: Arc<dyn Fn() + Send + Sync> = Arc::new(move || status.alive());
+        let pipeline = match pipeline::build(
+            &self.camera,
+            segmenter.clone(),
+            self.clocks.clone(),
+            on_data,
+        ) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let bus = pipeline.bus().expect("a pipeline has a bus");
+        let tx = self.tx.clone();
+        bus.set_sync_handler(move |_, msg| {
+            use gst::MessageView;
+            if matches!(
+                msg.view(),
+                MessageView::Error(_) | MessageView::Eos(_) | MessageView::Warning(_)
+            ) {
+                let _ = tx.send(Event::Bus(msg.clone()));
+            }
+            gst::BusSyncReply::Drop
+        });
+        let outcome = self.watch(&pipeline);
+        let _ = pipeline.set_state(gst::State::Null);
+        bus.unset_sync_handler();
+        outcome
+    }
+
+    fn watch(&self, pipeline: &gst::Pipeline) -> Outcome {
+        if pipeline.set_state(gst::State::Playing).is_err() {
+            return Outcome::Failed("the pipeline could not start".into());
+        }
+        let started = Instant::now();
+        loop {
+            match self.rx.recv_timeout(TICK) {
+                Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return Outcome::Stopped,
+                Ok(Event::Bus(msg)) => match msg.view() {
+                    gst::MessageView::Error(e) => {
+                        if let Some(detail) = e.debug() {
+                            // rtspsrc puts the useful part ("Could not connect",
+                            // "Not Found") in the error; the debug string may
+                            // hold the URL, so it is redacted before logging.
+                            tracing::debug!(camera = %self.camera.id,
+                                detail = %redact_url(detail.as_str()), "pipeline error detail");
+                        }
+                        return Outcome::Failed(redact_url(&e.error().to_string()));
+                    }
+                    gst::MessageView::Eos(_) => {
+                        return Outcome::Failed("the camera ended the stream".into());
+                    }
+                    gst::MessageView::Warning(w) => {
+                        tracing::debug!(camera = %self.camera.id,
+                            warning = %redact_url(&w.error().to_string()), "pipeline warning");
+                    }
+                    _ => {}
+                },
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let last = self.status.last_data().max(started);
+            let silent = last.elapsed();
+            if silent >= self.settings.stall_timeout {
+                return Outcome::Failed(format!(
+                    "no data from the camera for {} (stalled)",
+                    humantime::format_duration(round_ms(silent))
+                ));
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Stopped,
+    Failed(String),
+}
+
+/// `d` plus or minus up to 20%, so cameras that failed together do not all
+/// retry in the same instant.
+fn jitter(d: Duration) -> Duration {
+    let f = rand::rng().random_range(0.8..1.2);
+    d.mul_f64(f)
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}

@@ -1,0 +1,91 @@
+//! Makes finished segments durable off the streaming threads: fsync the
+//! file, fsync its directory, then mark the index row complete. A row is
+//! complete only once its file would survive a power cut.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use crate::index::{SegmentId, SegmentSummary};
+use crate::storage;
+
+use super::SharedIndex;
+
+pub struct FinishJob {
+    pub id: SegmentId,
+    pub path: PathBuf,
+    pub file: File,
+    pub summary: SegmentSummary,
+}
+
+enum Job {
+    Finish(FinishJob),
+    /// A segment whose writing failed: read back what is on disk.
+    Recover(SegmentId, PathBuf, File),
+}
+
+/// A handle to the finisher thread; cheap to clone.
+#[derive(Clone)]
+pub struct Finisher {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Owns the finisher thread; `join` waits until every submitted job is done.
+pub struct FinisherThread {
+    handle: JoinHandle<()>,
+}
+
+impl Finisher {
+    pub fn start(index: SharedIndex) -> (Finisher, FinisherThread) {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let handle = std::thread::Builder::new()
+            .name("finisher".into())
+            .spawn(move || {
+                for job in rx {
+                    match job {
+                        Job::Finish(job) => finish(&index, job),
+                        Job::Recover(id, path, file) => {
+                            drop(file);
+                            if let Err(e) = crate::recovery::recover_segment(&index, id, &path) {
+                                tracing::error!(path = %path.display(), error = %e,
+                                    "recovering a failed segment");
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawning the finisher thread");
+        (Finisher { tx }, FinisherThread { handle })
+    }
+
+    pub fn submit(&self, job: FinishJob) {
+        // The thread outlives every sender; a send can fail only after a
+        // panic there, which aborts anyway.
+        let _ = self.tx.send(Job::Finish(job));
+    }
+
+    pub fn recover(&self, id: SegmentId, path: PathBuf, file: File) {
+        let _ = self.tx.send(Job::Recover(id, path, file));
+    }
+}
+
+impl FinisherThread {
+    /// Waits for the queue to drain. Every `Finisher` clone must be dropped
+    /// first, or this waits forever.
+    pub fn join(self) {
+        let _ = self.handle.join();
+    }
+}
+
+fn finish(index: &SharedIndex, job: FinishJob) {
+    storage::fsync_file(&job.file, &job.path);
+    drop(job.file);
+    if let Some(dir) = job.path.parent() {
+        storage::fsync_dir(dir);
+    }
+    if let Err(e) = index.lock().complete_segment(job.id, &job.summary) {
+        // The row stays "recording"; the next start-up recovers it from the file.
+        tracing::error!(path = %job.path.display(), error = %e, "indexing a finished segment");
+    }
+}

@@ -1,0 +1,660 @@
+//! Turns a camera's frames into segment files: cuts at key frames once a
+//! segment is long enough, writes a fragment every `FRAGMENT_US` so a crash
+//! loses at most that much, and hands finished files to the `Finisher`.
+//!
+//! Invariants:
+//! - A segment's index row is committed before its file is created.
+//! - Segment N+1 starts at the decode time where segment N's last frame ends,
+//!   so consecutive segments of one connection are contiguous to the tick.
+//! - Nothing here blocks on fsync: finished files go to the finisher thread.
+//! - Audio that arrives after a cut but belongs before it goes to the segment
+//!   it belongs to (kept open as `draining` for at most `DRAIN_US`).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gstreamer as gst;
+use sha2::{Digest, Sha256};
+
+use crate::clock::UnixMicros;
+use crate::error::{Error, Result};
+use crate::index::{NewSegment, SegmentId, SegmentSummary, TimeSource};
+use crate::mp4::{self, FragmentedWriter};
+
+use super::finisher::{FinishJob, Finisher};
+use super::{CameraStatus, SharedIndex};
+
+/// How much media is held in memory before it is written: the most a kill -9
+/// loses, beyond the one frame that waits for its duration.
+pub const FRAGMENT_US: i64 = 500_000;
+
+/// How long a finished segment waits for late audio.
+const DRAIN_US: i64 = 1_000_000;
+
+/// A cut is made at the first key frame at least this close to the segment
+/// length, so jitter of a few ms does not push a cut a whole GOP later.
+const CUT_TOLERANCE_US: i64 = 100_000;
+
+/// A forward jump in timestamps larger than this is a gap, not a slow frame.
+const MAX_FRAME_GAP_US: i64 = 5_000_000;
+
+/// Drift between the camera's timestamps and the local clock beyond which a
+/// new segment re-anchors its wall-clock time.
+const MAX_DRIFT_US: i64 = 250_000;
+
+/// A camera clock further than this from ours is not trusted for wall time.
+const MAX_CAMERA_CLOCK_OFFSET_US: i64 = 2_000_000;
+
+const VIDEO_TIMESCALE: u32 = 90_000;
+
+/// Which track a frame belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Video,
+    Audio,
+}
+
+/// One access unit from the parser, as GStreamer delivered it.
+pub struct Frame {
+    pub kind: Kind,
+    /// Decode timestamp in pipeline nanoseconds (PTS when the stream has no DTS).
+    pub dts_ns: u64,
+    pub pts_ns: u64,
+    pub duration_ns: Option<u64>,
+    pub keyframe: bool,
+    pub data: gst::MappedBuffer<gst::buffer::Readable>,
+    /// Local wall-clock time when the frame reached the recorder.
+    pub arrival_us: UnixMicros,
+    /// The camera's NTP time for this frame, from RTCP sender reports.
+    pub ntp_us: Option<UnixMicros>,
+}
+
+/// Where this camera's segments go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub camera: crate::index::CameraId,
+    pub camera_name: String,
+    pub zone: String,
+    pub root_id: String,
+    pub root_path: PathBuf,
+    pub segment_us: i64,
+}
+
+/// Wall-clock mapping of one connection's timestamps.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    dts_ns: u64,
+    wall_us: UnixMicros,
+    source: TimeSource,
+    offset_us: Option<i64>,
+}
+
+impl Anchor {
+    fn wall(&self, dts_ns: u64) -> UnixMicros {
+        self.wall_us + (dts_ns as i64 - self.dts_ns as i64) / 1000
+    }
+}
+
+/// A sample waiting to be written: its duration is known once the next
+/// sample of its track arrives.
+struct Pending {
+    decode: u64,
+    cto: i32,
+    duration: u32,
+    key: bool,
+    data: gst::MappedBuffer<gst::buffer::Readable>,
+}
+
+struct TrackBuf {
+    id: u32,
+    timescale: u32,
+    /// Samples with a known duration, ready for the next fragment.
+    ready: Vec<Pending>,
+    /// The newest sample, whose duration is not known yet.
+    last: Option<Pending>,
+    last_delta: u32,
+}
+
+impl TrackBuf {
+    fn new(id: u32, timescale: u32, nominal: u32) -> Self {
+        TrackBuf {
+            id,
+            timescale,
+            ready: Vec::new(),
+            last: None,
+            last_delta: nominal,
+        }
+    }
+
+    fn ticks(&self, ns: i64) -> i64 {
+        (ns as i128 * self.timescale as i128 / 1_000_000_000) as i64
+    }
+
+    /// Queues a sample at `decode` ticks, closing the previous one. Samples
+    /// of a track must be contiguous and strictly increasing in the file, so
+    /// a sample stamped at or before its predecessor is moved just after it.
+    fn push(&mut self, mut p: Pending) {
+        if let Some(mut prev) = self.last.take() {
+            p.decode = p.decode.max(prev.decode + 1);
+            let delta = p.decode - prev.decode;
+            prev.duration = delta.min(u32::MAX as u64) as u32;
+            self.last_delta = prev.duration;
+            self.ready.push(prev);
+        }
+        self.last = Some(p);
+    }
+
+    /// Closes the newest sample so it ends at `end` ticks, or after its
+    /// nominal duration when the end is unknown.
+    fn close(&mut self, end: Option<u64>) {
+        if let Some(mut prev) = self.last.take() {
+            prev.duration = match end {
+                Some(end) if end > prev.decode => (end - prev.decode).min(u32::MAX as u64) as u32,
+                _ => self.last_delta,
+            };
+            self.ready.push(prev);
+        }
+    }
+
+    fn ready_span(&self) -> u64 {
+        match (self.ready.first(), self.ready.last()) {
+            (Some(a), Some(b)) => b.decode + b.duration as u64 - a.decode,
+            _ => 0,
+        }
+    }
+}
+
+/// A segment file being written.
+struct Open {
+    id: SegmentId,
+    rel: String,
+    writer: FragmentedWriter<HashingFile>,
+    origin_ns: u64,
+    start_us: UnixMicros,
+    video: TrackBuf,
+    audio: Option<TrackBuf>,
+    frames: u64,
+    key_frames: u64,
+    /// Video end in ticks, once the segment is cut.
+    video_end: Option<u64>,
+    has_audio: bool,
+}
+
+/// The writer side of one camera connection.
+pub struct Segmenter {
+    target: Target,
+    index: SharedIndex,
+    finisher: Finisher,
+    status: Arc<CameraStatus>,
+    video_spec: Option<(mp4::TrackSpec, gst::Caps)>,
+    audio_spec: Option<mp4::TrackSpec>,
+    anchor: Option<Anchor>,
+    current: Option<Open>,
+    draining: Option<Open>,
+    last_video_dts: Option<u64>,
+    dropped_before_key: u64,
+    /// The first frame after a gap (start-up, reconnect, write error) opens
+    /// the segment that ends the outage.
+    pub on_resume: Option<Box<dyn FnMut(UnixMicros) + Send>>,
+}
+
+impl Segmenter {
+    pub fn new(
+        target: Target,
+        index: SharedIndex,
+        finisher: Finisher,
+        status: Arc<CameraStatus>,
+    ) -> Self {
+        Segmenter {
+            target,
+            index,
+            finisher,
+            status,
+            video_spec: None,
+            audio_spec: None,
+            anchor: None,
+            current: None,
+            draining: None,
+            last_video_dts: None,
+            dropped_before_key: 0,
+            on_resume: None,
+        }
+    }
+
+    /// Declares the audio track the camera will send (known from its SDP
+    /// before any frame arrives, so the first segment already has it).
+    pub fn expect_audio(&mut self, spec: mp4::TrackSpec) {
+        self.audio_spec = Some(spec);
+    }
+
+    /// Sets the video format; a change of format starts a new segment.
+    pub fn video_caps(&mut self, caps: &gst::CapsRef) -> Result<()> {
+        if self
+            .video_spec
+            .as_ref()
+            .is_some_and(|(_, c)| c.as_ref() == caps)
+        {
+            return Ok(());
+        }
+        let spec = super::pipeline::video_track_spec(caps)?;
+        if self.current.is_some() {
+            tracing::info!(camera = %self.target.camera_name, "video format changed; new segment");
+            self.cut(None);
+        }
+        self.video_spec = Some((spec, caps.to_owned()));
+        Ok(())
+    }
+
+    /// The end of recorded media so far, in wall-clock time.
+    pub fn recorded_until(&self) -> Option<UnixMicros> {
+        let open = self.current.as_ref()?;
+        let last = open.video.last.as_ref().or(open.video.ready.last())?;
+        Some(open.start_us + ticks_to_us(last.decode + last.duration as u64, VIDEO_TIMESCALE))
+    }
+
+    pub fn push(&mut self, frame: Frame) {
+        match frame.kind {
+            Kind::Video => self.push_video(frame),
+            Kind::Audio => self.push_audio(frame),
+        }
+    }
+
+    fn push_video(&mut self, f: Frame) {
+        // A jump back, or forward by more than a frame could explain, is a
+        // discontinuity: the segment ends at its last frame.
+        if let Some(last) = self.last_video_dts {
+            let delta_us = (f.dts_ns as i64 - last as i64) / 1000;
+            if delta_us <= 0 || delta_us > MAX_FRAME_GAP_US {
+                tracing::warn!(camera = %self.target.camera_name, delta_us,
+                    "timestamp discontinuity; ending the segment");
+                self.cut(None);
+                self.anchor = None;
+            }
+        }
+        self.last_video_dts = Some(f.dts_ns);
+        self.expire_draining(f.dts_ns);
+
+        if let Some(open) = &self.current {
+            let elapsed_us = (f.dts_ns as i64 - open.origin_ns as i64) / 1000;
+            if f.keyframe && elapsed_us >= self.target.segment_us - CUT_TOLERANCE_US {
+                let end = open.video.ticks(f.dts_ns as i64 - open.origin_ns as i64) as u64;
+                self.cut(Some(end));
+            }
+        }
+        if self.current.is_none() {
+            if !f.keyframe {
+                self.dropped_before_key += 1;
+                return;
+            }
+            if let Err(e) = self.open(&f) {
+                tracing::error!(camera = %self.target.camera_name, error = %e,
+                    "cannot start a segment; dropping frames until the next key frame");
+                self.status.set_error(&e.to_string());
+                return;
+            }
+        }
+        let open = self.current.as_mut().expect("opened above");
+        let decode = open
+            .video
+            .ticks(f.dts_ns as i64 - open.origin_ns as i64)
+            .max(0) as u64;
+        let cto = open.video.ticks(f.pts_ns as i64 - f.dts_ns as i64) as i32;
+        open.frames += 1;
+        open.key_frames += f.keyframe as u64;
+        self.status.frame(f.arrival_us, f.data.len() as u64);
+        open.video.push(Pending {
+            decode,
+            cto,
+            duration: 0,
+            key: f.keyframe,
+            data: f.data,
+        });
+        if open.video.ready_span() >= us_to_ticks(FRAGMENT_US, VIDEO_TIMESCALE)
+            && let Err(e) = write_fragment(open)
+        {
+            self.write_failed(e);
+        }
+    }
+
+    fn push_audio(&mut self, f: Frame) {
+        let target = match (&mut self.current, &mut self.draining) {
+            (Some(cur), _) if f.pts_ns >= cur.origin_ns => cur,
+            (_, Some(old)) if f.pts_ns >= old.origin_ns => old,
+            // Audio from before the first key frame has no segment to go to.
+            _ => return,
+        };
+        let Some(track) = target.audio.as_mut() else {
+            return;
+        };
+        let decode = track
+            .ticks(f.pts_ns as i64 - target.origin_ns as i64)
+            .max(0) as u64;
+        track.push(Pending {
+            decode,
+            cto: 0,
+            duration: 0,
+            key: true,
+            data: f.data,
+        });
+        let done = self
+            .current
+            .as_ref()
+            .is_some_and(|c| f.pts_ns >= c.origin_ns);
+        if done && self.draining.is_some() {
+            self.finish_draining();
+        }
+    }
+
+    /// Opens a segment starting at key frame `f`.
+    fn open(&mut self, f: &Frame) -> Result<()> {
+        let (video, _) = self
+            .video_spec
+            .clone()
+            .ok_or_else(|| Error::internal("a video frame arrived before its format"))?;
+        let anchor = self.anchor_for(f);
+        let start_us = anchor.wall(f.dts_ns);
+        let rel =
+            crate::storage::segment_path(&self.target.zone, &self.target.camera_name, start_us)?;
+        let id = self.index.lock().begin_segment(&NewSegment {
+            camera: self.target.camera,
+            zone: &self.target.zone,
+            root: &self.target.root_id,
+            path: &rel,
+            start_us,
+            time_source: anchor.source,
+            clock_offset_us: anchor.offset_us,
+        })?;
+        let file = match crate::storage::create_segment_file(&self.target.root_path, &rel) {
+            Ok(file) => file,
+            Err(e) => {
+                // No file was made: the row must not claim one.
+                let _ = self.index.lock().remove_segment(id);
+                return Err(e);
+            }
+        };
+        let mut tracks = vec![video];
+        let audio = self.audio_spec.clone();
+        let has_audio = audio.is_some();
+        if let Some(a) = audio {
+            tracks.push(a);
+        }
+        let audio_buf = self.audio_spec.as_ref().map(|a| {
+            let nominal = match a.codec {
+                mp4::Codec::Aac { .. } => 1024,
+                _ => a.timescale / 50,
+            };
+            TrackBuf::new(2, a.timescale, nominal)
+        });
+        let writer = FragmentedWriter::new(
+            HashingFile::new(file),
+            tracks,
+            (start_us.max(0) / 1_000_000) as u64,
+        )?;
+        if let Some(resume) = self.on_resume.as_mut() {
+            resume(start_us);
+        }
+        tracing::debug!(camera = %self.target.camera_name, path = %rel, "segment started");
+        self.current = Some(Open {
+            id,
+            rel,
+            writer,
+            origin_ns: f.dts_ns,
+            start_us,
+            video: TrackBuf::new(1, VIDEO_TIMESCALE, VIDEO_TIMESCALE / 25),
+            audio: audio_buf,
+            frames: 0,
+            key_frames: 0,
+            video_end: None,
+            has_audio,
+        });
+        Ok(())
+    }
+
+    /// The wall-clock anchor for a segment starting at `f`. The camera's NTP
+    /// time is used when it has one within `MAX_CAMERA_CLOCK_OFFSET_US` of
+    /// ours, the local arrival time otherwise. The current anchor is kept
+    /// (so segments stay contiguous) unless the source changes or it drifted.
+    fn anchor_for(&mut self, f: &Frame) -> Anchor {
+        let offset_us = f.ntp_us.map(|ntp| ntp - f.arrival_us);
+        let (source, wall) = match (f.ntp_us, offset_us) {
+            (Some(ntp), Some(off)) if off.abs() <= MAX_CAMERA_CLOCK_OFFSET_US => {
+                (TimeSource::Rtcp, ntp)
+            }
+            (_, Some(off)) => {
+                tracing::warn!(camera = %self.target.camera_name, offset_us = off,
+                    "the camera's clock is far from ours; using the local clock");
+                (TimeSource::Local, f.arrival_us)
+            }
+            _ => (TimeSource::Local, f.arrival_us),
+        };
+        if let Some(a) = self.anchor.filter(|a| a.source == source) {
+            let drift = a.wall(f.dts_ns) - wall;
+            if drift.abs() <= MAX_DRIFT_US {
+                return Anchor {
+                    offset_us: offset_us.or(a.offset_us),
+                    ..a
+                };
+            }
+            tracing::info!(camera = %self.target.camera_name, drift_us = drift,
+                "camera timestamps drifted from the clock; re-anchoring");
+        }
+        let anchor = Anchor {
+            dts_ns: f.dts_ns,
+            wall_us: wall,
+            source,
+            offset_us,
+        };
+        self.anchor = Some(anchor);
+        anchor
+    }
+
+    /// Ends the current segment with its video ending at `end` ticks (the
+    /// next segment's first frame) or after its last frame's duration.
+    fn cut(&mut self, end: Option<u64>) {
+        let Some(mut open) = self.current.take() else {
+            return;
+        };
+        open.video.close(end);
+        open.video_end = Some(video_end(&open.video).unwrap_or(0));
+        if open.has_audio && end.is_some() {
+            // Late audio may still arrive for this segment.
+            if self.draining.is_some() {
+                self.finish_draining();
+            }
+            if let Err(e) = write_fragment(&mut open) {
+                self.status.set_error(&e.to_string());
+                self.abandon(open, e);
+                return;
+            }
+            self.draining = Some(open);
+        } else {
+            if let Some(a) = open.audio.as_mut() {
+                a.close(None);
+            }
+            self.finish(open);
+        }
+    }
+
+    fn expire_draining(&mut self, video_dts_ns: u64) {
+        let Some(cur) = &self.current else { return };
+        if self.draining.is_some() && (video_dts_ns as i64 - cur.origin_ns as i64) / 1000 > DRAIN_US
+        {
+            self.finish_draining();
+        }
+    }
+
+    fn finish_draining(&mut self) {
+        if let Some(mut old) = self.draining.take() {
+            let end = old.video_end.unwrap_or(0);
+            if let Some(a) = old.audio.as_mut() {
+                let end_ticks =
+                    (end as u128 * a.timescale as u128 / VIDEO_TIMESCALE as u128) as u64;
+                a.close(Some(end_ticks));
+            }
+            self.finish(old);
+        }
+    }
+
+    /// Writes what is buffered and hands the file to the finisher.
+    fn finish(&mut self, mut open: Open) {
+        if let Err(e) = write_fragment(&mut open) {
+            self.abandon(open, e);
+            return;
+        }
+        let video_end = open
+            .video_end
+            .or_else(|| video_end(&open.video))
+            .unwrap_or(0);
+        let end_us = open.start_us + ticks_to_us(video_end, VIDEO_TIMESCALE);
+        let hashing = open.writer.into_inner();
+        let (file, bytes, sha256) = hashing.finish();
+        self.status.segment_written(bytes);
+        self.finisher.submit(FinishJob {
+            id: open.id,
+            path: self.target.root_path.join(&open.rel),
+            file,
+            summary: SegmentSummary {
+                end_us,
+                bytes,
+                frames: open.frames,
+                key_frames: open.key_frames,
+                video_codec: self.video_codec_name(),
+                audio_codec: open.has_audio.then(|| self.audio_codec_name()).flatten(),
+                sha256,
+                recovered: false,
+            },
+        });
+    }
+
+    /// A write failed (disk full, I/O error): the file is left for the
+    /// recovery logic, which keeps its complete fragments.
+    fn abandon(&mut self, open: Open, e: Error) {
+        tracing::error!(camera = %self.target.camera_name, path = %open.rel, error = %e,
+            "writing the segment failed; keeping what was written");
+        self.status.set_error(&format!("writing {}: {e}", open.rel));
+        let hashing = open.writer.into_inner();
+        let (file, _, _) = hashing.finish();
+        self.finisher
+            .recover(open.id, self.target.root_path.join(&open.rel), file);
+    }
+
+    fn write_failed(&mut self, e: Error) {
+        if let Some(open) = self.current.take() {
+            self.abandon(open, e);
+        }
+        self.anchor = None;
+    }
+
+    fn video_codec_name(&self) -> String {
+        match self.video_spec.as_ref().map(|(s, _)| &s.codec) {
+            Some(mp4::Codec::H265 { .. }) => "h265".into(),
+            _ => "h264".into(),
+        }
+    }
+
+    fn audio_codec_name(&self) -> Option<String> {
+        self.audio_spec.as_ref().map(|a| match a.codec {
+            mp4::Codec::Aac { .. } => "aac".into(),
+            mp4::Codec::Pcma => "pcma".into(),
+            mp4::Codec::Pcmu => "pcmu".into(),
+            _ => "unknown".into(),
+        })
+    }
+
+    /// Ends the connection: every open segment is written and handed on.
+    pub fn close(&mut self) {
+        self.finish_draining();
+        self.cut(None);
+        self.finish_draining();
+        self.anchor = None;
+        self.last_video_dts = None;
+        if self.dropped_before_key > 0 {
+            tracing::debug!(camera = %self.target.camera_name, frames = self.dropped_before_key,
+                "frames dropped while waiting for a key frame");
+            self.dropped_before_key = 0;
+        }
+    }
+}
+
+impl Drop for Segmenter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn video_end(track: &TrackBuf) -> Option<u64> {
+    let last = track.last.as_ref().or(track.ready.last())?;
+    Some(last.decode + last.duration as u64)
+}
+
+/// Writes the ready samples of both tracks as one fragment.
+fn write_fragment(open: &mut Open) -> Result<()> {
+    let mut samples = Vec::with_capacity(open.video.ready.len() + 16);
+    for t in std::iter::once(&open.video).chain(open.audio.as_ref()) {
+        for p in &t.ready {
+            samples.push(mp4::Sample {
+                track: t.id,
+                decode_time: p.decode,
+                duration: p.duration,
+                composition_offset: p.cto,
+                keyframe: p.key,
+                data: p.data.as_slice(),
+            });
+        }
+    }
+    if samples.is_empty() {
+        return Ok(());
+    }
+    open.writer.write_fragment(&samples)?;
+    drop(samples);
+    open.video.ready.clear();
+    if let Some(a) = open.audio.as_mut() {
+        a.ready.clear();
+    }
+    Ok(())
+}
+
+fn ticks_to_us(ticks: u64, timescale: u32) -> i64 {
+    (ticks as u128 * 1_000_000 / timescale as u128) as i64
+}
+
+fn us_to_ticks(us: i64, timescale: u32) -> u64 {
+    (us as u128 * timescale as u128 / 1_000_000) as u64
+}
+
+/// A file that hashes and counts what is written to it, so a finished
+/// segment's SHA-256 needs no second read.
+pub struct HashingFile {
+    file: File,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl HashingFile {
+    pub fn new(file: File) -> Self {
+        HashingFile {
+            file,
+            hash: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn finish(self) -> (File, u64, [u8; 32]) {
+        (self.file, self.bytes, self.hash.finalize().into())
+    }
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}

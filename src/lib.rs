@@ -1,0 +1,18 @@
+//! Custos: a recording daemon for video surveillance under the GDPR.
+//!
+//! Data flows one way: `ingest` (GStreamer) writes segments through `mp4` into
+//! `storage` and records them in `index`; retention, evidence and export act on
+//! what the index and storage hold. See `docs/design/architecture.md`.
+
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod index;
+pub mod ingest;
+pub mod mp4;
+pub mod recovery;
+pub mod sim;
+pub mod storage;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,208 @@
+//! A simulated camera as the RTSP server sees it: a media factory on a mount,
+//! the probes that count and freeze its payloaders' input, and taking the
+//! mount away together with its clients.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+
+use super::clip::{self, ClipSet};
+use super::pacer::{Feed, Pacer};
+use super::{SimCamera, SimMode, launch};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Per-camera state that outlives any one media.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub video: AtomicU64,
+    pub audio: AtomicU64,
+    pub frozen: AtomicBool,
+}
+
+#[derive(Debug)]
+pub(super) struct Camera {
+    pub spec: SimCamera,
+    pub counters: Arc<Counters>,
+    /// Whether the camera's factory is on its mount; held while changing it.
+    pub mounted: Mutex<bool>,
+    /// The server's launch description, without the enclosing parentheses.
+    launch: String,
+    /// Clip mode only.
+    clips: Option<ClipSet>,
+}
+
+impl Camera {
+    /// Checks that GStreamer can build the camera's media and, in clip mode,
+    /// encodes (or finds) its clips.
+    pub fn prepare(spec: SimCamera) -> Result<Camera> {
+        let (launch, clips) = match spec.mode {
+            SimMode::Live => (launch::live(&spec), None),
+            SimMode::Clip => (launch::clip_serve(&spec), Some(clip::for_camera(&spec)?)),
+        };
+        // Otherwise a missing plugin would only show as a failed DESCRIBE.
+        gst::parse::launch(&launch).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Unavailable,
+                format!(
+                    "simulated camera {:?}: cannot build its media ({e}); are the GStreamer \
+                     plugins installed (scripts/setup)?",
+                    spec.name
+                ),
+                e,
+            )
+        })?;
+        Ok(Camera {
+            spec,
+            counters: Arc::default(),
+            mounted: Mutex::new(true),
+            launch,
+            clips,
+        })
+    }
+
+    pub fn path(&self) -> String {
+        format!("/{}", self.spec.name)
+    }
+
+    /// A factory with one media shared by all clients. A new factory per
+    /// mounting: the server caches shared media in the factory.
+    pub fn factory(&self, pacer: &Arc<Pacer>) -> rtsp::RTSPMediaFactory {
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_launch(&format!("( {} )", self.launch));
+        factory.set_shared(true);
+        let name = self.spec.name.clone();
+        let counters = self.counters.clone();
+        let clips = self.clips.clone();
+        let pacer = Arc::downgrade(pacer);
+        factory.connect_media_configure(move |_, media| {
+            if let Err(e) = configure(media, &counters, clips.as_ref(), &pacer) {
+                tracing::error!(
+                    camera = name,
+                    "cannot configure simulated camera media: {e}"
+                );
+            } else {
+                tracing::debug!(camera = name, "new media");
+            }
+        });
+        factory
+    }
+}
+
+fn configure(
+    media: &rtsp::RTSPMedia,
+    counters: &Arc<Counters>,
+    clips: Option<&ClipSet>,
+    pacer: &Weak<Pacer>,
+) -> Result<()> {
+    let element = media.element();
+    let bin = element
+        .downcast_ref::<gst::Bin>()
+        .ok_or_else(|| Error::internal("media is not a bin"))?;
+    let by_name = |name: &str| {
+        bin.by_name(name)
+            .ok_or_else(|| Error::internal(format!("media has no {name}")))
+    };
+    count_and_gate(&by_name(launch::VIDEO_PAYLOADER)?, counters, |c| &c.video)?;
+    if let Ok(pay) = by_name(launch::AUDIO_PAYLOADER) {
+        count_and_gate(&pay, counters, |c| &c.audio)?;
+    }
+    let Some(clips) = clips else { return Ok(()) };
+    let appsrc = |name: &str| {
+        by_name(name)?
+            .downcast::<gst_app::AppSrc>()
+            .map_err(|_| Error::internal(format!("{name} is not an appsrc")))
+    };
+    let mut tracks = vec![(appsrc(launch::VIDEO_APPSRC)?, clips.video.clone())];
+    if let Some(audio) = &clips.audio {
+        tracks.push((appsrc(launch::AUDIO_APPSRC)?, audio.clone()));
+    }
+    if let Some(pacer) = pacer.upgrade() {
+        pacer.add(Feed::new(tracks));
+    }
+    Ok(())
+}
+
+/// Counts what reaches `payloader`, or drops it while the camera is frozen.
+fn count_and_gate(
+    payloader: &gst::Element,
+    counters: &Arc<Counters>,
+    counter: fn(&Counters) -> &AtomicU64,
+) -> Result<()> {
+    let pad = payloader
+        .static_pad("sink")
+        .ok_or_else(|| Error::internal("payloader has no sink pad"))?;
+    let counters = counters.clone();
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            if counters.frozen.load(Ordering::Relaxed) {
+                // `Handled` consumes the buffer and reports OK upstream. (`Drop`
+                // through gstreamer-rs 0.25 makes GStreamer 1.22 unref a NULL
+                // buffer and log a critical per frame.)
+                return gst::PadProbeReturn::Handled;
+            }
+            let n = match &info.data {
+                Some(gst::PadProbeData::Buffer(_)) => 1,
+                Some(gst::PadProbeData::BufferList(list)) => list.len() as u64,
+                _ => 0,
+            };
+            counter(&counters).fetch_add(n, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        },
+    );
+    Ok(())
+}
+
+pub(super) fn mount(server: &rtsp::RTSPServer, path: &str, factory: rtsp::RTSPMediaFactory) {
+    if let Some(mounts) = server.mount_points() {
+        mounts.add_factory(path, factory);
+    }
+}
+
+/// Removes the mount at `path`, closes the connections of clients with a
+/// session on it, and removes whatever sessions remain (a UDP client's
+/// session outlives its connection), which shuts the media down.
+pub(super) fn unmount(server: &rtsp::RTSPServer, path: &str) {
+    if let Some(mounts) = server.mount_points() {
+        mounts.remove_factory(path);
+    }
+    let on_path = |session: &rtsp::RTSPSession| {
+        // `matches` is a prefix test: "/cam1" matches a request for "/cam10".
+        let on_path = |_: &rtsp::RTSPSession, media: &rtsp::RTSPSessionMedia| {
+            if media.matches(path) == Some(path.len() as i32) {
+                rtsp::RTSPFilterResult::Ref
+            } else {
+                rtsp::RTSPFilterResult::Keep
+            }
+        };
+        !session.filter(Some(&mut { on_path })).is_empty()
+    };
+    server.client_filter(Some(&mut |_, client| {
+        let sessions = client.session_filter(Some(&mut |_, session| {
+            if on_path(session) {
+                rtsp::RTSPFilterResult::Ref
+            } else {
+                rtsp::RTSPFilterResult::Keep
+            }
+        }));
+        if sessions.is_empty() {
+            rtsp::RTSPFilterResult::Keep
+        } else {
+            rtsp::RTSPFilterResult::Remove
+        }
+    }));
+    if let Some(pool) = server.session_pool() {
+        pool.filter(Some(&mut |_, session| {
+            if on_path(session) {
+                rtsp::RTSPFilterResult::Remove
+            } else {
+                rtsp::RTSPFilterResult::Keep
+            }
+        }));
+    }
+}

@@ -1,0 +1,197 @@
+//! The SQLite index on real database files: creation, upgrade, refusal of a
+//! newer schema, and the segment/outage queries recording relies on.
+
+use custos::index::{Index, NewSegment, SCHEMA_VERSION, SegmentState, SegmentSummary, TimeSource};
+
+fn summary(end_us: i64) -> SegmentSummary {
+    SegmentSummary {
+        end_us,
+        bytes: 1000,
+        frames: 125,
+        key_frames: 3,
+        video_codec: "h264".into(),
+        audio_codec: None,
+        sha256: [7; 32],
+        recovered: false,
+    }
+}
+
+#[test]
+fn upgrade_from_first_schema_matches_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.db");
+    Index::create_v1_for_tests(&old).unwrap();
+    let upgraded = Index::open(&old).unwrap();
+    assert_eq!(upgraded.schema_version().unwrap(), SCHEMA_VERSION);
+
+    let fresh = Index::open(&dir.path().join("fresh.db")).unwrap();
+    let (a, b) = (
+        upgraded.describe_schema().unwrap(),
+        fresh.describe_schema().unwrap(),
+    );
+    assert!(
+        a.len() > 10,
+        "schema description is too thin to compare: {a:?}"
+    );
+    assert_eq!(a, b, "upgraded schema differs from a fresh one");
+}
+
+#[test]
+fn upgrade_keeps_existing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    Index::create_v1_for_tests(&path).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO camera (name) VALUES ('gate');
+             INSERT INTO segment (camera_id, zone, root, path, state, start_us, end_us,
+                                  time_source)
+             VALUES (1, 'yard', 'main', 'yard/gate/x.mp4', 1, 10, 20, 'local');",
+        )
+        .unwrap();
+    }
+    let index = Index::open(&path).unwrap();
+    let rows = index.segments("gate", 0, 100).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, SegmentState::Complete);
+    assert!(!rows[0].recovered);
+}
+
+#[test]
+fn refuses_a_newer_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    drop(Index::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let err = Index::open(&path)
+        .err()
+        .expect("a newer schema must be refused");
+    assert!(
+        err.message.contains("newer than this custos"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains(&path.display().to_string()),
+        "{}",
+        err.message
+    );
+    // Refused without writing: the version is untouched.
+    let v: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION + 1);
+}
+
+#[test]
+fn pragmas_are_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    let _index = Index::open(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn segments_by_camera_and_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(&dir.path().join("index.db")).unwrap();
+    let (gate, hall) = (
+        index.camera_id("gate").unwrap(),
+        index.camera_id("hall").unwrap(),
+    );
+    assert_eq!(
+        index.camera_id("gate").unwrap(),
+        gate,
+        "camera ids are stable"
+    );
+    let sec = 1_000_000;
+    index
+        .transaction(|ix| {
+            for (cam, i) in [(gate, 0), (gate, 1), (gate, 2), (hall, 0)] {
+                let path = format!("z/{}/{i}.mp4", cam.0);
+                let id = ix.begin_segment(&NewSegment {
+                    camera: cam,
+                    zone: "z",
+                    root: "main",
+                    path: &path,
+                    start_us: i * 60 * sec,
+                    time_source: TimeSource::Local,
+                    clock_offset_us: None,
+                })?;
+                if cam == gate && i < 2 {
+                    ix.complete_segment(id, &summary((i + 1) * 60 * sec))?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+
+    let all = index.segments("gate", 0, 1000 * sec).unwrap();
+    assert_eq!(
+        all.iter().map(|s| s.start_us / sec).collect::<Vec<_>>(),
+        [0, 60, 120]
+    );
+    assert_eq!(all[2].state, SegmentState::Recording);
+    assert_eq!(all[0].sha256, Some([7; 32]));
+
+    // [30 s, 61 s) overlaps the first two; an end exactly at `from` does not overlap.
+    let some = index.segments("gate", 30 * sec, 61 * sec).unwrap();
+    assert_eq!(some.len(), 2);
+    let none = index.segments("gate", 60 * sec, 60 * sec).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(index.segments("gate", 60 * sec, 61 * sec).unwrap().len(), 1);
+
+    let unfinished = index.unfinished_segments().unwrap();
+    assert_eq!(unfinished.len(), 2, "one recording segment per camera");
+
+    // Completing twice is refused: a complete row never changes.
+    let err = index.complete_segment(custos::index::SegmentId(all[0].id), &summary(5));
+    assert!(err.is_err());
+}
+
+#[test]
+fn a_failed_transaction_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(&dir.path().join("index.db")).unwrap();
+    let cam = index.camera_id("gate").unwrap();
+    let res: custos::Result<()> = index.transaction(|ix| {
+        ix.begin_segment(&NewSegment {
+            camera: cam,
+            zone: "z",
+            root: "main",
+            path: "a.mp4",
+            start_us: 0,
+            time_source: TimeSource::Rtcp,
+            clock_offset_us: Some(-2500),
+        })?;
+        Err(custos::Error::conflict("abort"))
+    });
+    assert!(res.is_err());
+    assert!(index.unfinished_segments().unwrap().is_empty());
+}
+
+#[test]
+fn outages_open_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(&dir.path().join("index.db")).unwrap();
+    let cam = index.camera_id("gate").unwrap();
+    let a = index.begin_outage(cam, 100, "connection refused").unwrap();
+    index.end_outage(a, 200).unwrap();
+    index.begin_outage(cam, 500, "stalled").unwrap();
+    let rows = index.outages("gate", 0, 1000).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].from_us, rows[0].to_us), (100, Some(200)));
+    assert_eq!(rows[1].to_us, None);
+    assert_eq!(index.end_open_outages(900).unwrap(), 1);
+    assert_eq!(index.outages("gate", 0, 1000).unwrap()[1].to_us, Some(900));
+    assert!(index.outages("gate", 200, 500).unwrap().is_empty());
+}

@@ -1,0 +1,301 @@
+//! A test site: a temporary storage root and state directory, a config file
+//! pointing at simulated cameras, and the real `custosd` binary run on it.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use custos::index::{Index, OutageRow, SegmentRow, SegmentState};
+
+/// One camera of a test site.
+#[derive(Clone)]
+pub struct SiteCamera {
+    pub id: String,
+    pub url: String,
+    pub audio: bool,
+    pub segment_secs: u32,
+    pub enabled: bool,
+}
+
+impl SiteCamera {
+    pub fn new(id: &str, url: String) -> Self {
+        SiteCamera {
+            id: id.into(),
+            url,
+            audio: false,
+            segment_secs: 5,
+            enabled: true,
+        }
+    }
+}
+
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub cameras: Vec<SiteCamera>,
+    pub stall_timeout: &'static str,
+    pub retry_max: &'static str,
+}
+
+impl Site {
+    pub fn new(cameras: Vec<SiteCamera>) -> Site {
+        let dir = tempfile::Builder::new()
+            .prefix("custos-test")
+            .tempdir()
+            .unwrap();
+        fs::create_dir_all(dir.path().join("recordings")).unwrap();
+        Site {
+            dir,
+            cameras,
+            stall_timeout: "2s",
+            retry_max: "2s",
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("recordings")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("custos.toml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("custosd.log")
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.dir.path().join("state").join("index.db")
+    }
+
+    /// Writes the config file for the current cameras.
+    pub fn write_config(&self) {
+        let d = self.dir.path().display();
+        let mut t = format!(
+            r#"timezone = "Europe/Vilnius"
+
+[daemon]
+state_dir = "{d}/state"
+socket = "{d}/admin.sock"
+stall_timeout = "{stall}"
+retry_max = "{retry}"
+shutdown_timeout = "10s"
+
+[controller]
+name = "Test school"
+registration_code = "190000000"
+address = "Test street 1"
+phone = "+370 600 00000"
+email = "info@example.org"
+website = "https://example.org"
+dpo = {{ name = "DPO", email = "dpo@example.org", phone = "+370 600 00001" }}
+
+[[storage]]
+id = "main"
+path = "{d}/recordings"
+
+[evidence]
+path = "{d}/evidence"
+create = true
+
+[[zone]]
+id = "indoor"
+name = "Indoor"
+retention_days = 10
+purposes = ["safety"]
+legal_basis = "GDPR Art. 6(1)(e)"
+processor = "The school"
+audio = "allowed"
+"#,
+            stall = self.stall_timeout,
+            retry = self.retry_max,
+        );
+        for c in &self.cameras {
+            write!(
+                t,
+                r#"
+[[camera]]
+id = "{id}"
+name = "{id}"
+zone = "indoor"
+url = "{url}"
+audio = {audio}
+segment = "{seg}s"
+area = "Test area of {id}"
+enabled = {enabled}
+"#,
+                id = c.id,
+                url = c.url,
+                audio = c.audio,
+                seg = c.segment_secs,
+                enabled = c.enabled,
+            )
+            .unwrap();
+        }
+        fs::write(self.config_path(), t).unwrap();
+    }
+
+    pub fn start(&self) -> Daemon {
+        self.write_config();
+        Daemon::start(self)
+    }
+
+    pub fn index(&self) -> Index {
+        Index::open_read_only(&self.index_path()).unwrap()
+    }
+
+    /// The camera's segments, oldest first (none before the index exists).
+    pub fn segments(&self, camera: &str) -> Vec<SegmentRow> {
+        if !self.index_path().exists() {
+            return Vec::new();
+        }
+        self.index().segments(camera, 0, i64::MAX).unwrap()
+    }
+
+    pub fn outages(&self, camera: &str) -> Vec<OutageRow> {
+        self.index().outages(camera, 0, i64::MAX).unwrap()
+    }
+
+    /// Waits until `camera` has at least `n` complete segments.
+    pub fn wait_complete(&self, camera: &str, n: usize, timeout: Duration) -> Vec<SegmentRow> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.index_path().exists() {
+                let segs = self.segments(camera);
+                if segs
+                    .iter()
+                    .filter(|s| s.state == SegmentState::Complete)
+                    .count()
+                    >= n
+                {
+                    return segs;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{camera}: fewer than {n} complete segments after {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Checks the storage invariants of docs/design/storage.md: every
+    /// complete row's file exists with its size and hash, no row is left
+    /// recording, and every file under the root has a row.
+    pub fn assert_consistent(&self) {
+        let index = self.index();
+        let mut indexed = std::collections::BTreeSet::new();
+        for camera in &self.cameras {
+            for s in index.segments(&camera.id, 0, i64::MAX).unwrap() {
+                assert_eq!(s.state, SegmentState::Complete, "unfinished row {s:?}");
+                let path = self.root().join(&s.path);
+                let (bytes, sha) = custos::recovery::hash_file(&path)
+                    .unwrap_or_else(|e| panic!("indexed file {}: {e}", path.display()));
+                assert_eq!(Some(bytes), s.bytes, "size of {}", s.path);
+                assert_eq!(Some(sha), s.sha256, "hash of {}", s.path);
+                indexed.insert(path);
+            }
+        }
+        for file in files_under(&self.root()) {
+            assert!(
+                indexed.contains(&file),
+                "file without a row: {}",
+                file.display()
+            );
+        }
+    }
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The real daemon, run as a child process.
+pub struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn start(site: &Site) -> Daemon {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(site.log_path())
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_custosd"))
+            .arg("--config")
+            .arg(site.config_path())
+            .env("RUST_LOG", "custos=debug,info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon { child: Some(child) }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.wait(timeout)
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "custosd did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
