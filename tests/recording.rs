@@ -390,3 +390,28 @@ fn sighup_adds_and_removes_cameras_and_sigterm_finalises_everything() {
         .push(SiteCamera::new("leaves", sim.url("leaves")));
     site.assert_consistent();
 }
+
+#[test]
+fn credentials_never_reach_the_log() {
+    let sim = simulator(vec![camera("gate")]);
+    let mut gate = SiteCamera::new("gate", sim.url("gate"));
+    gate.credentials = Some(("operator".into(), "Tr0ub4dor-secret-pw".into()));
+    // A camera that does not answer, so errors (which name the camera) are logged too.
+    let mut dead = SiteCamera::new("dead", "rtsp://127.0.0.1:9/nothing".into());
+    dead.credentials = Some(("admin".into(), "another-secret-pw".into()));
+    let site = Site::new(vec![gate, dead]);
+    let daemon = site.start();
+    site.wait_complete("gate", 1, Duration::from_secs(30));
+    wait_until(Duration::from_secs(20), "the dead camera's outage", || {
+        !site.outages("dead").is_empty()
+    });
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    let log = site.log();
+    assert!(log.contains("dead"), "the log should name the failing camera: {log}");
+    if std::env::var_os("CUSTOS_SHOW_LOG").is_some() {
+        eprintln!("{log}");
+    }
+    for secret in ["Tr0ub4dor-secret-pw", "another-secret-pw"] {
+        assert!(!log.contains(secret), "a password reached the log:\n{log}");
+    }
+}

@@ -36,7 +36,9 @@ impl Client {
         let weak = pipeline.downgrade();
         let (v, a) = (video.clone(), audio.clone());
         src.connect_pad_added(move |_, pad| {
-            let Some(pipeline) = weak.upgrade() else { return };
+            let Some(pipeline) = weak.upgrade() else {
+                return;
+            };
             let caps = pad.current_caps().unwrap();
             let s = caps.structure(0).unwrap();
             let encoding = s.get::<&str>("encoding-name").unwrap().to_owned();
@@ -48,9 +50,16 @@ impl Client {
                 "PCMU" => "rtppcmudepay",
                 other => panic!("unexpected stream {other}"),
             };
-            let bin = gst::parse::bin_from_description(&format!("{depay} ! appsink name=sink sync=false"), true)
+            let bin = gst::parse::bin_from_description(
+                &format!("{depay} ! appsink name=sink sync=false"),
+                true,
+            )
+            .unwrap();
+            let sink = bin
+                .by_name("sink")
+                .unwrap()
+                .downcast::<gst_app::AppSink>()
                 .unwrap();
-            let sink = bin.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
             let is_video = encoding.starts_with("H26");
             let (v, a) = (v.clone(), a.clone());
             sink.set_callbacks(
@@ -58,7 +67,11 @@ impl Client {
                     .new_sample(move |sink| {
                         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                         if is_video {
-                            let key = !sample.buffer().unwrap().flags().contains(gst::BufferFlags::DELTA_UNIT);
+                            let key = !sample
+                                .buffer()
+                                .unwrap()
+                                .flags()
+                                .contains(gst::BufferFlags::DELTA_UNIT);
                             v.lock().unwrap().push(key);
                         } else {
                             a.fetch_add(1, Ordering::Relaxed);
@@ -72,7 +85,11 @@ impl Client {
             pad.link(&bin.static_pad("sink").unwrap()).unwrap();
         });
         pipeline.set_state(gst::State::Playing).unwrap();
-        Client { pipeline, video, audio }
+        Client {
+            pipeline,
+            video,
+            audio,
+        }
     }
 
     fn video_frames(&self) -> u64 {
@@ -81,7 +98,12 @@ impl Client {
 
     fn key_frames(&self) -> Vec<usize> {
         let video = self.video.lock().unwrap();
-        video.iter().enumerate().filter(|(_, key)| **key).map(|(i, _)| i).collect()
+        video
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| **key)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     fn audio_frames(&self) -> u64 {
@@ -122,11 +144,18 @@ impl Drop for Client {
 
 fn start(cameras: Vec<SimCamera>) -> Simulator {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-    Simulator::start(SimConfig { cameras, ..SimConfig::default() }).unwrap()
+    Simulator::start(SimConfig {
+        cameras,
+        ..SimConfig::default()
+    })
+    .unwrap()
 }
 
 fn clip_camera(name: &str) -> SimCamera {
-    SimCamera { mode: SimMode::Clip, ..SimCamera::new(name) }
+    SimCamera {
+        mode: SimMode::Clip,
+        ..SimCamera::new(name)
+    }
 }
 
 /// What a client received is what the simulator counted, give or take the
@@ -143,10 +172,20 @@ fn assert_counts_match(what: &str, sent: u64, received: u64, slack: u64) {
 fn live_and_clip_cameras_stream_and_count_what_they_send() {
     let sim = start(vec![
         SimCamera::new("live264"),
-        SimCamera { codec: SimCodec::H265, audio: SimAudio::Aac, ..SimCamera::new("live265aac") },
-        SimCamera { audio: SimAudio::Pcmu, ..clip_camera("clip264pcmu") },
+        SimCamera {
+            codec: SimCodec::H265,
+            audio: SimAudio::Aac,
+            ..SimCamera::new("live265aac")
+        },
+        SimCamera {
+            audio: SimAudio::Pcmu,
+            ..clip_camera("clip264pcmu")
+        },
     ]);
-    assert_eq!(sim.url("live264"), format!("rtsp://127.0.0.1:{}/live264", sim.port()));
+    assert_eq!(
+        sim.url("live264"),
+        format!("rtsp://127.0.0.1:{}/live264", sim.port())
+    );
     let clients: Vec<(&str, Client)> = ["live264", "live265aac", "clip264pcmu"]
         .into_iter()
         .map(|name| (name, Client::connect(&sim.url(name))))
@@ -168,15 +207,28 @@ fn live_and_clip_cameras_stream_and_count_what_they_send() {
         assert_counts_match(name, sim.video_frames_sent(name), client.video_frames(), 25);
     }
     let (_, h265) = &clients[1];
-    assert_counts_match("live265aac audio", sim.audio_frames_sent("live265aac"), h265.audio_frames(), 25);
+    assert_counts_match(
+        "live265aac audio",
+        sim.audio_frames_sent("live265aac"),
+        h265.audio_frames(),
+        25,
+    );
     let (_, clip) = &clients[2];
-    assert_counts_match("clip264pcmu audio", sim.audio_frames_sent("clip264pcmu"), clip.audio_frames(), 60);
+    assert_counts_match(
+        "clip264pcmu audio",
+        sim.audio_frames_sent("clip264pcmu"),
+        clip.audio_frames(),
+        60,
+    );
     assert_eq!(sim.audio_frames_sent("live264"), 0);
 
     // The clip is looped with its 2 s GOP intact: key frames 50 frames apart.
     let keys = clip.key_frames();
     assert!(!keys.is_empty(), "clip camera sent no key frame");
-    assert!(keys.windows(2).all(|w| w[1] - w[0] == 50), "key frames at {keys:?}");
+    assert!(
+        keys.windows(2).all(|w| w[1] - w[0] == 50),
+        "key frames at {keys:?}"
+    );
     sim.shutdown();
 }
 
@@ -184,18 +236,34 @@ fn live_and_clip_cameras_stream_and_count_what_they_send() {
 fn frozen_camera_keeps_the_connection_but_sends_nothing() {
     let sim = start(vec![clip_camera("cam")]);
     let client = Client::connect(&sim.url("cam"));
-    assert!(client.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10), "no frames");
+    assert!(
+        client.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10),
+        "no frames"
+    );
 
     sim.freeze("cam", true);
     std::thread::sleep(Duration::from_millis(300));
     let (received, sent) = (client.video_frames(), sim.video_frames_sent("cam"));
-    assert_eq!(client.ended(Duration::from_secs(2)), None, "client saw the stream end while frozen");
-    assert_eq!(client.video_frames(), received, "frames arrived while frozen");
-    assert_eq!(sim.video_frames_sent("cam"), sent, "frames counted while frozen");
+    assert_eq!(
+        client.ended(Duration::from_secs(2)),
+        None,
+        "client saw the stream end while frozen"
+    );
+    assert_eq!(
+        client.video_frames(),
+        received,
+        "frames arrived while frozen"
+    );
+    assert_eq!(
+        sim.video_frames_sent("cam"),
+        sent,
+        "frames counted while frozen"
+    );
 
     sim.freeze("cam", false);
     assert!(
-        client.wait_until(Duration::from_secs(3), |c| c.video_frames() >= received + 10),
+        client.wait_until(Duration::from_secs(3), |c| c.video_frames()
+            >= received + 10),
         "frames did not resume on the same connection"
     );
 }
@@ -205,16 +273,24 @@ fn stopped_camera_ends_its_clients_and_is_not_found_until_started() {
     let sim = start(vec![clip_camera("cam"), clip_camera("cam1")]);
     let client = Client::connect(&sim.url("cam"));
     let other = Client::connect(&sim.url("cam1"));
-    assert!(client.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10), "no frames");
-    assert!(other.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10), "no frames");
+    assert!(
+        client.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10),
+        "no frames"
+    );
+    assert!(
+        other.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10),
+        "no frames"
+    );
 
     sim.stop_camera("cam");
     let gone = client.ended(Duration::from_secs(5));
-    eprintln!("DEBUG gone={gone:?}");
     assert!(gone.is_some(), "client did not see the camera go");
     let late = Client::connect(&sim.url("cam"));
     let ended = late.ended(Duration::from_secs(5));
-    assert!(ended.as_deref().is_some_and(|e| e.starts_with("error")), "new client got {ended:?}");
+    assert!(
+        ended.as_deref().is_some_and(|e| e.starts_with("error")),
+        "new client got {ended:?}"
+    );
     assert_eq!(late.video_frames(), 0);
     // Only the camera with that exact name went away.
     let before = other.video_frames();
@@ -222,15 +298,26 @@ fn stopped_camera_ends_its_clients_and_is_not_found_until_started() {
 
     sim.start_camera("cam");
     let again = Client::connect(&sim.url("cam"));
-    assert!(again.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10), "no frames after restart");
+    assert!(
+        again.wait_until(Duration::from_secs(5), |c| c.video_frames() >= 10),
+        "no frames after restart"
+    );
     let key_frames = again.key_frames();
-    assert_eq!(key_frames.first(), Some(&0), "a new media starts with the clip's key frame");
+    assert_eq!(
+        key_frames.first(),
+        Some(&0),
+        "a new media starts with the clip's key frame"
+    );
 }
 
 #[test]
 fn a_port_in_use_is_reported() {
     let sim = start(vec![clip_camera("cam")]);
-    let config = SimConfig { port: sim.port(), cameras: vec![clip_camera("cam")], ..SimConfig::default() };
+    let config = SimConfig {
+        port: sim.port(),
+        cameras: vec![clip_camera("cam")],
+        ..SimConfig::default()
+    };
     let err = Simulator::start(config).unwrap_err();
     assert_eq!(err.kind, custos::ErrorKind::Unavailable, "{err}");
 }

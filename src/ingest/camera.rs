@@ -278,14 +278,11 @@ impl Supervisor {
                 Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return Outcome::Stopped,
                 Ok(Event::Bus(msg)) => match msg.view() {
                     gst::MessageView::Error(e) => {
-                        if let Some(detail) = e.debug() {
-                            // rtspsrc puts the useful part ("Could not connect",
-                            // "Not Found") in the error; the debug string may
-                            // hold the URL, so it is redacted before logging.
-                            tracing::debug!(camera = %self.camera.id,
-                                detail = %redact_url(detail.as_str()), "pipeline error detail");
-                        }
-                        return Outcome::Failed(redact_url(&e.error().to_string()));
+                        let detail = e.debug().map(|d| d.to_string());
+                        return Outcome::Failed(describe_error(
+                            &e.error().to_string(),
+                            detail.as_deref(),
+                        ));
                     }
                     gst::MessageView::Eos(_) => {
                         return Outcome::Failed("the camera ended the stream".into());
@@ -313,6 +310,20 @@ impl Supervisor {
 enum Outcome {
     Stopped,
     Failed(String),
+}
+
+/// A GStreamer error as a sentence: its message plus the last line of its
+/// debug text, which is where rtspsrc says what actually happened ("Failed
+/// to connect.", "Not Found", "Unauthorized"). URLs are redacted.
+fn describe_error(message: &str, debug: Option<&str>) -> String {
+    let message = message.trim().trim_end_matches('.');
+    let detail = debug
+        .and_then(|d| d.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        .filter(|d| !d.ends_with(':') && !message.contains(d));
+    redact_url(&match detail {
+        Some(d) => format!("{message}: {d}"),
+        None => message.to_owned(),
+    })
 }
 
 /// `d` plus or minus up to 20%, so cameras that failed together do not all

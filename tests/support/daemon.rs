@@ -17,6 +17,8 @@ pub struct SiteCamera {
     pub audio: bool,
     pub segment_secs: u32,
     pub enabled: bool,
+    /// Username and password, written to the secrets file.
+    pub credentials: Option<(String, String)>,
 }
 
 impl SiteCamera {
@@ -27,6 +29,7 @@ impl SiteCamera {
             audio: false,
             segment_secs: 5,
             enabled: true,
+            credentials: None,
         }
     }
 }
@@ -132,6 +135,19 @@ enabled = {enabled}
                 enabled = c.enabled,
             )
             .unwrap();
+        }
+        let mut secrets = String::new();
+        for c in &self.cameras {
+            if let Some((user, password)) = &c.credentials {
+                writeln!(secrets, "[camera.{}]\nusername = {user:?}\npassword = {password:?}", c.id)
+                    .unwrap();
+            }
+        }
+        if !secrets.is_empty() {
+            let path = self.dir.path().join("secrets.toml");
+            fs::write(&path, secrets).unwrap();
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            t.insert_str(0, &format!("secrets = {:?}\n", path.display().to_string()));
         }
         fs::write(self.config_path(), t).unwrap();
     }
