@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use custos::index::SegmentState;
+use custos::index::{SegmentState, TimeSource};
 use custos::sim::{SimAudio, SimCamera, SimCodec, SimConfig, Simulator};
 use nix::sys::signal::Signal;
 use support::daemon::{Site, SiteCamera};
@@ -67,6 +67,18 @@ fn two_cameras_record_contiguous_segments_and_lose_no_frame() {
     for cam in ["east", "west"] {
         let segs = site.segments(cam);
         assert!(segs.len() >= 6, "{cam}: {} segments", segs.len());
+        // The first segment of a connection predates the first RTCP sender
+        // report; later ones take the camera's NTP time, measured against
+        // ours (the same clock on loopback, so within milliseconds).
+        assert_eq!(segs[0].time_source, TimeSource::Local, "{:?}", segs[0]);
+        for s in &segs[2..] {
+            assert_eq!(s.time_source, TimeSource::Rtcp, "{s:?}");
+            let offset = s.clock_offset_us.expect("offset measured");
+            assert!(
+                offset.abs() < 50_000,
+                "camera clock offset {offset} µs on loopback: {s:?}"
+            );
+        }
         for w in segs.windows(2) {
             let (a, b) = (&w[0], &w[1]);
             let gap = b.start_us - a.end_us.unwrap();
@@ -407,7 +419,10 @@ fn credentials_never_reach_the_log() {
     });
     assert!(daemon.terminate(Duration::from_secs(20)).success());
     let log = site.log();
-    assert!(log.contains("dead"), "the log should name the failing camera: {log}");
+    assert!(
+        log.contains("dead"),
+        "the log should name the failing camera: {log}"
+    );
     if std::env::var_os("CUSTOS_SHOW_LOG").is_some() {
         eprintln!("{log}");
     }

@@ -321,3 +321,9 @@ fn a_port_in_use_is_reported() {
     let err = Simulator::start(config).unwrap_err();
     assert_eq!(err.kind, custos::ErrorKind::Unavailable, "{err}");
 }
+
+#[test]
+fn a_simulator_can_be_shared_between_threads() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Simulator>();
+}

@@ -1,5 +1,7 @@
 //! `custos-camsim`: serves simulated RTSP cameras until SIGINT or SIGTERM.
 //! Prints each camera's URL on stdout once listening; logs go to stderr.
+//! SIGUSR1 freezes every camera and prints the frames each one sent, as one
+//! JSON line on stdout (for the recording benchmark's frame-loss count).
 
 use anyhow::Context;
 use clap::Parser;
@@ -32,12 +34,16 @@ struct Args {
     /// none, aac, pcma or pcmu.
     #[arg(long, default_value = "none")]
     audio: SimAudio,
+    /// Pixels; even.
     #[arg(long, default_value_t = 320)]
     width: u32,
+    /// Pixels; even.
     #[arg(long, default_value_t = 240)]
     height: u32,
+    /// Frames per second.
     #[arg(long, default_value_t = 25)]
     fps: u32,
+    /// Target video bit rate, kbit/s.
     #[arg(long, default_value_t = 500)]
     bitrate_kbps: u32,
     /// Frames from one key frame to the next.
@@ -62,7 +68,9 @@ impl Args {
             ..SimCamera::new(name)
         };
         if self.camera_specs.is_empty() {
-            return Ok((1..=self.cameras).map(|i| base(&format!("{}{i}", self.name_prefix))).collect());
+            return Ok((1..=self.cameras)
+                .map(|i| base(&format!("{}{i}", self.name_prefix)))
+                .collect());
         }
         self.camera_specs
             .iter()
@@ -75,7 +83,10 @@ impl Args {
                 if let Some(audio) = parts.next() {
                     camera.audio = audio.parse().with_context(|| format!("--camera {spec}"))?;
                 }
-                anyhow::ensure!(parts.next().is_none(), "--camera {spec}: expected NAME[:CODEC[:AUDIO]]");
+                anyhow::ensure!(
+                    parts.next().is_none(),
+                    "--camera {spec}: expected NAME[:CODEC[:AUDIO]]"
+                );
                 Ok(camera)
             })
             .collect()
@@ -85,7 +96,9 @@ impl Args {
 fn main() {
     if let Err(e) = run() {
         eprintln!("custos-camsim: {e:#}");
-        let code = e.downcast_ref::<custos::Error>().map_or(1, |e| e.kind.exit_code());
+        let code = e
+            .downcast_ref::<custos::Error>()
+            .map_or(1, |e| e.kind.exit_code());
         std::process::exit(code);
     }
 }
@@ -104,17 +117,56 @@ fn run() -> anyhow::Result<()> {
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);
-    signals.thread_block().context("cannot block SIGINT and SIGTERM")?;
+    signals.add(Signal::SIGUSR1);
+    signals
+        .thread_block()
+        .context("cannot block SIGINT, SIGTERM and SIGUSR1")?;
 
-    let config = SimConfig { address: args.address.clone(), port: args.port, cameras: args.cameras()? };
+    let config = SimConfig {
+        address: args.address.clone(),
+        port: args.port,
+        cameras: args.cameras()?,
+    };
     let names: Vec<String> = config.cameras.iter().map(|c| c.name.clone()).collect();
     let simulator = Simulator::start(config)?;
     for name in &names {
         println!("{}", simulator.url(name));
     }
 
-    let signal = signals.wait().context("cannot wait for a signal")?;
-    tracing::info!(?signal, "shutting down");
-    simulator.shutdown();
-    Ok(())
+    loop {
+        let signal = signals.wait().context("cannot wait for a signal")?;
+        if signal == Signal::SIGUSR1 {
+            print_final_counts(&simulator, &names);
+            continue;
+        }
+        tracing::info!(?signal, "shutting down");
+        simulator.shutdown();
+        return Ok(());
+    }
+}
+
+/// SIGUSR1: freezes every camera, so what it sent is final, and prints one
+/// JSON line `{"video_frames_sent":{NAME:N,...},"audio_frames_sent":{...}}`.
+/// The recording benchmark compares these counts with the frames in the files.
+fn print_final_counts(simulator: &Simulator, names: &[String]) {
+    use std::io::Write as _;
+    for name in names {
+        simulator.freeze(name, true);
+    }
+    // A payloader probe that read "not frozen" just before may still count
+    // its buffer; give it time to finish.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let counts = |f: fn(&Simulator, &str) -> u64| {
+        names
+            .iter()
+            .map(|n| (n.clone(), serde_json::Value::from(f(simulator, n))))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let line = serde_json::json!({
+        "video_frames_sent": counts(Simulator::video_frames_sent),
+        "audio_frames_sent": counts(Simulator::audio_frames_sent),
+    });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

@@ -140,7 +140,8 @@ fn encode(desc: &str) -> Result<Clip> {
         period_ms = clip.period.mseconds(),
         bytes = clip.buffers.iter().map(|b| b.size()).sum::<usize>(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "encoded clip: {desc}"
+        desc,
+        "encoded clip"
     );
     Ok(clip)
 }
@@ -170,10 +171,10 @@ fn run_to_eos(pipeline: &gst::Pipeline, desc: &str) -> Result<Clip> {
         if sink.is_eos() {
             break;
         }
-        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(e) = msg.view() {
-                return Err(failed(&format!("{} ({:?})", e.error(), e.debug())));
-            }
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error])
+            && let gst::MessageView::Error(e) = msg.view()
+        {
+            return Err(failed(&format!("{} ({:?})", e.error(), e.debug())));
         }
         if started.elapsed() > ENCODE_TIMEOUT {
             return Err(failed("timed out"));

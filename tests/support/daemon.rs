@@ -139,14 +139,19 @@ enabled = {enabled}
         let mut secrets = String::new();
         for c in &self.cameras {
             if let Some((user, password)) = &c.credentials {
-                writeln!(secrets, "[camera.{}]\nusername = {user:?}\npassword = {password:?}", c.id)
-                    .unwrap();
+                writeln!(
+                    secrets,
+                    "[camera.{}]\nusername = {user:?}\npassword = {password:?}",
+                    c.id
+                )
+                .unwrap();
             }
         }
         if !secrets.is_empty() {
             let path = self.dir.path().join("secrets.toml");
             fs::write(&path, secrets).unwrap();
-            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
             t.insert_str(0, &format!("secrets = {:?}\n", path.display().to_string()));
         }
         fs::write(self.config_path(), t).unwrap();

@@ -94,6 +94,5 @@ pub fn demux(path: &Path) -> Demuxed {
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    let out = out.lock().unwrap().clone();
-    out
+    out.lock().unwrap().clone()
 }
