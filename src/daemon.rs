@@ -20,6 +20,7 @@ use crate::index::Index;
 use crate::ingest::finisher::{Finisher, FinisherThread};
 use crate::ingest::segmenter::Target;
 use crate::ingest::{CameraHandle, CameraSettings, SharedIndex};
+use crate::retention::{Leases, Reaper, StorageAlarms};
 
 /// The signals the daemon handles; blocked in every thread and taken with
 /// `sigtimedwait` by the main thread.
@@ -47,6 +48,11 @@ pub struct Recorder {
     finisher: Option<Finisher>,
     finisher_thread: Option<FinisherThread>,
     cameras: BTreeMap<String, CameraHandle>,
+    /// Live status of each running camera, shared with the admin API.
+    statuses: crate::api::CameraStatuses,
+    leases: Arc<Leases>,
+    alarms: Arc<StorageAlarms>,
+    reaper: Option<Reaper>,
 }
 
 impl Recorder {
@@ -59,7 +65,18 @@ impl Recorder {
         let db = index_path(&config);
         let index = SharedIndex::new(Index::open(&db)?);
         crate::recovery::run(&index, &config, clocks.realtime())?;
-        let (finisher, finisher_thread) = Finisher::start(index.clone());
+        let leases = Leases::new();
+        let alarms = StorageAlarms::new();
+        let reaper = Reaper::start(
+            index.clone(),
+            config.clone(),
+            leases.clone(),
+            alarms.clone(),
+            clocks.clone(),
+        );
+        let waker = reaper.waker();
+        let (finisher, finisher_thread) =
+            Finisher::start_with_hook(index.clone(), Box::new(move |_| waker.segment_finished()));
         let mut recorder = Recorder {
             config,
             index,
@@ -67,6 +84,10 @@ impl Recorder {
             finisher: Some(finisher),
             finisher_thread: Some(finisher_thread),
             cameras: BTreeMap::new(),
+            statuses: Default::default(),
+            leases,
+            alarms,
+            reaper: Some(reaper),
         };
         let cameras: Vec<Camera> = recorder
             .config
@@ -92,6 +113,21 @@ impl Recorder {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Read leases: take one while reading footage so retention spares it.
+    pub fn leases(&self) -> &Arc<Leases> {
+        &self.leases
+    }
+
+    /// Storage roots full of protected footage, for the status API.
+    pub fn storage_alarms(&self) -> &Arc<StorageAlarms> {
+        &self.alarms
+    }
+
+    /// Live camera statuses, kept current as cameras start and stop.
+    pub fn camera_statuses(&self) -> crate::api::CameraStatuses {
+        self.statuses.clone()
     }
 
     pub fn cameras(&self) -> impl Iterator<Item = &CameraHandle> {
@@ -128,6 +164,10 @@ impl Recorder {
             finisher,
             self.clocks.clone(),
         );
+        self.statuses
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(camera.id.clone(), handle.status.clone());
         self.cameras.insert(camera.id, handle);
         Ok(())
     }
@@ -135,6 +175,9 @@ impl Recorder {
     /// Replaces the config: starts added cameras, stops removed ones and
     /// restarts changed ones. Untouched cameras keep recording.
     pub fn apply(&mut self, new: Config) -> Result<()> {
+        if let Some(reaper) = &self.reaper {
+            reaper.set_config(new.clone());
+        }
         let old = std::mem::replace(&mut self.config, new);
         let mut stopping = Vec::new();
         let ids: Vec<String> = self.cameras.keys().cloned().collect();
@@ -144,6 +187,10 @@ impl Recorder {
             });
             if !keep {
                 let handle = self.cameras.remove(&id).expect("listed above");
+                self.statuses
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
                 handle.request_stop();
                 stopping.push(handle);
             }
@@ -176,6 +223,9 @@ impl Recorder {
     /// Stops every camera, finalising open segments, and waits until every
     /// finished segment is durable and indexed.
     pub fn shutdown(mut self) {
+        if let Some(reaper) = self.reaper.take() {
+            reaper.stop();
+        }
         for handle in self.cameras.values() {
             handle.request_stop();
         }
@@ -225,11 +275,33 @@ pub fn index_path(config: &Config) -> PathBuf {
 /// called before any thread was started.
 pub fn run(config_path: &Path, config: Config) -> Result<()> {
     let shutdown_timeout = config.daemon.shutdown_timeout;
-    let mut recorder = Recorder::start(config, Arc::new(SystemClocks))?;
+    let clocks: Arc<dyn Clocks> = Arc::new(SystemClocks);
+    let mut recorder = Recorder::start(config, clocks.clone())?;
+    // Recording matters more than administration: if the API cannot start,
+    // say so loudly and keep recording.
+    let api = match crate::api::ApiServer::start_daemon(
+        recorder.config(),
+        recorder.camera_statuses(),
+        clocks,
+        index_path(recorder.config()),
+        recorder.leases().clone(),
+        recorder.storage_alarms().clone(),
+    ) {
+        Ok(api) => Some(api),
+        Err(e) => {
+            tracing::error!(error = %e, "the admin API did not start; recording continues");
+            None
+        }
+    };
     let signals = handled_signals();
     loop {
         match wait_signal(&signals, None) {
-            Some(Signal::SIGHUP) => reload(&mut recorder, config_path),
+            Some(Signal::SIGHUP) => {
+                reload(&mut recorder, config_path);
+                if let Some(api) = &api {
+                    api.state.set_config(recorder.config().clone());
+                }
+            }
             Some(sig) => {
                 tracing::info!(signal = %sig, "stopping: finalising open segments");
                 break;
@@ -239,6 +311,9 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
     }
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
+        if let Some(api) = api {
+            api.stop();
+        }
         recorder.shutdown();
         let _ = done_tx.send(());
     });

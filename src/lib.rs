@@ -4,6 +4,8 @@
 //! `storage` and records them in `index`; retention, evidence and export act on
 //! what the index and storage hold. See `docs/design/architecture.md`.
 
+pub mod api;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod daemon;
@@ -12,6 +14,7 @@ pub mod index;
 pub mod ingest;
 pub mod mp4;
 pub mod recovery;
+pub mod retention;
 pub mod sim;
 pub mod storage;
 

@@ -5,7 +5,9 @@
 //! For a segment cut off while recording: the file is read back, trimmed to
 //! its last complete fragment, fsynced, hashed, and indexed with the end
 //! time of its last whole frame. A row whose file never came to exist, or
-//! holds no frame, is removed (with the file).
+//! holds no frame, is removed (with the file). A doomed segment (a deletion
+//! a crash interrupted) is finished: its file destroyed, its row removed
+//! (`retention::finish_doomed`).
 
 use std::fs::{self, OpenOptions};
 use std::io::Read;
@@ -26,6 +28,8 @@ pub struct Report {
     pub trimmed: usize,
     pub removed: usize,
     pub outages_closed: usize,
+    /// Doomed segments whose interrupted deletion was finished.
+    pub destroyed: usize,
 }
 
 /// Recovers every unfinished segment and closes outages a crash left open.
@@ -34,7 +38,7 @@ pub fn run(index: &SharedIndex, config: &Config, now_us: i64) -> Result<Report> 
     let rows = index.lock().unfinished_segments()?;
     for row in rows {
         if row.state != SegmentState::Recording {
-            // Doomed rows are finished by the retention pass.
+            // Doomed rows are finished below.
             continue;
         }
         let Some(root) = config.storage.iter().find(|r| r.id == row.root) else {
@@ -51,6 +55,7 @@ pub fn run(index: &SharedIndex, config: &Config, now_us: i64) -> Result<Report> 
             Recovered::Removed => report.removed += 1,
         }
     }
+    report.destroyed = crate::retention::finish_doomed(index, config, now_us)?;
     report.outages_closed = index.lock().end_open_outages(now_us)?;
     if report != Report::default() {
         tracing::info!(?report, "recovery pass");

@@ -195,3 +195,13 @@ fn outages_open_and_close() {
     assert_eq!(index.outages("gate", 0, 1000).unwrap()[1].to_us, Some(900));
     assert!(index.outages("gate", 200, 500).unwrap().is_empty());
 }
+
+#[test]
+fn start_up_query_uses_the_partial_index() {
+    // Recovery reads the unfinished rows at every start; with millions of
+    // segments it must not scan the table.
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(&dir.path().join("index.db")).unwrap();
+    let plan = index.query_plan_of_unfinished().unwrap();
+    assert!(plan.contains("segment_unfinished"), "{plan}");
+}

@@ -1,31 +1,47 @@
-//! `custosctl`: the administrator's command line.
+//! `custosctl`: the administrator's command line, a client of the admin API
+//! on custosd's Unix socket (docs/api.md). It holds no privilege of its own:
+//! the daemon decides what the calling user may do from its uid, and audits
+//! every call.
 //!
-//! Until the admin API on the Unix socket exists, `custosctl` reads the
-//! index directly, read-only, which needs read access to the state
-//! directory (root or the `custos` user). Times are shown in the config's
-//! timezone with their offset.
+//! Human tables by default, `--json` for scripts. Times are accepted as
+//! RFC 3339 or local `YYYY-MM-DD HH:MM` (in the daemon's timezone) and shown
+//! in the daemon's timezone with their offset. Exit codes follow the error
+//! kind: 2 invalid input, 3 not found, 4 permission denied, 5 conflict,
+//! 6 unavailable (daemon not running), 70 internal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use custos::clock::UnixMicros;
-use custos::config::{Config, DEFAULT_CONFIG_PATH};
-use custos::index::Index;
+use custos::api::client::Client;
+use custos::api::params::encode;
+use custos::config::{Config, DEFAULT_SOCKET, LoadOptions};
+use serde_json::{Value, json};
 
 #[derive(Parser)]
 #[command(
     name = "custosctl",
     version,
-    about = "Administer the Custos recording daemon"
+    about = "Administer the Custos recording daemon through its admin socket"
 )]
 struct Cli {
-    /// Configuration file (to find the index and the display timezone).
-    #[arg(long, short = 'c', value_name = "FILE", env = "CUSTOS_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
-    config: PathBuf,
+    /// The daemon's admin socket. Default: `daemon.socket` of --config if
+    /// given, else /run/custos/admin.sock.
+    #[arg(long, global = true, value_name = "PATH", env = "CUSTOS_SOCKET")]
+    socket: Option<PathBuf>,
 
-    /// Print JSON instead of a table.
+    /// Configuration file, only to find the socket.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        env = "CUSTOS_CONFIG"
+    )]
+    config: Option<PathBuf>,
+
+    /// Print the daemon's JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
 
@@ -35,21 +51,95 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the recorded segments and outages of a camera.
+    /// The daemon, its storage roots and cameras (GET /v1/status).
+    Status,
+    /// Cameras with their state and last error (GET /v1/cameras[/ID]).
+    Cameras {
+        /// One camera only.
+        id: Option<String>,
+    },
+    /// Recorded segments, outages and gaps of a camera
+    /// (GET /v1/cameras/ID/recordings). Needs --reason.
     Recordings {
         /// Camera id, as in the config.
         #[arg(long)]
         camera: String,
-        /// Only the last N segments.
+        /// Start of the range: RFC 3339 or local "YYYY-MM-DD HH:MM". Default: 24 h before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the range. Default: now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only the last N segments in the table.
         #[arg(long, default_value_t = 20)]
         last: usize,
+        /// Purpose of access, recorded in the audit log (required).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Retention ceilings, oldest footage and violations, or the next pass's plan.
+    Retention {
+        #[command(subcommand)]
+        what: RetentionCmd,
+    },
+    /// The deletion journal: what was deleted, when, why, by whom (GET /v1/deletions).
+    Deletions {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Read or verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCmd,
+    },
+    /// Make the daemon reload its configuration (POST /v1/config/reload).
+    Reload {
+        /// Why, recorded in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCmd {
+    /// Per zone and camera: ceiling, oldest footage, bytes, violations (GET /v1/retention/status).
+    Status,
+    /// What the next pass would delete, without deleting (GET /v1/retention/plan).
+    Plan,
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Entries, newest first (GET /v1/audit).
+    List {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this uid.
+        #[arg(long)]
+        uid: Option<u32>,
+        /// Only this action, e.g. recordings.list.
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Check the hash chain; reports the first broken entry (GET /v1/audit/verify).
+    Verify {
+        /// A checkpoint from the daemon's log ("audit checkpoint" lines), as
+        /// SEQ:HASH; the log must still reach it.
+        #[arg(long, value_name = "SEQ:HASH")]
+        checkpoint: Option<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("custosctl: {e}");
             ExitCode::from(e.kind.exit_code() as u8)
@@ -57,77 +147,342 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> custos::Result<()> {
-    let config = Config::load(&cli.config).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        custos::Error::invalid(lines.join("\n"))
-    })?;
-    let index = Index::open_read_only(&custos::daemon::index_path(&config))?;
-    match cli.command {
-        Command::Recordings { camera, last } => {
-            if config.camera(&camera).is_none() && index.segments(&camera, 0, i64::MAX)?.is_empty()
-            {
-                return Err(custos::Error::not_found(format!(
-                    "no camera {camera:?} in {} and no footage of it in the index",
-                    config.path.display()
-                )));
-            }
-            let segments = index.segments(&camera, 0, i64::MAX)?;
-            let segments = &segments[segments.len().saturating_sub(last)..];
-            let outages = index.outages(&camera, 0, i64::MAX)?;
-            if cli.json {
-                let out = serde_json::json!({ "segments": segments, "outages": outages });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&out).expect("serialisable")
-                );
-                return Ok(());
-            }
-            let show = |t: UnixMicros| local(&config, t);
-            let mut table = Table::new();
-            table.load_preset(UTF8_FULL_CONDENSED);
-            table.set_header(["start", "end", "state", "frames", "bytes", "codecs", "time"]);
-            for s in segments {
-                table.add_row([
-                    show(s.start_us),
-                    s.end_us.map(show).unwrap_or_else(|| "recording".into()),
-                    format!("{:?}", s.state).to_lowercase(),
-                    s.frames.map(|f| f.to_string()).unwrap_or_default(),
-                    s.bytes.map(|b| b.to_string()).unwrap_or_default(),
-                    [s.video_codec.as_deref(), s.audio_codec.as_deref()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join("+"),
-                    s.time_source.as_str().to_owned(),
-                ]);
-            }
-            println!("{table}");
-            if !outages.is_empty() {
-                let mut table = Table::new();
-                table.load_preset(UTF8_FULL_CONDENSED);
-                table.set_header(["outage from", "to", "reason"]);
-                for o in &outages {
-                    table.add_row([
-                        show(o.from_us),
-                        o.to_us.map(show).unwrap_or_else(|| "ongoing".into()),
-                        o.reason.clone(),
-                    ]);
-                }
-                println!("{table}");
-            }
-            Ok(())
-        }
+/// Builds `path?k=v&...` from the parameters that are set.
+fn target(path: &str, params: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    if q.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", q.join("&"))
     }
 }
 
-/// A time in the config's timezone with its offset, e.g. `2026-11-22 12:15:00.123 +02:00`.
-fn local(config: &Config, t: UnixMicros) -> String {
-    match jiff::Timestamp::from_microsecond(t) {
-        Ok(ts) => ts
-            .to_zoned(config.timezone.clone())
-            .strftime("%Y-%m-%d %H:%M:%S%.3f %:z")
-            .to_string(),
-        Err(_) => t.to_string(),
+fn socket(cli: &Cli) -> PathBuf {
+    if let Some(s) = &cli.socket {
+        return s.clone();
+    }
+    if let Some(path) = &cli.config {
+        let options = LoadOptions {
+            secrets: false,
+            filesystem: false,
+            ..LoadOptions::default()
+        };
+        if let Ok(c) = Config::load_with(path, &options) {
+            return c.daemon.socket;
+        }
+    }
+    PathBuf::from(DEFAULT_SOCKET)
+}
+
+fn run(cli: Cli) -> custos::Result<ExitCode> {
+    let client = Client::new(&socket(&cli));
+    let (value, show): (Value, fn(&Value, usize)) = match &cli.command {
+        Command::Status => (client.get("/v1/status")?, show_status),
+        Command::Cameras { id } => match id {
+            None => (client.get("/v1/cameras")?, show_cameras),
+            Some(id) => {
+                let one = client.get(&format!("/v1/cameras/{}", encode(id)))?;
+                (json!({ "cameras": [one] }), show_cameras)
+            }
+        },
+        Command::Recordings {
+            camera,
+            from,
+            to,
+            reason,
+            ..
+        } => {
+            let t = target(
+                &format!("/v1/cameras/{}/recordings", encode(camera)),
+                &[
+                    ("from", from.clone()),
+                    ("to", to.clone()),
+                    ("reason", reason.clone()),
+                ],
+            );
+            (client.get(&t)?, show_recordings)
+        }
+        Command::Retention { what } => match what {
+            RetentionCmd::Status => (client.get("/v1/retention/status")?, show_pretty),
+            RetentionCmd::Plan => (client.get("/v1/retention/plan")?, show_pretty),
+        },
+        Command::Deletions { from, to } => {
+            let t = target(
+                "/v1/deletions",
+                &[("from", from.clone()), ("to", to.clone())],
+            );
+            (client.get(&t)?, show_deletions)
+        }
+        Command::Audit { what } => match what {
+            AuditCmd::List {
+                from,
+                to,
+                uid,
+                action,
+                limit,
+            } => {
+                let t = target(
+                    "/v1/audit",
+                    &[
+                        ("from", from.clone()),
+                        ("to", to.clone()),
+                        ("uid", uid.map(|u| u.to_string())),
+                        ("action", action.clone()),
+                        ("limit", Some(limit.to_string())),
+                    ],
+                );
+                (client.get(&t)?, show_audit)
+            }
+            AuditCmd::Verify { checkpoint } => {
+                let t = target("/v1/audit/verify", &[("checkpoint", checkpoint.clone())]);
+                let v = client.get(&t)?;
+                let broken = !v["verification"]["broken"].is_null();
+                if cli.json {
+                    println!("{}", pretty(&v));
+                } else {
+                    show_verify(&v, 0);
+                }
+                // A broken chain is a finding, not a failure to run: exit 1.
+                return Ok(if broken {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                });
+            }
+        },
+        Command::Reload { reason } => {
+            let body = match reason {
+                Some(r) => json!({ "reason": r }),
+                None => json!({}),
+            };
+            (
+                client.call("POST", "/v1/config/reload", Some(&body))?,
+                show_note,
+            )
+        }
+    };
+    if cli.json {
+        println!("{}", pretty(&value));
+    } else {
+        let last = match &cli.command {
+            Command::Recordings { last, .. } => *last,
+            _ => usize::MAX,
+        };
+        show(&value, last);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).expect("JSON values serialise")
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(header.iter().copied());
+    t
+}
+
+fn tz(v: &Value) -> jiff::tz::TimeZone {
+    v["timezone"]
+        .as_str()
+        .or(v["daemon"]["timezone"].as_str())
+        .and_then(|n| jiff::tz::TimeZone::get(n).ok())
+        .unwrap_or_else(jiff::tz::TimeZone::system)
+}
+
+/// A time in the daemon's timezone with its offset, or `none`.
+fn when(t: &Value, tz: &jiff::tz::TimeZone) -> String {
+    match t.as_i64() {
+        Some(us) => custos::api::params::show_time(us, tz),
+        None => "-".into(),
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn show_pretty(v: &Value, _: usize) {
+    println!("{}", pretty(v));
+}
+
+fn show_note(v: &Value, _: usize) {
+    println!("{}", text(&v["note"]));
+}
+
+fn show_status(v: &Value, _: usize) {
+    let tz = tz(v);
+    let d = &v["daemon"];
+    println!(
+        "custosd {} (pid {}), up since {}, timezone {}, audit entries {}",
+        text(&d["version"]),
+        text(&d["pid"]),
+        when(&d["started_us"], &tz),
+        text(&d["timezone"]),
+        text(&d["audit_seq"]),
+    );
+    let you = &v["you"];
+    println!(
+        "you: {} (uid {}), roles: {}",
+        text(&you["user"]),
+        text(&you["uid"]),
+        you["roles"]
+            .as_array()
+            .map(|r| r.iter().map(text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    );
+    let mut t = table(&["storage", "path", "free", "total", "min free", "budget"]);
+    for r in v["storage"].as_array().into_iter().flatten() {
+        t.add_row([
+            text(&r["id"]),
+            text(&r["path"]),
+            text(&r["free_bytes"]),
+            text(&r["total_bytes"]),
+            text(&r["min_free"]),
+            text(&r["budget"]),
+        ]);
+    }
+    println!("{t}");
+    for a in v["storage_alarms"].as_array().into_iter().flatten() {
+        println!("ALARM: {}", a);
+    }
+    show_cameras(v, 0);
+}
+
+fn show_cameras(v: &Value, _: usize) {
+    let mut t = table(&["camera", "zone", "state", "segments", "last error"]);
+    for c in v["cameras"].as_array().into_iter().flatten() {
+        t.add_row([
+            text(&c["id"]),
+            text(&c["zone"]),
+            text(&c["state"]),
+            text(&c["segments_written"]),
+            text(&c["last_error"]),
+        ]);
+    }
+    println!("{t}");
+}
+
+fn show_recordings(v: &Value, last: usize) {
+    let tz = tz(v);
+    let segs = v["segments"].as_array().cloned().unwrap_or_default();
+    let segs = &segs[segs.len().saturating_sub(last)..];
+    let mut t = table(&["start", "end", "state", "frames", "bytes", "codecs", "time"]);
+    for s in segs {
+        let codecs = [&s["video_codec"], &s["audio_codec"]]
+            .iter()
+            .filter_map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join("+");
+        t.add_row([
+            when(&s["start_us"], &tz),
+            if s["end_us"].is_null() {
+                "recording".into()
+            } else {
+                when(&s["end_us"], &tz)
+            },
+            text(&s["state"]),
+            text(&s["frames"]),
+            text(&s["bytes"]),
+            codecs,
+            text(&s["time_source"]),
+        ]);
+    }
+    println!("{t}");
+    let outages = v["outages"].as_array().cloned().unwrap_or_default();
+    if !outages.is_empty() {
+        let mut t = table(&["outage from", "to", "reason"]);
+        for o in &outages {
+            t.add_row([
+                when(&o["from_us"], &tz),
+                if o["to_us"].is_null() {
+                    "ongoing".into()
+                } else {
+                    when(&o["to_us"], &tz)
+                },
+                text(&o["reason"]),
+            ]);
+        }
+        println!("{t}");
+    }
+    let gaps = v["gaps"].as_array().cloned().unwrap_or_default();
+    if !gaps.is_empty() {
+        let mut t = table(&["gap from", "to"]);
+        for g in &gaps {
+            t.add_row([when(&g["from_us"], &tz), when(&g["to_us"], &tz)]);
+        }
+        println!("{t}");
+    }
+}
+
+fn show_deletions(v: &Value, _: usize) {
+    let tz = tz(v);
+    let mut t = table(&[
+        "at", "camera", "zone", "from", "to", "segments", "bytes", "reason", "by",
+    ]);
+    for d in v["deletions"].as_array().into_iter().flatten() {
+        t.add_row([
+            when(&d["at_us"], &tz),
+            text(&d["camera"]),
+            text(&d["zone"]),
+            when(&d["from_us"], &tz),
+            when(&d["to_us"], &tz),
+            text(&d["segments"]),
+            text(&d["bytes"]),
+            text(&d["reason"]),
+            text(&d["actor"]),
+        ]);
+    }
+    println!("{t}");
+}
+
+fn show_audit(v: &Value, _: usize) {
+    let tz = tz(v);
+    let mut t = table(&[
+        "seq", "at", "user", "uid", "pid", "role", "action", "target", "reason", "outcome",
+    ]);
+    for e in v["entries"].as_array().into_iter().flatten() {
+        t.add_row([
+            text(&e["seq"]),
+            when(&e["at_us"], &tz),
+            text(&e["user"]),
+            text(&e["uid"]),
+            text(&e["pid"]),
+            text(&e["role"]),
+            text(&e["action"]),
+            text(&e["target"]),
+            text(&e["reason"]),
+            text(&e["outcome"]),
+        ]);
+    }
+    println!("{t}");
+}
+
+fn show_verify(v: &Value, _: usize) {
+    let ver = &v["verification"];
+    match &ver["broken"] {
+        Value::Null => println!(
+            "audit log intact: {} entries checked (seq {} to {}); head seq {} hash {}",
+            text(&ver["checked"]),
+            text(&ver["first_seq"]),
+            text(&ver["last_seq"]),
+            text(&v["head"]["seq"]),
+            text(&v["head"]["hash"]),
+        ),
+        b => println!(
+            "AUDIT LOG BROKEN at entry {}: {}\n({} entries before it are intact)",
+            text(&b["seq"]),
+            text(&b["problem"]),
+            text(&ver["checked"]),
+        ),
     }
 }

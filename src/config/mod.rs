@@ -65,6 +65,22 @@ pub const DAEMON_TIMEOUT_RANGE: (Duration, Duration) =
 pub const DEFAULT_CREATE: bool = false;
 /// `storage[].destruction`.
 pub const DEFAULT_DESTRUCTION: Destruction = Destruction::Unlink;
+/// `retention.interval`: how often the reaper runs when nothing wakes it
+/// earlier. Short enough that footage outlives its ceiling by minutes at most.
+pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Range allowed for `retention.interval`.
+pub const RETENTION_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(3600));
+/// `api.max_body_bytes`: the largest request body the admin API reads.
+/// Requests are small JSON documents; this only stops abuse.
+pub const DEFAULT_API_MAX_BODY_BYTES: u64 = 64 * 1024;
+/// Range allowed for `api.max_body_bytes`.
+pub const API_MAX_BODY_BYTES_RANGE: (u64, u64) = (1024, 16 * 1024 * 1024);
+/// `audit.retention_years`: how long audit entries are kept. The rules name
+/// no period for access logs; set the one your controller's order gives.
+pub const DEFAULT_AUDIT_RETENTION_YEARS: u32 = 3;
+/// Range allowed for `audit.retention_years`.
+pub const AUDIT_RETENTION_YEARS_RANGE: (u32, u32) = (1, 100);
 /// `evidence.review_days_default`: an evidence copy is reviewed after this many days.
 pub const DEFAULT_REVIEW_DAYS: u32 = 30;
 /// `evidence.review_days_max`: the longest review period one may set on a copy.
@@ -106,6 +122,9 @@ pub struct Config {
     /// Storage roots, in file order; never empty.
     pub storage: Vec<StorageRoot>,
     pub evidence: EvidenceConfig,
+    pub retention: RetentionConfig,
+    pub api: ApiConfig,
+    pub audit: AuditConfig,
     /// Zones, in file order.
     pub zones: Vec<Zone>,
     /// Cameras, in file order.
@@ -213,6 +232,56 @@ pub struct EvidenceConfig {
     pub review_days_default: u32,
     /// Longest review period, in days, one may set. Default [`DEFAULT_REVIEW_DAYS_MAX`].
     pub review_days_max: u32,
+}
+
+/// `[retention]`: how the reaper runs (see `crate::retention`). Optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Time between two passes of the reaper; it also runs at once when a
+    /// storage root comes under pressure. Default [`DEFAULT_RETENTION_INTERVAL`],
+    /// range [`RETENTION_INTERVAL_RANGE`].
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            interval: DEFAULT_RETENTION_INTERVAL,
+        }
+    }
+}
+
+/// `[api]`: the admin API on `daemon.socket` (see `crate::api`). Optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Largest request body, in bytes; larger ones get 413.
+    /// Default [`DEFAULT_API_MAX_BODY_BYTES`], range [`API_MAX_BODY_BYTES_RANGE`].
+    pub max_body_bytes: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: DEFAULT_API_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// `[audit]`: the audit log of the admin API (see `crate::audit`). Optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Entries older than this many years are deleted (the chain stays
+    /// verifiable). Default [`DEFAULT_AUDIT_RETENTION_YEARS`], range
+    /// [`AUDIT_RETENTION_YEARS_RANGE`].
+    pub retention_years: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_years: DEFAULT_AUDIT_RETENTION_YEARS,
+        }
+    }
 }
 
 /// Whether a zone's cameras may record sound.

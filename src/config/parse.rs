@@ -29,6 +29,9 @@ const TOP_KEYS: &[&str] = &[
     "controller",
     "storage",
     "evidence",
+    "retention",
+    "api",
+    "audit",
     "zone",
     "camera",
     "access",
@@ -74,6 +77,24 @@ struct RawStorage {
     min_free: Option<String>,
     budget: Option<String>,
     destruction: Option<Destruction>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    interval: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    max_body_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    retention_years: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +188,9 @@ struct Builder<'s, 'a> {
     controller: Option<Controller>,
     storage: Vec<(usize, StorageRoot)>,
     evidence: Option<EvidenceConfig>,
+    retention: RetentionConfig,
+    api: ApiConfig,
+    audit: AuditConfig,
     zones: Vec<(usize, Zone)>,
     cameras: Vec<CameraEntry>,
     access: Access,
@@ -206,6 +230,9 @@ impl<'s, 'a> Builder<'s, 'a> {
             controller: None,
             storage: Vec::new(),
             evidence: None,
+            retention: RetentionConfig::default(),
+            api: ApiConfig::default(),
+            audit: AuditConfig::default(),
             zones: Vec::new(),
             cameras: Vec::new(),
             access: Access::default(),
@@ -363,6 +390,8 @@ impl<'s, 'a> Builder<'s, 'a> {
         self.read_controller();
         self.read_storage();
         self.read_evidence();
+        self.read_retention();
+        self.read_api_audit();
         self.read_zones();
         self.read_cameras();
         self.read_access();
@@ -462,6 +491,47 @@ impl<'s, 'a> Builder<'s, 'a> {
                 self.err(&at.key("max_retention_days"), "must be at least 1 (days)");
             } else {
                 self.daemon.max_retention_days = max;
+            }
+        }
+    }
+
+    fn read_retention(&mut self) {
+        let Some(raw) = self.section::<RawRetention>("retention") else {
+            return;
+        };
+        self.retention.interval = self.duration(
+            &root().key("retention").key("interval"),
+            raw.interval.as_deref(),
+            DEFAULT_RETENTION_INTERVAL,
+            RETENTION_INTERVAL_RANGE,
+        );
+    }
+
+    fn read_api_audit(&mut self) {
+        if let Some(raw) = self.section::<RawApi>("api")
+            && let Some(n) = raw.max_body_bytes
+        {
+            let (lo, hi) = API_MAX_BODY_BYTES_RANGE;
+            if (lo..=hi).contains(&n) {
+                self.api.max_body_bytes = n;
+            } else {
+                self.err(
+                    &root().key("api").key("max_body_bytes"),
+                    format!("{n} is out of range; give {lo} to {hi} (bytes)"),
+                );
+            }
+        }
+        if let Some(raw) = self.section::<RawAudit>("audit")
+            && let Some(n) = raw.retention_years
+        {
+            let (lo, hi) = AUDIT_RETENTION_YEARS_RANGE;
+            if (lo..=hi).contains(&n) {
+                self.audit.retention_years = n;
+            } else {
+                self.err(
+                    &root().key("audit").key("retention_years"),
+                    format!("{n} is out of range; give {lo} to {hi} (years)"),
+                );
             }
         }
     }
@@ -1144,6 +1214,9 @@ impl<'s, 'a> Builder<'s, 'a> {
             controller,
             storage: self.storage.into_iter().map(|(_, s)| s).collect(),
             evidence,
+            retention: self.retention,
+            api: self.api,
+            audit: self.audit,
             zones: self.zones.into_iter().map(|(_, z)| z).collect(),
             cameras: self.cameras.into_iter().map(|c| c.camera).collect(),
             access: self.access,

@@ -10,7 +10,13 @@
 //!   marked `Complete` only after its file is durable. Start-up recovery
 //!   therefore needs only the few rows that are not complete.
 
+mod audit;
+mod retention;
 mod upgrade;
+
+pub use retention::{
+    Candidate, Cursor, DeletionReason, DeletionRow, NewDeletion, Overdue, Protection, UsageRow,
+};
 
 use std::path::Path;
 
@@ -171,6 +177,8 @@ const INSERT_SEGMENT: &str = "INSERT INTO segment \
 const COMPLETE_SEGMENT: &str = "UPDATE segment SET state = 1, end_us = :end, bytes = :bytes, \
      frames = :frames, key_frames = :key_frames, video_codec = :video, audio_codec = :audio, \
      sha256 = :sha, recovered = :recovered WHERE id = :id AND state = 0";
+const RETIME_SEGMENT: &str = "UPDATE segment SET start_us = :start, time_source = :source, \
+     clock_offset_us = :offset WHERE id = :id AND state = 0";
 const DELETE_SEGMENT: &str = "DELETE FROM segment WHERE id = :id";
 const INSERT_OUTAGE: &str =
     "INSERT INTO outage (camera_id, from_us, reason) VALUES (:camera, :from, :reason)";
@@ -351,6 +359,26 @@ impl Index {
         Ok(())
     }
 
+    /// Corrects a recording segment's start and time source (the camera's
+    /// clock became known after the row was written).
+    pub fn retime_segment(
+        &self,
+        id: SegmentId,
+        start_us: i64,
+        source: TimeSource,
+        clock_offset_us: Option<i64>,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(RETIME_SEGMENT)?
+            .execute(named_params! {
+                ":id": id.0,
+                ":start": start_us,
+                ":source": source.as_str(),
+                ":offset": clock_offset_us,
+            })?;
+        Ok(())
+    }
+
     /// Removes a segment row (a recording whose file holds no frame).
     pub fn remove_segment(&self, id: SegmentId) -> Result<()> {
         self.conn
@@ -363,11 +391,27 @@ impl Index {
     pub fn unfinished_segments(&self) -> Result<Vec<SegmentRow>> {
         let sql = format!(
             "SELECT {SEGMENT_COLUMNS} FROM segment s JOIN camera c ON c.id = s.camera_id \
-             WHERE s.state <> 1 ORDER BY s.id"
+             WHERE s.state <> 1"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], segment_row)?;
-        collect(rows)
+        // Sorted here, not in SQL: an ORDER BY id makes SQLite walk the whole
+        // table in rowid order instead of the small partial index.
+        let mut rows = collect(rows)?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// How SQLite plans a query, for tests that keep hot queries on an index.
+    #[doc(hidden)]
+    pub fn query_plan_of_unfinished(&self) -> Result<String> {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT {SEGMENT_COLUMNS} FROM segment s \
+             JOIN camera c ON c.id = s.camera_id WHERE s.state <> 1"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
     }
 
     /// One segment by id.

@@ -17,4 +17,113 @@ pub(super) const STEPS: &[&str] = &[
     ) STRICT;
     CREATE INDEX outage_camera_from ON outage (camera_id, from_us);
     "#,
+    // 2 -> 3: retention (usage totals, holds, restrictions, deletion journal).
+    r#"
+-- Oldest-first deletion under disk pressure, per storage root, and age
+-- deletion per zone: both are range scans on start_us.
+CREATE INDEX segment_root_start ON segment (root, start_us);
+CREATE INDEX segment_zone_start ON segment (zone, start_us);
+
+-- Bytes and segments per (root, zone, camera), kept by triggers so a
+-- root's use against its budget costs a few rows, not a scan of every
+-- segment. Rows of every state count: a file uses its bytes until it is gone.
+CREATE TABLE usage (
+  root TEXT NOT NULL,
+  zone TEXT NOT NULL,
+  camera_id INTEGER NOT NULL REFERENCES camera (id),
+  segments INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (root, zone, camera_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER segment_usage_insert AFTER INSERT ON segment BEGIN
+  INSERT INTO usage (root, zone, camera_id, segments, bytes)
+    VALUES (NEW.root, NEW.zone, NEW.camera_id, 1, coalesce(NEW.bytes, 0))
+    ON CONFLICT (root, zone, camera_id) DO UPDATE
+    SET segments = segments + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER segment_usage_bytes AFTER UPDATE OF bytes ON segment BEGIN
+  UPDATE usage SET bytes = bytes - coalesce(OLD.bytes, 0) + coalesce(NEW.bytes, 0)
+    WHERE root = NEW.root AND zone = NEW.zone AND camera_id = NEW.camera_id;
+END;
+CREATE TRIGGER segment_usage_delete AFTER DELETE ON segment BEGIN
+  UPDATE usage SET segments = segments - 1, bytes = bytes - coalesce(OLD.bytes, 0)
+    WHERE root = OLD.root AND zone = OLD.zone AND camera_id = OLD.camera_id;
+END;
+
+-- Footage held for a case (filled in by the evidence issue). Active while
+-- released_us is NULL; a held segment is never deleted.
+CREATE TABLE hold (
+  id INTEGER PRIMARY KEY,
+  case_id TEXT NOT NULL,
+  camera_id INTEGER NOT NULL REFERENCES camera (id),
+  from_us INTEGER NOT NULL,
+  to_us INTEGER NOT NULL,
+  created_us INTEGER NOT NULL,
+  released_us INTEGER
+) STRICT;
+CREATE INDEX hold_camera_from ON hold (camera_id, from_us);
+
+-- Footage whose processing a data subject restricted (004 §30). Active while
+-- lifted_us is NULL; a restricted segment is never deleted.
+CREATE TABLE restriction (
+  id INTEGER PRIMARY KEY,
+  camera_id INTEGER NOT NULL REFERENCES camera (id),
+  from_us INTEGER NOT NULL,
+  to_us INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  created_us INTEGER NOT NULL,
+  lifted_us INTEGER
+) STRICT;
+CREATE INDEX restriction_camera_from ON restriction (camera_id, from_us);
+
+-- The deletion journal: what was deleted, when, why and by whom; never the
+-- content. One row per camera per batch of one pass, written in the same
+-- transaction that marks the segments doomed.
+CREATE TABLE deletion (
+  id INTEGER PRIMARY KEY,
+  at_us INTEGER NOT NULL,            -- when the segments were marked
+  pass_us INTEGER NOT NULL,          -- start of the pass (groups its rows)
+  camera_id INTEGER NOT NULL REFERENCES camera (id),
+  zone TEXT NOT NULL,
+  root TEXT NOT NULL,
+  from_us INTEGER NOT NULL,          -- start of the oldest segment deleted
+  to_us INTEGER NOT NULL,            -- end of the newest segment deleted
+  segments INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  reason TEXT NOT NULL CHECK (reason IN ('retention', 'disk_pressure', 'erasure', 'case_closed')),
+  actor TEXT NOT NULL                -- 'reaper', or the user who asked
+) STRICT;
+CREATE INDEX deletion_at ON deletion (at_us);
+    INSERT INTO usage (root, zone, camera_id, segments, bytes)
+      SELECT root, zone, camera_id, count(*), coalesce(sum(bytes), 0)
+      FROM segment GROUP BY root, zone, camera_id;
+    "#,
+    // 3 -> 4: the audit log of the admin API.
+    r#"
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,           -- 1, 2, ... with no gaps; never reused
+  at_us INTEGER NOT NULL,
+  uid INTEGER NOT NULL,              -- caller's uid (SO_PEERCRED)
+  user TEXT NOT NULL,                -- its user name, or 'uid N'
+  pid INTEGER NOT NULL,              -- caller's pid (SO_PEERCRED)
+  role TEXT NOT NULL,                -- role that allowed it, or 'none'
+  action TEXT NOT NULL,              -- e.g. 'recordings.list'
+  target TEXT NOT NULL,              -- camera, time range, case; '-' if none
+  reason TEXT NOT NULL,              -- stated purpose of access; '' if none
+  outcome TEXT NOT NULL,             -- 'ok' or an error kind
+  prev_hash BLOB NOT NULL,           -- hash of entry seq - 1 (or the anchor)
+  hash BLOB NOT NULL                 -- SHA-256 of the canonical encoding
+) STRICT;
+CREATE INDEX audit_at ON audit (at_us);
+
+-- Where the stored chain starts once old entries were purged: the seq and
+-- hash of the last purged entry. At most one row.
+CREATE TABLE audit_anchor (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  purged_us INTEGER NOT NULL         -- entries before this time were purged
+) STRICT;
+    "#,
 ];

@@ -1,22 +1,34 @@
 //! Makes finished segments durable off the streaming threads: fsync the
 //! file, fsync its directory, then mark the index row complete. A row is
-//! complete only once its file would survive a power cut.
+//! complete only once its file would survive a power cut. After each
+//! finished segment it calls an optional hook (the daemon wakes the reaper
+//! with it, which checks storage pressure off this thread).
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use crate::index::{SegmentId, SegmentSummary};
+use crate::index::{SegmentId, SegmentSummary, TimeSource};
 use crate::storage;
 
 use super::SharedIndex;
 
 pub struct FinishJob {
     pub id: SegmentId,
+    /// Times corrected after the row was written (see `Segmenter`).
+    pub retime: Option<Retime>,
     pub path: PathBuf,
     pub file: File,
     pub summary: SegmentSummary,
+}
+
+/// A segment's start and time source, when they changed while it was written.
+#[derive(Debug, Clone, Copy)]
+pub struct Retime {
+    pub start_us: i64,
+    pub time_source: TimeSource,
+    pub clock_offset_us: Option<i64>,
 }
 
 enum Job {
@@ -38,13 +50,26 @@ pub struct FinisherThread {
 
 impl Finisher {
     pub fn start(index: SharedIndex) -> (Finisher, FinisherThread) {
+        Self::start_with_hook(index, Box::new(|_| {}))
+    }
+
+    /// Like [`Finisher::start`], calling `finished(path)` after each
+    /// segment is durable and indexed. The hook must not block.
+    pub fn start_with_hook(
+        index: SharedIndex,
+        finished: Box<dyn Fn(&Path) + Send>,
+    ) -> (Finisher, FinisherThread) {
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = std::thread::Builder::new()
             .name("finisher".into())
             .spawn(move || {
                 for job in rx {
                     match job {
-                        Job::Finish(job) => finish(&index, job),
+                        Job::Finish(job) => {
+                            let path = job.path.clone();
+                            finish(&index, job);
+                            finished(&path);
+                        }
                         Job::Recover(id, path, file) => {
                             drop(file);
                             if let Err(e) = crate::recovery::recover_segment(&index, id, &path) {
@@ -84,7 +109,13 @@ fn finish(index: &SharedIndex, job: FinishJob) {
     if let Some(dir) = job.path.parent() {
         storage::fsync_dir(dir);
     }
-    if let Err(e) = index.lock().complete_segment(job.id, &job.summary) {
+    let completed = index.lock().transaction(|ix| {
+        if let Some(r) = job.retime {
+            ix.retime_segment(job.id, r.start_us, r.time_source, r.clock_offset_us)?;
+        }
+        ix.complete_segment(job.id, &job.summary)
+    });
+    if let Err(e) = completed {
         // The row stays "recording"; the next start-up recovers it from the file.
         tracing::error!(path = %job.path.display(), error = %e, "indexing a finished segment");
     }

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::index::{NewSegment, SegmentId, SegmentSummary, TimeSource};
 use crate::mp4::{self, FragmentedWriter};
 
-use super::finisher::{FinishJob, Finisher};
+use super::finisher::{FinishJob, Finisher, Retime};
 use super::{CameraStatus, SharedIndex};
 
 /// How much media is held in memory before it is written: the most a kill -9
@@ -179,6 +179,11 @@ struct Open {
     key_frames: u64,
     /// Video end in ticks, once the segment is cut.
     video_end: Option<u64>,
+    time_source: TimeSource,
+    clock_offset_us: Option<i64>,
+    /// Set when the camera's clock replaced the local one after the row was
+    /// written: the finisher then stores the corrected times.
+    retimed: bool,
     has_audio: bool,
 }
 
@@ -195,6 +200,7 @@ pub struct Segmenter {
     draining: Option<Open>,
     last_video_dts: Option<u64>,
     dropped_before_key: u64,
+    clock_warned: bool,
     /// The first frame after a gap (start-up, reconnect, write error) opens
     /// the segment that ends the outage.
     pub on_resume: Option<Box<dyn FnMut(UnixMicros) + Send>>,
@@ -219,6 +225,7 @@ impl Segmenter {
             draining: None,
             last_video_dts: None,
             dropped_before_key: 0,
+            clock_warned: false,
             on_resume: None,
         }
     }
@@ -295,6 +302,7 @@ impl Segmenter {
                 return;
             }
         }
+        self.adopt_camera_clock(&f);
         let open = self.current.as_mut().expect("opened above");
         let decode = open
             .video
@@ -408,6 +416,9 @@ impl Segmenter {
             key_frames: 0,
             video_end: None,
             has_audio,
+            time_source: anchor.source,
+            clock_offset_us: anchor.offset_us,
+            retimed: false,
         });
         Ok(())
     }
@@ -423,8 +434,12 @@ impl Segmenter {
                 (TimeSource::Rtcp, ntp)
             }
             (_, Some(off)) => {
-                tracing::warn!(camera = %self.target.camera_name, offset_us = off,
-                    "the camera's clock is far from ours; using the local clock");
+                if !self.clock_warned {
+                    tracing::warn!(camera = %self.target.camera_name, offset_us = off,
+                        "the camera's clock is far from ours; using the local clock. \
+                         Set the camera's NTP server");
+                    self.clock_warned = true;
+                }
                 (TimeSource::Local, f.arrival_us)
             }
             _ => (TimeSource::Local, f.arrival_us),
@@ -448,6 +463,36 @@ impl Segmenter {
         };
         self.anchor = Some(anchor);
         anchor
+    }
+
+    /// Switches a connection from the local clock to the camera's NTP time
+    /// as soon as the first RTCP sender report arrives (about 2.4 s in), and
+    /// retimes the open segment with it, so the connection's segments stay
+    /// contiguous and its first segment is not left on arrival times.
+    fn adopt_camera_clock(&mut self, f: &Frame) {
+        let (Some(ntp), Some(a)) = (f.ntp_us, self.anchor) else {
+            return;
+        };
+        let offset = ntp - f.arrival_us;
+        if a.source != TimeSource::Local || offset.abs() > MAX_CAMERA_CLOCK_OFFSET_US {
+            return;
+        }
+        let anchor = Anchor {
+            dts_ns: f.dts_ns,
+            wall_us: ntp,
+            source: TimeSource::Rtcp,
+            offset_us: Some(offset),
+        };
+        self.anchor = Some(anchor);
+        if let Some(open) = self.current.as_mut() {
+            let start_us = anchor.wall(open.origin_ns);
+            tracing::debug!(camera = %self.target.camera_name, offset_us = offset,
+                shift_us = start_us - open.start_us, "using the camera's NTP time");
+            open.start_us = start_us;
+            open.time_source = TimeSource::Rtcp;
+            open.clock_offset_us = Some(offset);
+            open.retimed = true;
+        }
     }
 
     /// Ends the current segment with its video ending at `end` ticks (the
@@ -511,8 +556,14 @@ impl Segmenter {
         let hashing = open.writer.into_inner();
         let (file, bytes, sha256) = hashing.finish();
         self.status.segment_written(bytes);
+        let retime = open.retimed.then_some(Retime {
+            start_us: open.start_us,
+            time_source: open.time_source,
+            clock_offset_us: open.clock_offset_us,
+        });
         self.finisher.submit(FinishJob {
             id: open.id,
+            retime,
             path: self.target.root_path.join(&open.rel),
             file,
             summary: SegmentSummary {
@@ -569,6 +620,7 @@ impl Segmenter {
         self.cut(None);
         self.finish_draining();
         self.anchor = None;
+        self.clock_warned = false;
         self.last_video_dts = None;
         if self.dropped_before_key > 0 {
             tracing::debug!(camera = %self.target.camera_name, frames = self.dropped_before_key,

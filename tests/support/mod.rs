@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests. Each test binary uses a subset.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod daemon;
 pub mod media;

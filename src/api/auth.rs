@@ -1,0 +1,222 @@
+//! Who is calling and what they may do. Identity is the peer's credentials
+//! on the Unix socket (SO_PEERCRED), never something the client says; the
+//! roles come from `[access]` in the current config (001 §24-27; 004 §12).
+//! root and the daemon's own user are admin. Roles do not imply one another:
+//! each action lists the roles that allow it, in [`Action::allowed`].
+
+use std::collections::BTreeSet;
+use std::ffi::CString;
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+use crate::config::{Config, Role};
+use crate::error::{Error, ErrorKind};
+
+/// The caller's identity as the kernel reports it, resolved to names once
+/// per connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: i32,
+    /// The passwd name, or `None` if the uid has no entry.
+    pub name: Option<String>,
+    /// Names of the primary and supplementary groups that have a name.
+    pub groups: Vec<String>,
+}
+
+impl Peer {
+    /// Looks up the user's name and groups (NSS: may block).
+    pub fn resolve(uid: u32, gid: u32, pid: i32) -> Peer {
+        let user = User::from_uid(Uid::from_raw(uid)).ok().flatten();
+        let name = user.as_ref().map(|u| u.name.clone());
+        let mut gids = vec![Gid::from_raw(gid)];
+        if let Some(u) = &user
+            && let Ok(c) = CString::new(u.name.clone())
+            && let Ok(list) = nix::unistd::getgrouplist(&c, u.gid)
+        {
+            gids.extend(list);
+        }
+        let mut groups: Vec<String> = gids
+            .into_iter()
+            .filter_map(|g| Group::from_gid(g).ok().flatten().map(|g| g.name))
+            .collect();
+        groups.sort();
+        groups.dedup();
+        Peer {
+            uid,
+            gid,
+            pid,
+            name,
+            groups,
+        }
+    }
+
+    /// `anna` or `uid 1001`.
+    pub fn user_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("uid {}", self.uid))
+    }
+
+    /// `user anna (uid 1001)`, as used in messages.
+    pub fn describe(&self) -> String {
+        match &self.name {
+            Some(n) => format!("user {n} (uid {})", self.uid),
+            None => format!("uid {}", self.uid),
+        }
+    }
+}
+
+/// A peer with the roles the current config grants it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub peer: Peer,
+    pub roles: BTreeSet<Role>,
+    /// Zones the viewer role covers.
+    pub zones: BTreeSet<String>,
+}
+
+impl Caller {
+    /// Maps `peer` to roles under `config`; `daemon_uid` (the daemon's own
+    /// euid) and root are admin whatever the grants say.
+    pub fn new(peer: Peer, config: &Config, daemon_uid: u32) -> Caller {
+        let (mut roles, zones) =
+            config
+                .access
+                .roles_for(peer.uid, peer.name.as_deref(), &peer.groups);
+        if peer.uid == 0 || peer.uid == daemon_uid {
+            roles.insert(Role::Admin);
+        }
+        Caller { peer, roles, zones }
+    }
+
+    /// Whether the caller sees every zone (any role other than viewer alone).
+    pub fn all_zones(&self) -> bool {
+        self.roles.iter().any(|r| *r != Role::Viewer)
+    }
+
+    /// Whether the caller may see footage (or its listing) of `zone`.
+    pub fn may_see_zone(&self, zone: &str) -> bool {
+        self.roles
+            .iter()
+            .any(|r| matches!(r, Role::Evidence | Role::Dpo | Role::Admin))
+            || (self.roles.contains(&Role::Viewer) && self.zones.contains(zone))
+    }
+
+    /// The role the caller uses for `action`: the least powerful that
+    /// allows it. A refusal says what the caller has and what is needed.
+    pub fn authorize(&self, action: Action) -> Result<Role, Error> {
+        if let Some(r) = action.allowed().iter().find(|r| self.roles.contains(r)) {
+            return Ok(*r);
+        }
+        let needed = if action.allowed().len() == Role::ALL.len() {
+            "any role".to_owned()
+        } else {
+            let list: Vec<&str> = action.allowed().iter().map(|r| r.as_str()).collect();
+            format!("role {}", list.join(" or "))
+        };
+        let has = if self.roles.is_empty() {
+            "has no role in Custos".to_owned()
+        } else {
+            let list: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+            format!(
+                "has role{} {}",
+                if list.len() > 1 { "s" } else { "" },
+                list.join(", ")
+            )
+        };
+        let hint = if self.roles.is_empty() {
+            "; ask the administrator to add a grant for this account under [access] in the \
+             configuration"
+        } else {
+            ""
+        };
+        Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} {has}; {} needs {needed}{hint}",
+                self.peer.describe(),
+                action.describe()
+            ),
+        ))
+    }
+}
+
+/// Everything the API can be asked to do; one per endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Status,
+    Cameras,
+    Recordings,
+    RetentionStatus,
+    RetentionPlan,
+    Deletions,
+    AuditRead,
+    AuditVerify,
+    Reload,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::Status,
+        Action::Cameras,
+        Action::Recordings,
+        Action::RetentionStatus,
+        Action::RetentionPlan,
+        Action::Deletions,
+        Action::AuditRead,
+        Action::AuditVerify,
+        Action::Reload,
+    ];
+
+    /// The roles that allow this action, least powerful first. This table
+    /// is the permission matrix of docs/api.md.
+    pub fn allowed(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            // Everyone with a role may see what is recorded and whether it
+            // works; a viewer alone sees only the cameras of its zones.
+            Action::Status | Action::Cameras => &[Viewer, Operator, Evidence, Dpo, Admin],
+            // Listings of footage: viewers for their zones; evidence and
+            // the DPO find footage for cases and data-subject requests.
+            Action::Recordings => &[Viewer, Evidence, Dpo, Admin],
+            Action::RetentionStatus
+            | Action::RetentionPlan
+            | Action::Deletions
+            | Action::AuditRead
+            | Action::AuditVerify => &[Dpo, Admin],
+            Action::Reload => &[Admin],
+        }
+    }
+
+    /// The name stored in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Status => "status",
+            Action::Cameras => "cameras.list",
+            Action::Recordings => "recordings.list",
+            Action::RetentionStatus => "retention.status",
+            Action::RetentionPlan => "retention.plan",
+            Action::Deletions => "deletions.list",
+            Action::AuditRead => "audit.list",
+            Action::AuditVerify => "audit.verify",
+            Action::Reload => "config.reload",
+        }
+    }
+
+    /// What it is, for messages: "reloading the configuration needs role admin".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Status => "reading the daemon's status",
+            Action::Cameras => "listing cameras",
+            Action::Recordings => "listing recordings",
+            Action::RetentionStatus => "reading the retention status",
+            Action::RetentionPlan => "reading the retention plan",
+            Action::Deletions => "reading the deletion journal",
+            Action::AuditRead => "reading the audit log",
+            Action::AuditVerify => "verifying the audit log",
+            Action::Reload => "reloading the configuration",
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! A small blocking client of the admin API, for `custosctl` and tests: one
+//! request per connection (`Connection: close`), JSON in and out, and error
+//! bodies turned back into [`Error`]s with their kind.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A raw reply: status code and body.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::internal(format!(
+                "custosd answered with something that is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(200)])
+            ))
+        })
+    }
+}
+
+pub struct Client {
+    socket: PathBuf,
+    timeout: Duration,
+}
+
+impl Client {
+    pub fn new(socket: &Path) -> Client {
+        Client {
+            socket: socket.to_owned(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn connect(&self) -> Result<UnixStream> {
+        let s = UnixStream::connect(&self.socket).map_err(|e| {
+            let path = self.socket.display();
+            match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    Error::unavailable(format!(
+                        "nothing is listening on {path}: is custosd running? (give its socket \
+                         with --socket PATH or CUSTOS_SOCKET)"
+                    ))
+                }
+                std::io::ErrorKind::PermissionDenied => Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "cannot open {path}: permission denied; the socket is for members of \
+                         group custos (ask the administrator to add your account)"
+                    ),
+                ),
+                _ => Error::unavailable(format!("cannot connect to {path}: {e}")),
+            }
+        })?;
+        s.set_read_timeout(Some(self.timeout)).ok();
+        s.set_write_timeout(Some(self.timeout)).ok();
+        Ok(s)
+    }
+
+    /// Sends one request; `target` is the path with its query string.
+    pub fn raw(&self, method: &str, target: &str, body: &[u8]) -> Result<RawResponse> {
+        let mut s = self.connect()?;
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: custos\r\nConnection: close\r\n\
+             Accept: application/json\r\n"
+        );
+        if !body.is_empty() || method != "GET" {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        let io = |e: std::io::Error| {
+            Error::unavailable(format!(
+                "talking to custosd on {}: {e}",
+                self.socket.display()
+            ))
+        };
+        s.write_all(req.as_bytes()).map_err(io)?;
+        s.write_all(body).map_err(io)?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).map_err(io)?;
+        parse_response(&buf)
+    }
+
+    /// Sends a request and returns the JSON body of a 2xx reply, or the
+    /// error the daemon described.
+    pub fn call(&self, method: &str, target: &str, body: Option<&Value>) -> Result<Value> {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let r = self.raw(method, target, &body)?;
+        let json = r.json()?;
+        if (200..300).contains(&r.status) {
+            return Ok(json);
+        }
+        Err(error_from(r.status, &json))
+    }
+
+    pub fn get(&self, target: &str) -> Result<Value> {
+        self.call("GET", target, None)
+    }
+}
+
+/// The error an error body describes.
+pub fn error_from(status: u16, json: &Value) -> Error {
+    let kind = json["error"]["kind"]
+        .as_str()
+        .and_then(|k| serde_json::from_value::<ErrorKind>(Value::String(k.into())).ok())
+        .unwrap_or(ErrorKind::Internal);
+    let message = json["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("custosd answered {status} without an explanation"));
+    Error::new(kind, message)
+}
+
+/// Parses `HTTP/1.1 200 OK\r\n...headers...\r\n\r\nbody`.
+fn parse_response(buf: &[u8]) -> Result<RawResponse> {
+    let bad = || Error::unavailable("custosd closed the connection without a valid HTTP reply");
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
+    let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad())?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(bad)?;
+    let mut body = buf[end + 4..].to_vec();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':')
+            && k.trim().eq_ignore_ascii_case("content-length")
+            && let Ok(n) = v.trim().parse::<usize>()
+        {
+            body.truncate(n);
+        }
+    }
+    Ok(RawResponse { status, body })
+}

@@ -1,0 +1,474 @@
+//! The admin API: HTTP/1.1 with JSON on a Unix socket (docs/api.md).
+//!
+//! Job and invariants (docs/design/api.md, docs/design/security.md):
+//! - The caller is whoever the kernel says is on the other end of the
+//!   socket (SO_PEERCRED); roles come from `[access]` in the current config.
+//! - Every request that reaches the router is written to the audit log
+//!   before its reply is sent; no reply leaves without its entry.
+//! - Nothing from a request touches the index or the disk before it is
+//!   checked (ids, times, sizes). Bodies are capped at
+//!   `api.max_body_bytes`; headers must arrive within
+//!   [`Limits::header_timeout`]; at most [`Limits::max_connections`]
+//!   connections are served at once, further ones are closed at once.
+//! - The server is [`serve`], a library function on a tokio runtime; the
+//!   daemon runs it in a thread of its own through [`ApiServer`], so the API
+//!   can never stall recording, and recording goes on if the API fails.
+
+pub mod auth;
+pub mod client;
+pub mod errors;
+pub mod params;
+pub mod routes;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+
+use crate::audit::AuditLog;
+use crate::clock::Clocks;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::ingest::CameraStatus;
+use crate::retention::{Leases, StorageAlarms};
+
+use auth::Peer;
+use errors::ApiError;
+
+/// Live status of each running camera, by camera id; the recorder keeps it
+/// up to date as cameras start and stop.
+pub type CameraStatuses = Arc<RwLock<BTreeMap<String, Arc<CameraStatus>>>>;
+
+/// How the API asks the daemon to reload its configuration.
+pub type ReloadFn = Arc<dyn Fn() -> Result<()> + Send + Sync>;
+
+/// Default time a client has to send a request's headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a client has to send a request's body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cap on connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+/// Longest a connection may stay open, however busy.
+pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// How often old audit entries are purged.
+pub const AUDIT_PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Resource limits of the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body, in bytes (`api.max_body_bytes`).
+    pub max_body_bytes: u64,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            max_body_bytes: config.api.max_body_bytes,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct ApiState {
+    config: RwLock<Arc<Config>>,
+    pub cameras: CameraStatuses,
+    pub audit: AuditLog,
+    pub clocks: Arc<dyn Clocks>,
+    /// The index, opened read-only per request (WAL readers do not block
+    /// the recorder).
+    pub index_path: PathBuf,
+    /// The daemon's effective uid, which is admin like root.
+    pub daemon_uid: u32,
+    pub started_us: i64,
+    pub reload: ReloadFn,
+    pub limits: Limits,
+    /// Read leases of the recorder, which retention reports take into account.
+    pub leases: Arc<Leases>,
+    /// Storage roots full of protected footage, shown in the status.
+    pub alarms: Arc<StorageAlarms>,
+}
+
+impl ApiState {
+    /// State for a daemon whose index is at `index_path`; opens a read-write
+    /// connection of its own for the audit log.
+    pub fn new(
+        config: Config,
+        cameras: CameraStatuses,
+        clocks: Arc<dyn Clocks>,
+        index_path: PathBuf,
+        reload: ReloadFn,
+        leases: Arc<Leases>,
+        alarms: Arc<StorageAlarms>,
+    ) -> Result<ApiState> {
+        let audit = AuditLog::open(Index::open(&index_path)?)?;
+        Ok(ApiState {
+            limits: Limits::from_config(&config),
+            started_us: clocks.realtime(),
+            config: RwLock::new(Arc::new(config)),
+            cameras,
+            audit,
+            clocks,
+            index_path,
+            daemon_uid: nix::unistd::geteuid().as_raw(),
+            reload,
+            leases,
+            alarms,
+        })
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the config (after a successful reload): grants change at once.
+    pub fn set_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+    }
+
+    pub(crate) fn read_index(&self) -> Result<Index> {
+        Index::open_read_only(&self.index_path)
+    }
+
+    /// Deletes audit entries older than `audit.retention_years`.
+    pub fn purge_audit(&self) -> Result<u64> {
+        let years = self.config().audit.retention_years;
+        let now = jiff::Timestamp::from_microsecond(self.clocks.realtime())
+            .map_err(|e| Error::internal(format!("clock out of range: {e}")))?;
+        let cutoff = now
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .checked_sub(jiff::Span::new().years(i64::from(years)))
+            .map_err(|e| Error::internal(format!("audit retention cutoff: {e}")))?;
+        self.audit.purge(cutoff.timestamp().as_microsecond())
+    }
+}
+
+/// Retention status or plan, from `custos::retention`.
+fn retention(state: &ApiState, config: &Config, plan: bool) -> Result<Value> {
+    let index = state.read_index()?;
+    let now = state.clocks.realtime();
+    let value = if plan {
+        serde_json::to_value(crate::retention::plan(
+            &index,
+            config,
+            &state.leases,
+            now,
+            &crate::retention::statvfs_free,
+        )?)
+    } else {
+        serde_json::to_value(crate::retention::status(
+            &index,
+            config,
+            &state.leases,
+            now,
+        )?)
+    };
+    let mut value = value.map_err(|e| Error::internal(format!("retention report as JSON: {e}")))?;
+    value["timezone"] = Value::String(config.timezone_name.clone());
+    Ok(value)
+}
+
+/// Creates the socket at `path`: the parent directory if missing, a stale
+/// socket file removed (but not a live one, nor anything that is not a
+/// socket), mode 0660, group `custos` if that group exists.
+pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(Error::conflict(format!(
+                "{} exists and is not a socket; remove it or set daemon.socket to another path",
+                path.display()
+            )));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(Error::conflict(format!(
+                "another process is serving on {}; is custosd already running?",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path).map_err(|e| Error::io("cannot remove stale socket", path, e))?;
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| Error::io("cannot create the admin socket", path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| Error::io("cannot set the mode of", path, e))?;
+    match nix::unistd::Group::from_name("custos") {
+        Ok(Some(g)) => {
+            nix::unistd::chown(path, None, Some(g.gid)).map_err(|e| {
+                Error::io("cannot give group custos", path, std::io::Error::from(e))
+            })?;
+        }
+        _ => tracing::info!(
+            socket = %path.display(),
+            "no group custos: the admin socket keeps the daemon's group"
+        ),
+    }
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("cannot configure", path, e))?;
+    Ok(listener)
+}
+
+/// Serves the API on `listener` until `shutdown` completes. Must run on a
+/// tokio runtime with I/O and time enabled.
+pub async fn serve(
+    listener: UnixListener,
+    state: Arc<ApiState>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+    let mut purge = tokio::time::interval(AUDIT_PURGE_INTERVAL);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = purge.tick() => {
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = state.purge_audit() {
+                        tracing::error!(error = %e, "purging old audit entries");
+                    }
+                });
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => match slots.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            connection(stream, state).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => tracing::warn!("admin API: too many connections; closing a new one"),
+                },
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "admin API: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn connection(stream: UnixStream, state: Arc<ApiState>) {
+    let cred = match stream.peer_cred() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "admin API: no peer credentials; closing");
+            return;
+        }
+    };
+    let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid().unwrap_or(0));
+    let Ok(peer) = tokio::task::spawn_blocking(move || Peer::resolve(uid, gid, pid)).await else {
+        return;
+    };
+    let peer = Arc::new(peer);
+    let limits = state.limits.clone();
+    let service = service_fn(move |req| {
+        let (state, peer) = (state.clone(), peer.clone());
+        async move { Ok::<_, Infallible>(respond(state, peer, req).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 * 1024);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(MAX_CONNECTION_LIFETIME, conn).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(uid, pid, error = %e, "admin API connection ended"),
+        Err(_) => tracing::debug!(uid, pid, "admin API connection closed after its lifetime"),
+    }
+}
+
+async fn respond(
+    state: Arc<ApiState>,
+    peer: Arc<Peer>,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let limit = state.limits.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return json_response(ApiError::too_large(limit).into());
+    }
+    let body = match tokio::time::timeout(
+        state.limits.body_timeout,
+        Limited::new(body, limit as usize).collect(),
+    )
+    .await
+    {
+        Err(_) => {
+            return json_response(
+                ApiError::timeout(format!(
+                    "the request body did not arrive within {}",
+                    humantime::format_duration(state.limits.body_timeout)
+                ))
+                .into(),
+            );
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return json_response(ApiError::too_large(limit).into());
+        }
+        Ok(Err(e)) => {
+            return json_response(
+                ApiError::from(Error::invalid(format!("cannot read the request body: {e}"))).into(),
+            );
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    let reply = tokio::task::spawn_blocking(move || {
+        routes::handle(
+            &state,
+            &peer,
+            routes::Request {
+                method: &parts.method,
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                body: &body,
+            },
+        )
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "admin API handler failed");
+        ApiError::from(Error::internal(
+            "the request failed inside custosd; see its log",
+        ))
+        .into()
+    });
+    json_response(reply)
+}
+
+fn json_response(reply: routes::Reply) -> hyper::Response<Full<Bytes>> {
+    let mut body = serde_json::to_vec_pretty(&reply.body).unwrap_or_else(|_| b"{}".to_vec());
+    body.push(b'\n');
+    hyper::Response::builder()
+        .status(reply.status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+/// The API running on its own thread and tokio runtime.
+pub struct ApiServer {
+    pub state: Arc<ApiState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    /// Starts serving `listener` (from [`bind`]) in a new thread.
+    pub fn start(
+        listener: std::os::unix::net::UnixListener,
+        state: Arc<ApiState>,
+    ) -> Result<ApiServer> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .max_blocking_threads(4)
+            .thread_name("custos-api")
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the API runtime: {e}")))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("custos-api".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match UnixListener::from_std(listener) {
+                        Ok(l) => {
+                            serve(l, st, async {
+                                let _ = rx.await;
+                            })
+                            .await
+                        }
+                        Err(e) => tracing::error!(error = %e, "admin API: bad listener"),
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })
+            .map_err(|e| Error::internal(format!("cannot start the API thread: {e}")))?;
+        Ok(ApiServer {
+            state,
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Binds `config.daemon.socket` and starts serving, for the daemon.
+    pub fn start_daemon(
+        config: &Config,
+        cameras: CameraStatuses,
+        clocks: Arc<dyn Clocks>,
+        index_path: PathBuf,
+        leases: Arc<Leases>,
+        alarms: Arc<StorageAlarms>,
+    ) -> Result<ApiServer> {
+        let listener = bind(&config.daemon.socket)?;
+        let reload: ReloadFn = Arc::new(|| {
+            nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGHUP)
+                .map_err(|e| Error::internal(format!("cannot signal the reload: {e}")))
+        });
+        let state = ApiState::new(
+            config.clone(),
+            cameras,
+            clocks,
+            index_path,
+            reload,
+            leases,
+            alarms,
+        )?;
+        tracing::info!(socket = %config.daemon.socket.display(), "admin API listening");
+        ApiServer::start(listener, Arc::new(state))
+    }
+
+    /// Stops accepting, ends the runtime and waits for the thread.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}

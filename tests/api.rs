@@ -1,0 +1,765 @@
+//! The admin API (issue 5): the permission matrix over the real socket with
+//! real peer credentials (custosctl run as other uids against the real
+//! custosd), hostile input against a recording daemon, a property test of
+//! the request handling, and tamper detection in the audit chain.
+//!
+//! RULES.md "Who may touch it": 001 §24-27, 004 §12 (only authorised
+//! persons, only their actions, every access traceable); 004 §13 (stated
+//! purpose).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use custos::api::auth::Peer;
+use custos::api::routes::{self, Request};
+use custos::api::{ApiState, CameraStatuses, ReloadFn};
+use custos::audit::{AuditLog, Checkpoint, Record, verify};
+use custos::clock::SimulatedClocks;
+use custos::config::Config;
+use custos::index::Index;
+use custos::sim::{SimCamera, SimConfig, Simulator};
+use proptest::prelude::*;
+use serde_json::Value;
+use support::api::*;
+use support::daemon::{Site, SiteCamera};
+
+// ---------------------------------------------------------------------------
+// Permission matrix
+
+/// Every endpoint, as custosctl arguments, with the callers allowed, written
+/// out here independently of `Action::allowed` (docs/api.md's table).
+fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
+    let everyone = vec![0, VIEWER, OPERATOR, EVIDENCE, DPO, ADMIN, VIEWER_OUTDOOR];
+    let dpo_admin = vec![0, DPO, ADMIN];
+    vec![
+        ("status", vec!["status"], everyone.clone()),
+        ("cameras.list", vec!["cameras"], everyone.clone()),
+        (
+            "recordings.list",
+            vec!["recordings", "--camera", "cam1", "--reason", "matrix test"],
+            // Not the operator (no footage), not a viewer of another zone.
+            vec![0, VIEWER, EVIDENCE, DPO, ADMIN],
+        ),
+        (
+            "retention.status",
+            vec!["retention", "status"],
+            dpo_admin.clone(),
+        ),
+        (
+            "retention.plan",
+            vec!["retention", "plan"],
+            dpo_admin.clone(),
+        ),
+        ("deletions.list", vec!["deletions"], dpo_admin.clone()),
+        ("audit.list", vec!["audit", "list"], dpo_admin.clone()),
+        ("audit.verify", vec!["audit", "verify"], dpo_admin.clone()),
+        ("config.reload", vec!["reload"], vec![0, ADMIN]),
+    ]
+}
+
+const CALLERS: [u32; 8] = [
+    VIEWER,
+    OPERATOR,
+    EVIDENCE,
+    DPO,
+    ADMIN,
+    NOBODY,
+    VIEWER_OUTDOOR,
+    0,
+];
+
+#[test]
+fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
+    // The camera need not work: the matrix is about the API.
+    let site = Site::new(vec![SiteCamera::new(
+        "cam1",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    let _daemon = start(&site, "");
+    let mut expected_refusals = Vec::new();
+    let mut calls = 0;
+    for (action, args, allowed) in matrix() {
+        for uid in CALLERS {
+            let out = ctl_as(&site, uid, &args);
+            calls += 1;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if allowed.contains(&uid) {
+                assert!(
+                    out.status.success(),
+                    "uid {uid} should be allowed {action}: {stderr}"
+                );
+            } else {
+                assert_eq!(
+                    out.status.code(),
+                    Some(4),
+                    "uid {uid} should be refused {action} (exit 4): {stderr}"
+                );
+                assert!(
+                    stderr.contains(&format!("uid {uid}"))
+                        && (stderr.contains("needs ") || stderr.contains("has role viewer")),
+                    "the refusal should say who and what is needed: {stderr}"
+                );
+                expected_refusals.push((uid, action));
+            }
+        }
+    }
+    // The operator is told what they have and what is needed.
+    let out = ctl_as(&site, OPERATOR, &["reload"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("uid 2002 has role operator; reloading the configuration needs role admin"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    calls += 1;
+    expected_refusals.push((OPERATOR, "config.reload"));
+
+    // Every call is in the audit log; every refusal as permission_denied,
+    // with the caller's uid and pid and the action.
+    let log = ctl_json(&site, &["audit", "list", "--limit", "10000"]);
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), calls, "one audit entry per call");
+    let mut denied: Vec<(u32, String)> = entries
+        .iter()
+        .filter(|e| e["outcome"] == "permission_denied")
+        .map(|e| {
+            assert!(e["pid"].as_i64().unwrap() > 0);
+            (
+                e["uid"].as_u64().unwrap() as u32,
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    denied.sort();
+    let mut want: Vec<(u32, String)> = expected_refusals
+        .iter()
+        .map(|(u, a)| (*u, a.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(denied, want);
+    // A reading of footage listings carries its reason.
+    assert!(entries.iter().any(|e| e["action"] == "recordings.list"
+        && e["uid"] == VIEWER
+        && e["reason"] == "matrix test"
+        && e["outcome"] == "ok"));
+    // The chain is intact...
+    let out = ctl_as(&site, DPO, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // ...and a row changed behind the daemon's back is found.
+    let index = Index::open(&site.index_path()).unwrap();
+    index
+        .tamper_for_tests("UPDATE audit SET outcome = 'granted' WHERE seq = 7")
+        .unwrap();
+    let out = ctl_as(&site, DPO, &["audit", "verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("BROKEN at entry 7"), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------
+// Hostile input
+
+/// Sends `bytes` on a new connection and reads the reply until EOF.
+fn raw(sock: &Path, bytes: &[u8]) -> (u16, Value) {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The server may answer (413) and close before it has read everything.
+    let _ = s.write_all(bytes);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP reply: {text:?}"));
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+fn post(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn assert_error(what: &str, (status, json): (u16, Value), want_status: u16, kind: &str) {
+    assert_eq!(status, want_status, "{what}: {json}");
+    assert_eq!(json["error"]["kind"], kind, "{what}: {json}");
+    let msg = json["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.len() > 20, "{what}: the message should explain: {json}");
+}
+
+#[test]
+fn hostile_input_gets_a_clear_4xx_and_the_daemon_keeps_recording() {
+    let mut cam = SimCamera::new("cam1");
+    cam.keyframe_interval_frames = 25;
+    let sim = Simulator::start(SimConfig {
+        address: "127.0.0.1".into(),
+        port: 0,
+        cameras: vec![cam],
+    })
+    .unwrap();
+    let mut c = SiteCamera::new("cam1", sim.url("cam1"));
+    c.segment_secs = 2;
+    let site = Site::new(vec![c]);
+    let mut daemon = start(&site, "\n[api]\nmax_body_bytes = 2048\n");
+    let sock = socket(&site);
+    let before = site.wait_complete("cam1", 1, Duration::from_secs(30)).len();
+
+    // Slowloris: a request whose headers never finish, held open while the
+    // rest runs; the server must drop it after its header timeout.
+    let mut slow = UnixStream::connect(&sock).unwrap();
+    slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let slow_started = Instant::now();
+
+    let rec = "/v1/cameras/cam1/recordings";
+    assert_error(
+        "malformed JSON",
+        raw(&sock, &post("/v1/config/reload", "{not json")),
+        400,
+        "invalid_input",
+    );
+    assert_error(
+        "wrong type",
+        raw(&sock, &post("/v1/config/reload", r#"{"reason": 5}"#)),
+        400,
+        "invalid_input",
+    );
+    assert_error(
+        "unknown field",
+        raw(
+            &sock,
+            &post("/v1/config/reload", r#"{"reason": "x", "force": true}"#),
+        ),
+        400,
+        "invalid_input",
+    );
+    let big = "x".repeat(4096);
+    assert_error(
+        "oversized body",
+        raw(&sock, &post("/v1/config/reload", &big)),
+        413,
+        "invalid_input",
+    );
+    // Chunked, with no length announced: cut off while reading.
+    let chunked = format!(
+        "POST /v1/config/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+         1000\r\n{}\r\n0\r\n\r\n",
+        "y".repeat(4096)
+    );
+    assert_error(
+        "oversized chunked body",
+        raw(&sock, chunked.as_bytes()),
+        413,
+        "invalid_input",
+    );
+    assert_error(
+        "invalid time",
+        raw(&sock, &get(&format!("{rec}?from=yesterday&reason=x"))),
+        400,
+        "invalid_input",
+    );
+    assert_error(
+        "impossible date",
+        raw(
+            &sock,
+            &get(&format!("{rec}?from=2026-02-30+10:00&reason=x")),
+        ),
+        400,
+        "invalid_input",
+    );
+    assert_error(
+        "from after to",
+        raw(
+            &sock,
+            &get(&format!(
+                "{rec}?from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z&reason=x"
+            )),
+        ),
+        400,
+        "invalid_input",
+    );
+    assert_error("no reason", raw(&sock, &get(rec)), 400, "invalid_input");
+    for evil in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "..",
+        "%2E%2E",
+        "cam1%00",
+        "cam1%0A",
+        "a%2Fb",
+    ] {
+        assert_error(
+            evil,
+            raw(
+                &sock,
+                &get(&format!("/v1/cameras/{evil}/recordings?reason=x")),
+            ),
+            400,
+            "invalid_input",
+        );
+    }
+    assert_error(
+        "traversal out of /v1",
+        raw(&sock, &get("/v1/../../etc/passwd")),
+        404,
+        "not_found",
+    );
+    assert_error(
+        "unknown parameter",
+        raw(&sock, &get("/v1/status?verbose=1")),
+        400,
+        "invalid_input",
+    );
+    assert_error(
+        "bad escape",
+        raw(&sock, &get(&format!("{rec}?reason=%G1"))),
+        400,
+        "invalid_input",
+    );
+    let (status, json) = raw(
+        &sock,
+        b"DELETE /v1/audit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 405, "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("append-only")
+    );
+    assert_error(
+        "GET with a body",
+        raw(
+            &sock,
+            b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+        ),
+        400,
+        "invalid_input",
+    );
+    assert_error(
+        "unknown path",
+        raw(&sock, &get("/v2/status")),
+        404,
+        "not_found",
+    );
+    // Not HTTP at all: hyper answers 400 and closes.
+    let (status, _) = raw(&sock, b"\x00\x01garbage\r\n\r\n");
+    assert_eq!(status, 400);
+
+    // The slow request is cut off within the header timeout (5 s) plus slack.
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let held = slow_started.elapsed();
+    assert!(
+        held < Duration::from_secs(12),
+        "a request with unfinished headers was held {held:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected reply to a slow request: {text}"
+    );
+
+    // The daemon lives, answers, and is still recording.
+    assert!(daemon.try_alive(), "custosd died; log:\n{}", site.log());
+    let (status, json) = raw(&sock, &get("/v1/status"));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["cameras"][0]["state"], "recording", "{json}");
+    site.wait_complete("cam1", before + 2, Duration::from_secs(30));
+    assert!(!site.log().contains("panicked"), "{}", site.log());
+}
+
+trait Alive {
+    fn try_alive(&mut self) -> bool;
+}
+
+impl Alive for support::daemon::Daemon {
+    fn try_alive(&mut self) -> bool {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), None).is_ok()
+            && !std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+                .unwrap_or_default()
+                .contains(") Z ")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Property test of the request handling, in-process
+
+const CONFIG: &str = r#"
+timezone = "Europe/Riga"
+[daemon]
+state_dir = "/nonexistent/state"
+[controller]
+name = "T"
+registration_code = "1"
+address = "a"
+email = "a@example.org"
+dpo = { email = "d@example.org" }
+[[storage]]
+id = "main"
+path = "/nonexistent/rec"
+[evidence]
+path = "/nonexistent/ev"
+[[zone]]
+id = "indoor"
+name = "Indoor"
+retention_days = 10
+purposes = ["safety"]
+legal_basis = "x"
+processor = "y"
+[[camera]]
+id = "cam1"
+name = "cam1"
+zone = "indoor"
+url = "rtsp://127.0.0.1:9/x"
+area = "a"
+[[access.grant]]
+user = 2001
+roles = ["viewer"]
+zones = ["indoor"]
+[[access.grant]]
+user = 2004
+roles = ["dpo"]
+"#;
+
+struct InProcess {
+    _dir: tempfile::TempDir,
+    state: ApiState,
+    reloads: Arc<AtomicUsize>,
+}
+
+fn in_process() -> InProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("index.db");
+    drop(Index::open(&index_path).unwrap());
+    let config = Config::parse_str(CONFIG, Path::new("/nonexistent/custos.toml")).unwrap();
+    let reloads = Arc::new(AtomicUsize::new(0));
+    let r = reloads.clone();
+    let reload: ReloadFn = Arc::new(move || {
+        r.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    });
+    let state = ApiState::new(
+        config,
+        CameraStatuses::default(),
+        Arc::new(SimulatedClocks::new(1_800_000_000_000_000)),
+        index_path,
+        reload,
+        custos::retention::Leases::new(),
+        custos::retention::StorageAlarms::new(),
+    )
+    .unwrap();
+    InProcess {
+        _dir: dir,
+        state,
+        reloads,
+    }
+}
+
+fn peer(uid: u32) -> Peer {
+    Peer {
+        uid,
+        gid: 0,
+        pid: 4242,
+        name: None,
+        groups: vec![],
+    }
+}
+
+fn segment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("v1".to_owned()),
+        Just("cameras".to_owned()),
+        Just("cam1".to_owned()),
+        Just("recordings".to_owned()),
+        Just("status".to_owned()),
+        Just("audit".to_owned()),
+        Just("verify".to_owned()),
+        Just("retention".to_owned()),
+        Just("plan".to_owned()),
+        Just("config".to_owned()),
+        Just("reload".to_owned()),
+        Just("deletions".to_owned()),
+        Just("..".to_owned()),
+        Just("%2F".to_owned()),
+        Just("".to_owned()),
+        "[ -~]{0,12}",
+        "\\PC{0,6}",
+    ]
+}
+
+fn query() -> impl Strategy<Value = Option<String>> {
+    let pair = prop_oneof![
+        Just("reason=because".to_owned()),
+        Just("from=2026-03-01+08:00".to_owned()),
+        Just("to=2026-03-01T09:00:00Z".to_owned()),
+        Just("limit=5".to_owned()),
+        Just("uid=x".to_owned()),
+        Just("checkpoint=1:00".to_owned()),
+        "[a-z]{1,6}=[ -~]{0,10}",
+        "[ -~]{0,16}",
+    ];
+    proptest::option::of(proptest::collection::vec(pair, 0..4).prop_map(|v| v.join("&")))
+}
+
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(Vec::new()),
+        Just(b"{}".to_vec()),
+        Just(br#"{"reason": "x"}"#.to_vec()),
+        Just(br#"{"reason": 1}"#.to_vec()),
+        Just(br#"{"reason": "x", "extra": null}"#.to_vec()),
+        Just(b"[1,2,3]".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    ]
+}
+
+fn method() -> impl Strategy<Value = http::Method> {
+    prop_oneof![
+        Just(http::Method::GET),
+        Just(http::Method::POST),
+        Just(http::Method::PUT),
+        Just(http::Method::DELETE),
+        Just(http::Method::PATCH),
+        Just(http::Method::HEAD),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Whatever arrives: no panic, no 5xx, a JSON error with kind and message
+    /// for every 4xx, one audit entry per request, and the chain stays valid.
+    #[test]
+    fn any_request_gets_a_sound_reply_and_an_audit_entry(
+        requests in proptest::collection::vec(
+            (method(), proptest::collection::vec(segment(), 0..5), query(), body(),
+             prop_oneof![Just(0u32), Just(2001u32), Just(2004u32), Just(3000u32)]),
+            1..12,
+        )
+    ) {
+        let ip = in_process();
+        let before = ip.state.audit.head().seq;
+        for (m, segs, q, b, uid) in &requests {
+            let path = format!("/{}", segs.join("/"));
+            let reply = routes::handle(&ip.state, &peer(*uid), Request {
+                method: m,
+                path: &path,
+                query: q.as_deref(),
+                body: b,
+            });
+            let status = reply.status.as_u16();
+            prop_assert!(status < 500, "{m} {path}?{q:?}: {status} {}", reply.body);
+            if status >= 400 {
+                prop_assert!(reply.body["error"]["kind"].is_string(), "{}", reply.body);
+                prop_assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            } else {
+                prop_assert!(reply.body.is_object());
+                prop_assert!(*uid == 0 || *uid == 2001 || *uid == 2004, "uid {uid} without a role got {status}");
+            }
+        }
+        let head = ip.state.audit.head();
+        prop_assert_eq!(head.seq - before, requests.len() as i64);
+        let v = ip.state.audit.verify(None).unwrap();
+        prop_assert!(v.ok(), "{:?}", v);
+        let _ = ip.reloads.load(Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn reload_is_signalled_only_after_it_is_audited_and_only_for_admins() {
+    let ip = in_process();
+    let post = http::Method::POST;
+    let req = Request {
+        method: &post,
+        path: "/v1/config/reload",
+        query: None,
+        body: br#"{"reason": "new grant for anna"}"#,
+    };
+    let r = routes::handle(&ip.state, &peer(2001), req);
+    assert_eq!(r.status.as_u16(), 403);
+    assert_eq!(ip.reloads.load(Ordering::SeqCst), 0);
+    let r = routes::handle(&ip.state, &peer(0), req);
+    assert_eq!(r.status.as_u16(), 202, "{}", r.body);
+    assert_eq!(ip.reloads.load(Ordering::SeqCst), 1);
+    let last = ip
+        .state
+        .audit
+        .with_index(|ix| ix.audit_entries(&Default::default()))
+        .unwrap();
+    assert_eq!(last[0].record.action, "config.reload");
+    assert_eq!(last[0].record.reason, "new grant for anna");
+    assert_eq!(last[0].record.outcome, "ok");
+    assert_eq!(last[1].record.outcome, "permission_denied");
+}
+
+// ---------------------------------------------------------------------------
+// Audit chain: any single change, deletion or reordering is detected
+
+const N: i64 = 6;
+
+/// An index holding `N` audit entries, and the head the writer remembers.
+fn audit_fixture() -> (tempfile::TempDir, Index, Checkpoint) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    let log = AuditLog::open(Index::open(&path).unwrap()).unwrap();
+    for i in 1..=N {
+        log.append(Record {
+            at_us: 1_800_000_000_000_000 + i * 1_000_000,
+            uid: 2000 + i as u32,
+            user: format!("uid {}", 2000 + i),
+            pid: 100 + i as i32,
+            role: "dpo".into(),
+            action: "audit.list".into(),
+            target: "-".into(),
+            reason: format!("check {i}"),
+            outcome: "ok".into(),
+        })
+        .unwrap();
+    }
+    let head = log.head();
+    assert_eq!(head.seq, N);
+    drop(log);
+    let index = Index::open(&path).unwrap();
+    (dir, index, head)
+}
+
+fn first_break(index: &Index, head: &Checkpoint) -> Option<i64> {
+    let v = verify(
+        &index.audit_anchor().unwrap(),
+        &index.audit_all().unwrap(),
+        Some(head),
+    );
+    v.broken.map(|b| b.seq)
+}
+
+#[test]
+fn an_intact_chain_verifies() {
+    let (_d, index, head) = audit_fixture();
+    assert_eq!(first_break(&index, &head), None);
+}
+
+#[test]
+fn changing_any_field_of_any_entry_is_detected_at_that_entry() {
+    let changes = [
+        "at_us = at_us + 1",
+        "uid = 0",
+        "user = 'someone else'",
+        "pid = 1",
+        "role = 'admin'",
+        "action = 'status'",
+        "target = 'camera x'",
+        "reason = ''",
+        "outcome = 'permission_denied'",
+        "hash = randomblob(32)",
+        "prev_hash = randomblob(32)",
+    ];
+    for seq in 1..=N {
+        for change in changes {
+            let (_d, index, head) = audit_fixture();
+            index
+                .tamper_for_tests(&format!("UPDATE audit SET {change} WHERE seq = {seq}"))
+                .unwrap();
+            assert_eq!(
+                first_break(&index, &head),
+                Some(seq),
+                "{change} on entry {seq}"
+            );
+        }
+    }
+}
+
+#[test]
+fn deleting_any_entry_is_detected() {
+    for seq in 1..=N {
+        let (_d, index, head) = audit_fixture();
+        index
+            .tamper_for_tests(&format!("DELETE FROM audit WHERE seq = {seq}"))
+            .unwrap();
+        // The last entry's removal is caught by the head (checkpoint).
+        assert_eq!(first_break(&index, &head), Some(seq), "deleted {seq}");
+    }
+    // Truncation of the tail, with no head known, is invisible to the table
+    // alone: that is what checkpoints in the journal are for.
+    let (_d, index, _head) = audit_fixture();
+    index
+        .tamper_for_tests(&format!("DELETE FROM audit WHERE seq = {N}"))
+        .unwrap();
+    let v = verify(
+        &index.audit_anchor().unwrap(),
+        &index.audit_all().unwrap(),
+        None,
+    );
+    assert!(v.ok());
+}
+
+#[test]
+fn reordering_any_two_adjacent_entries_is_detected() {
+    let cols = "at_us, uid, user, pid, role, action, target, reason, outcome, prev_hash, hash";
+    for seq in 1..N {
+        let (_d, index, head) = audit_fixture();
+        // Swap every column but seq between entries seq and seq + 1.
+        index
+            .tamper_for_tests(&format!(
+                "CREATE TEMP TABLE a AS SELECT {cols} FROM audit WHERE seq = {seq};
+                 CREATE TEMP TABLE b AS SELECT {cols} FROM audit WHERE seq = {next};
+                 UPDATE audit SET ({cols}) = (SELECT {cols} FROM b) WHERE seq = {seq};
+                 UPDATE audit SET ({cols}) = (SELECT {cols} FROM a) WHERE seq = {next};",
+                next = seq + 1
+            ))
+            .unwrap();
+        assert_eq!(
+            first_break(&index, &head),
+            Some(seq),
+            "swapped {seq} and {}",
+            seq + 1
+        );
+        // Renumbering instead of swapping contents is caught too.
+        let (_d, index, head) = audit_fixture();
+        index
+            .tamper_for_tests(&format!(
+                "UPDATE audit SET seq = -1 WHERE seq = {seq};
+                 UPDATE audit SET seq = {seq} WHERE seq = {next};
+                 UPDATE audit SET seq = {next} WHERE seq = -1;",
+                next = seq + 1
+            ))
+            .unwrap();
+        assert_eq!(first_break(&index, &head), Some(seq), "renumbered {seq}");
+    }
+}
+
+#[test]
+fn purging_old_entries_keeps_the_rest_verifiable() {
+    let (_d, mut index, head) = audit_fixture();
+    // Entries 1..=3 are older than entry 4's time.
+    let cutoff = 1_800_000_000_000_000 + 4 * 1_000_000;
+    assert_eq!(index.purge_audit(cutoff).unwrap(), 3);
+    let anchor = index.audit_anchor().unwrap();
+    assert_eq!(anchor.seq, 3);
+    assert_eq!(first_break(&index, &head), None);
+    index
+        .tamper_for_tests("UPDATE audit SET user = 'x' WHERE seq = 4")
+        .unwrap();
+    assert_eq!(first_break(&index, &head), Some(4));
+}
