@@ -206,8 +206,8 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
             (client.get(&t)?, show_recordings)
         }
         Command::Retention { what } => match what {
-            RetentionCmd::Status => (client.get("/v1/retention/status")?, show_pretty),
-            RetentionCmd::Plan => (client.get("/v1/retention/plan")?, show_pretty),
+            RetentionCmd::Status => (client.get("/v1/retention/status")?, show_retention),
+            RetentionCmd::Plan => (client.get("/v1/retention/plan")?, show_plan),
         },
         Command::Deletions { from, to } => {
             let t = target(
@@ -311,8 +311,148 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn show_pretty(v: &Value, _: usize) {
-    println!("{}", pretty(v));
+/// Bytes as a person reads them: 1.5 GiB.
+fn size(v: &Value) -> String {
+    let Some(b) = v.as_u64() else {
+        return "-".into();
+    };
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut x = b as f64;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < units.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{x:.1} {}", units[u])
+    }
+}
+
+/// An age in µs as days and hours: 9 d 23 h.
+fn age(v: &Value) -> String {
+    let Some(us) = v.as_i64() else {
+        return "-".into();
+    };
+    let h = us / 3_600_000_000;
+    format!("{} d {} h", h / 24, h % 24)
+}
+
+/// Per zone and camera: ceiling, oldest footage and its age, bytes, what
+/// protects footage, the next deletion, and violations first and loudest.
+fn show_retention(v: &Value, _: usize) {
+    let tz = tz(v);
+    let zones = v["zones"].as_array().cloned().unwrap_or_default();
+    let mut violations = Vec::new();
+    let mut t = table(&[
+        "zone",
+        "ceiling",
+        "camera",
+        "oldest",
+        "age",
+        "bytes",
+        "protected by",
+        "next deletion",
+    ]);
+    for z in &zones {
+        for c in z["cameras"].as_array().into_iter().flatten() {
+            let protected: Vec<String> = c["protected_by"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| match p["kind"].as_str() {
+                    Some("hold") => format!("hold for case {}", text(&p["case_id"])),
+                    _ => format!("restriction: {}", text(&p["reason"])),
+                })
+                .collect();
+            if !c["violation"].is_null() {
+                violations.push(format!(
+                    "VIOLATION: camera {} in zone {} keeps {} segments ({}) older than its \
+                     {}-day ceiling, oldest from {}",
+                    text(&c["camera"]),
+                    text(&z["zone"]),
+                    text(&c["violation"]["segments"]),
+                    size(&c["violation"]["bytes"]),
+                    text(&z["retention_days"]),
+                    when(&c["violation"]["oldest_start_us"], &tz),
+                ));
+            }
+            t.add_row([
+                text(&z["zone"]),
+                format!("{} d", text(&z["retention_days"])),
+                text(&c["camera"]),
+                when(&c["oldest_us"], &tz),
+                age(&c["oldest_age_us"]),
+                size(&c["bytes"]),
+                if protected.is_empty() {
+                    "-".into()
+                } else {
+                    protected.join("; ")
+                },
+                when(&c["next_deletion_us"], &tz),
+            ]);
+        }
+    }
+    for line in &violations {
+        println!("{line}");
+    }
+    if !violations.is_empty() {
+        println!();
+    }
+    println!("{t}");
+    let mut r = table(&["storage root", "used", "budget", "keep free", "destruction"]);
+    for root in v["roots"].as_array().into_iter().flatten() {
+        r.add_row([
+            text(&root["root"]),
+            size(&root["used_bytes"]),
+            size(&root["budget"]),
+            size(&root["min_free"]),
+            text(&root["destruction"]),
+        ]);
+    }
+    println!("{r}");
+    println!(
+        "{} camera(s) with footage past its ceiling; {} segment(s) being read",
+        text(&v["violations"]),
+        text(&v["leased_segments"])
+    );
+}
+
+/// What the next retention pass would delete, without deleting it.
+fn show_plan(v: &Value, _: usize) {
+    let tz = tz(v);
+    let mut t = table(&[
+        "camera", "zone", "reason", "segments", "bytes", "from", "to",
+    ]);
+    for i in v["items"].as_array().into_iter().flatten() {
+        t.add_row([
+            text(&i["camera"]),
+            text(&i["zone"]),
+            text(&i["reason"]).replace('_', " "),
+            text(&i["segments"]),
+            size(&i["bytes"]),
+            when(&i["from_us"], &tz),
+            when(&i["to_us"], &tz),
+        ]);
+    }
+    println!("{t}");
+    for root in v["roots"].as_array().into_iter().flatten() {
+        if root["unmet_bytes"].as_u64().unwrap_or(0) > 0 {
+            println!(
+                "ALARM: storage root {} would still be {} short after deleting everything \
+                 deletable; what is left is protected (holds, restrictions) or being read",
+                text(&root["root"]),
+                size(&root["unmet_bytes"])
+            );
+        }
+    }
+    println!(
+        "next pass: {} segment(s), {}; {} skipped while being read",
+        text(&v["total"]["segments"]),
+        size(&v["total"]["bytes"]),
+        text(&v["leased"])
+    );
 }
 
 fn show_note(v: &Value, _: usize) {
@@ -345,10 +485,10 @@ fn show_status(v: &Value, _: usize) {
         t.add_row([
             text(&r["id"]),
             text(&r["path"]),
-            text(&r["free_bytes"]),
-            text(&r["total_bytes"]),
-            text(&r["min_free"]),
-            text(&r["budget"]),
+            size(&r["free_bytes"]),
+            size(&r["total_bytes"]),
+            size(&r["min_free"]),
+            size(&r["budget"]),
         ]);
     }
     println!("{t}");
