@@ -207,24 +207,7 @@ impl Index {
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
-        let sql = format!(
-            "SELECT {CANDIDATE_COLUMNS} FROM segment s JOIN camera c ON c.id = s.camera_id \
-             WHERE s.zone = :zone AND s.start_us < :cutoff AND {CURSOR} \
-               AND s.state = 1 AND s.end_us < :cutoff AND {UNPROTECTED} \
-             ORDER BY s.start_us, s.id LIMIT :limit"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            named_params! {
-                ":zone": zone,
-                ":cutoff": cutoff_us,
-                ":after_start": after.start_us,
-                ":after_id": after.id,
-                ":limit": limit as i64,
-            },
-            candidate,
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.candidates("s.zone = :key", zone, Some(cutoff_us), after, limit)
     }
 
     /// Complete, unprotected segments on `root` that ended before
@@ -237,24 +220,7 @@ impl Index {
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
-        let sql = format!(
-            "SELECT {CANDIDATE_COLUMNS} FROM segment s JOIN camera c ON c.id = s.camera_id \
-             WHERE s.root = :root AND s.start_us < :cutoff AND {CURSOR} \
-               AND s.state = 1 AND s.end_us < :cutoff AND {UNPROTECTED} \
-             ORDER BY s.start_us, s.id LIMIT :limit"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            named_params! {
-                ":root": root,
-                ":cutoff": cutoff_us,
-                ":after_start": after.start_us,
-                ":after_id": after.id,
-                ":limit": limit as i64,
-            },
-            candidate,
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.candidates("s.root = :key", root, Some(cutoff_us), after, limit)
     }
 
     /// The oldest complete, unprotected segments of `root` across all its
@@ -265,21 +231,43 @@ impl Index {
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<Candidate>> {
+        self.candidates("s.root = :key", root, None, after, limit)
+    }
+
+    /// Complete, unprotected segments matching `scope` (a term on `:key`),
+    /// ended before the cutoff if there is one, oldest first from `after`.
+    /// The `start_us < :cutoff` term keeps the scan on the (zone|root,
+    /// start_us) index: a segment cannot end before it starts.
+    fn candidates(
+        &self,
+        scope: &str,
+        key: &str,
+        cutoff_us: Option<i64>,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Candidate>> {
+        let aged = if cutoff_us.is_some() {
+            "AND s.start_us < :cutoff AND s.end_us < :cutoff"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {CANDIDATE_COLUMNS} FROM segment s JOIN camera c ON c.id = s.camera_id \
-             WHERE s.root = :root AND {CURSOR} AND s.state = 1 AND {UNPROTECTED} \
+             WHERE {scope} {aged} AND {CURSOR} AND s.state = 1 AND {UNPROTECTED} \
              ORDER BY s.start_us, s.id LIMIT :limit"
         );
+        let limit = limit as i64;
+        let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+            (":key", &key),
+            (":after_start", &after.start_us),
+            (":after_id", &after.id),
+            (":limit", &limit),
+        ];
+        if let Some(cutoff) = &cutoff_us {
+            params.push((":cutoff", cutoff));
+        }
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            named_params! {
-                ":root": root,
-                ":after_start": after.start_us,
-                ":after_id": after.id,
-                ":limit": limit as i64,
-            },
-            candidate,
-        )?;
+        let rows = stmt.query_map(params.as_slice(), candidate)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
