@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::ingest::finisher::{Finisher, FinisherThread};
 use crate::ingest::segmenter::Target;
-use crate::ingest::{CameraHandle, CameraSettings, SharedIndex};
+use crate::ingest::{CameraHandle, CameraSettings, CameraState, CameraStatus, SharedIndex};
 use crate::retention::{Leases, Reaper, StorageAlarms};
 
 /// The signals the daemon handles; blocked in every thread and taken with
@@ -40,6 +40,38 @@ pub fn block_signals() -> Result<()> {
         .map_err(|e| Error::internal(format!("cannot block signals: {e}")))
 }
 
+/// How often the main thread looks for camera operations from the API.
+const CONTROL_POLL: Duration = Duration::from_millis(100);
+
+/// Why a camera starting with the daemon has a gap since its last footage.
+const GAP_NOT_RUNNING: &str = "custosd was not recording (stopped or restarting)";
+
+/// What an operator asks of a running camera (admin API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraOp {
+    /// Record again after `Disable`.
+    Enable,
+    /// Stop recording (open segment finalised) until `Enable`, a restart of
+    /// the daemon, or a reload that changes the camera.
+    Disable,
+    /// Reconnect now (e.g. after fixing the camera), finalising the segment.
+    Restart,
+}
+
+/// A camera operation sent from the admin API to the daemon's main thread,
+/// which owns the recorder.
+pub struct ControlRequest {
+    pub camera: String,
+    pub op: CameraOp,
+    /// Who asked (user name and uid), for the log and the outage row.
+    pub by: String,
+    pub reply: mpsc::Sender<Result<String>>,
+}
+
+/// Where the admin API sends camera operations.
+pub type ControlSender = mpsc::Sender<ControlRequest>;
+
 /// A running recorder: the index, the finisher, and the cameras.
 pub struct Recorder {
     config: Config,
@@ -53,6 +85,9 @@ pub struct Recorder {
     leases: Arc<Leases>,
     alarms: Arc<StorageAlarms>,
     reaper: Option<Reaper>,
+    /// Cameras an operator disabled at run time, with why (outage reason
+    /// when they are enabled again).
+    disabled: BTreeMap<String, String>,
 }
 
 impl Recorder {
@@ -65,6 +100,8 @@ impl Recorder {
         let db = index_path(&config);
         let index = SharedIndex::new(Index::open(&db)?);
         crate::recovery::run(&index, &config, clocks.realtime())?;
+        // The node key signs export manifests; made at first start (0600).
+        crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
         let leases = Leases::new();
         let alarms = StorageAlarms::new();
         let reaper = Reaper::start(
@@ -88,6 +125,7 @@ impl Recorder {
             leases,
             alarms,
             reaper: Some(reaper),
+            disabled: BTreeMap::new(),
         };
         let cameras: Vec<Camera> = recorder
             .config
@@ -154,6 +192,11 @@ impl Recorder {
     }
 
     fn start_camera(&mut self, camera: Camera) -> Result<()> {
+        self.start_camera_after(camera, GAP_NOT_RUNNING.to_owned())
+    }
+
+    /// Starts `camera`; `gap_reason` explains the gap since its last footage.
+    fn start_camera_after(&mut self, camera: Camera, gap_reason: String) -> Result<()> {
         let target = self.target(&camera)?;
         let finisher = self.finisher.clone().expect("finisher runs until shutdown");
         let handle = CameraHandle::spawn(
@@ -163,6 +206,7 @@ impl Recorder {
             self.index.clone(),
             finisher,
             self.clocks.clone(),
+            gap_reason,
         );
         self.statuses
             .write()
@@ -201,11 +245,14 @@ impl Recorder {
             tracing::info!(camera = %handle.camera.id, "stopping (config changed)");
             handle.join();
         }
+        self.flush_finished();
         let to_start: Vec<Camera> = self
             .config
             .cameras
             .iter()
-            .filter(|c| c.enabled && !self.cameras.contains_key(&c.id))
+            .filter(|c| {
+                c.enabled && !self.cameras.contains_key(&c.id) && !self.disabled.contains_key(&c.id)
+            })
             .cloned()
             .collect();
         for camera in to_start {
@@ -213,6 +260,73 @@ impl Recorder {
             self.start_camera(camera)?;
         }
         Ok(())
+    }
+
+    /// Enables, disables or restarts a camera at run time. Returns a
+    /// sentence saying what was done.
+    pub fn control(&mut self, camera: &str, op: CameraOp, by: &str) -> Result<String> {
+        let Some(config) = self.config.camera(camera).cloned() else {
+            return Err(Error::not_found(format!(
+                "there is no camera {camera:?} in the configuration"
+            )));
+        };
+        if !config.enabled {
+            return Err(Error::conflict(format!(
+                "camera {camera} is disabled in the configuration (enabled = false); set \
+                 enabled = true in {} and reload",
+                self.config.path.display()
+            )));
+        }
+        match op {
+            CameraOp::Disable => {
+                if let Some(handle) = self.cameras.remove(camera) {
+                    handle.stop();
+                    self.flush_finished();
+                }
+                let reason = format!("disabled by {by}");
+                self.disabled.insert(camera.to_owned(), reason);
+                self.statuses
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        camera.to_owned(),
+                        Arc::new(CameraStatus::new(CameraState::Disabled)),
+                    );
+                tracing::warn!(camera, by, "camera disabled: not recording until enabled");
+                Ok(format!(
+                    "camera {camera} is disabled; its open segment was finalised"
+                ))
+            }
+            CameraOp::Enable => {
+                let Some(reason) = self.disabled.remove(camera) else {
+                    return Ok(format!("camera {camera} is already enabled"));
+                };
+                self.start_camera_after(config, reason)?;
+                tracing::info!(camera, by, "camera enabled");
+                Ok(format!("camera {camera} is enabled and connecting"))
+            }
+            CameraOp::Restart => {
+                if self.disabled.contains_key(camera) {
+                    return Err(Error::conflict(format!(
+                        "camera {camera} was disabled by an operator; enable it instead"
+                    )));
+                }
+                if let Some(handle) = self.cameras.remove(camera) {
+                    handle.stop();
+                    self.flush_finished();
+                }
+                self.start_camera_after(config, format!("restarted by {by}"))?;
+                tracing::info!(camera, by, "camera restarted");
+                Ok(format!("camera {camera} was restarted and is connecting"))
+            }
+        }
+    }
+
+    /// Waits for the finisher, so segments of stopped cameras are complete.
+    fn flush_finished(&self) {
+        if let Some(f) = &self.finisher {
+            f.flush();
+        }
     }
 
     fn target_unchanged(&self, old: &Config, camera: &Camera) -> bool {
@@ -294,15 +408,36 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
         }
     };
     let signals = handled_signals();
+    let (control_tx, control_rx) = mpsc::channel::<ControlRequest>();
+    if let Some(api) = &api {
+        api.state.set_control(control_tx);
+    }
+    // The index is open, the pipelines are started and the socket is bound
+    // (or the API failed, which must not hold up recording).
+    crate::notify::ready(&ready_status(&recorder, api.is_some()));
+    let mut watchdog = crate::notify::Watchdog::from_env(Instant::now());
     loop {
-        match wait_signal(&signals, None) {
+        if let Some(w) = &mut watchdog {
+            let stall = recorder.config().daemon.stall_timeout;
+            w.tick(Instant::now(), || observe(&recorder), stall);
+        }
+        // Camera operations from the API are served here, by the thread that
+        // owns the recorder, between signal checks.
+        while let Ok(req) = control_rx.try_recv() {
+            let result = recorder.control(&req.camera, req.op, &req.by);
+            let _ = req.reply.send(result);
+        }
+        match wait_signal(&signals, Some(CONTROL_POLL)) {
             Some(Signal::SIGHUP) => {
+                crate::notify::reloading();
                 reload(&mut recorder, config_path);
                 if let Some(api) = &api {
                     api.state.set_config(recorder.config().clone());
                 }
+                crate::notify::ready(&ready_status(&recorder, api.is_some()));
             }
             Some(sig) => {
+                crate::notify::stopping();
                 tracing::info!(signal = %sig, "stopping: finalising open segments");
                 break;
             }
@@ -336,6 +471,33 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
             std::process::exit(1);
         }
     }
+}
+
+/// The one-line status systemd shows (`systemctl status custosd`).
+fn ready_status(recorder: &Recorder, api: bool) -> String {
+    let n = recorder.cameras().count();
+    if api {
+        format!("recording {n} camera(s); admin API up")
+    } else {
+        format!("recording {n} camera(s); the admin API failed to start (see the log)")
+    }
+}
+
+/// What the watchdog's progress check looks at.
+fn observe(recorder: &Recorder) -> Vec<crate::notify::CameraObservation> {
+    recorder
+        .cameras()
+        .map(|h| {
+            let snap = h.status.snapshot();
+            crate::notify::CameraObservation {
+                id: h.camera.id.clone(),
+                state: snap.state,
+                last_data: h.status.last_data(),
+                segments_written: snap.segments_written,
+                segment: h.camera.segment,
+            }
+        })
+        .collect()
 }
 
 fn reload(recorder: &mut Recorder, path: &Path) {

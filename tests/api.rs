@@ -60,6 +60,42 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
         ("audit.list", vec!["audit", "list"], dpo_admin.clone()),
         ("audit.verify", vec!["audit", "verify"], dpo_admin.clone()),
         ("config.reload", vec!["reload"], vec![0, ADMIN]),
+        // Keeping cameras running: operators and admins.
+        (
+            "camera.control",
+            vec!["camera", "restart", "cam1"],
+            vec![0, OPERATOR, ADMIN],
+        ),
+        // Camera and storage health, no footage: operators and admins.
+        ("metrics", vec!["metrics"], vec![0, OPERATOR, ADMIN]),
+        // Evidence: the evidence officer alone opens and closes cases (not
+        // even admin); the DPO may read cases and the disclosure register.
+        ("cases.read", vec!["case", "list"], vec![EVIDENCE, DPO]),
+        (
+            "cases.write",
+            vec![
+                "case",
+                "open",
+                "--id",
+                "m-1",
+                "--title",
+                "t",
+                "--authority",
+                "police",
+                "--authority-ref",
+                "r-1",
+                "--legal-basis",
+                "GDPR Art. 6(1)(c)",
+            ],
+            vec![EVIDENCE],
+        ),
+        (
+            "cases.close",
+            vec!["case", "close", "m-1", "--reason", "matrix test"],
+            vec![EVIDENCE],
+        ),
+        ("disclosures.list", vec!["disclosures"], vec![EVIDENCE, DPO]),
+        ("key.show", vec!["key", "show"], everyone.clone()),
     ]
 }
 

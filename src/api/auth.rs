@@ -149,25 +149,39 @@ pub enum Action {
     Status,
     Cameras,
     Recordings,
+    CameraControl,
     RetentionStatus,
     RetentionPlan,
     Deletions,
     AuditRead,
     AuditVerify,
     Reload,
+    Metrics,
+    CaseRead,
+    CaseWrite,
+    CaseClose,
+    Disclosures,
+    KeyShow,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 16] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
+        Action::CameraControl,
         Action::RetentionStatus,
         Action::RetentionPlan,
         Action::Deletions,
         Action::AuditRead,
         Action::AuditVerify,
         Action::Reload,
+        Action::Metrics,
+        Action::CaseRead,
+        Action::CaseWrite,
+        Action::CaseClose,
+        Action::Disclosures,
+        Action::KeyShow,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -187,6 +201,17 @@ impl Action {
             | Action::AuditRead
             | Action::AuditVerify => &[Dpo, Admin],
             Action::Reload => &[Admin],
+            // Enable, disable, restart: keeping cameras running.
+            Action::CameraControl => &[Operator, Admin],
+            // Camera health and storage figures, no footage: the operator's job.
+            Action::Metrics => &[Operator, Admin],
+            // Cases, holds and their evidence copies are the evidence
+            // officer's alone (not even admin: separation of duties); the
+            // DPO may read them and the disclosure register (004 §25.2).
+            Action::CaseRead | Action::Disclosures => &[Evidence, Dpo],
+            Action::CaseWrite | Action::CaseClose => &[Evidence],
+            // The public key is public.
+            Action::KeyShow => &[Viewer, Operator, Evidence, Dpo, Admin],
         }
     }
 
@@ -196,12 +221,19 @@ impl Action {
             Action::Status => "status",
             Action::Cameras => "cameras.list",
             Action::Recordings => "recordings.list",
+            Action::CameraControl => "camera.control",
             Action::RetentionStatus => "retention.status",
             Action::RetentionPlan => "retention.plan",
             Action::Deletions => "deletions.list",
             Action::AuditRead => "audit.list",
             Action::AuditVerify => "audit.verify",
             Action::Reload => "config.reload",
+            Action::Metrics => "metrics",
+            Action::CaseRead => "cases.read",
+            Action::CaseWrite => "cases.write",
+            Action::CaseClose => "cases.close",
+            Action::Disclosures => "disclosures.list",
+            Action::KeyShow => "key.show",
         }
     }
 
@@ -211,12 +243,19 @@ impl Action {
             Action::Status => "reading the daemon's status",
             Action::Cameras => "listing cameras",
             Action::Recordings => "listing recordings",
+            Action::CameraControl => "enabling, disabling or restarting a camera",
             Action::RetentionStatus => "reading the retention status",
             Action::RetentionPlan => "reading the retention plan",
             Action::Deletions => "reading the deletion journal",
             Action::AuditRead => "reading the audit log",
             Action::AuditVerify => "verifying the audit log",
             Action::Reload => "reloading the configuration",
+            Action::Metrics => "reading the metrics",
+            Action::CaseRead => "reading evidence cases",
+            Action::CaseWrite => "opening a case, placing a hold or moving a review date",
+            Action::CaseClose => "closing a case and destroying its evidence copies",
+            Action::Disclosures => "reading the disclosure register",
+            Action::KeyShow => "reading the node's public key",
         }
     }
 }

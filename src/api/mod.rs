@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod client;
 pub mod errors;
+mod evidence;
 pub mod params;
 pub mod routes;
 
@@ -105,6 +106,11 @@ pub struct ApiState {
     pub leases: Arc<Leases>,
     /// Storage roots full of protected footage, shown in the status.
     pub alarms: Arc<StorageAlarms>,
+    /// Where camera operations go: the daemon's main thread, which owns the
+    /// recorder. None when the API runs without a recorder (tests).
+    control: std::sync::Mutex<Option<crate::daemon::ControlSender>>,
+    /// Requests answered, by outcome, for `/v1/metrics`.
+    pub requests: crate::metrics::RequestCounter,
 }
 
 impl ApiState {
@@ -132,6 +138,8 @@ impl ApiState {
             reload,
             leases,
             alarms,
+            requests: Default::default(),
+            control: Default::default(),
         })
     }
 
@@ -146,6 +154,42 @@ impl ApiState {
     /// Replaces the config (after a successful reload): grants change at once.
     pub fn set_config(&self, config: Config) {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+    }
+
+    /// Connects camera operations to the daemon's main thread.
+    pub fn set_control(&self, sender: crate::daemon::ControlSender) {
+        *self.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+    }
+
+    /// Asks the daemon to enable, disable or restart a camera and waits for
+    /// its answer.
+    pub(crate) fn control_camera(
+        &self,
+        camera: &str,
+        op: crate::daemon::CameraOp,
+        by: String,
+    ) -> Result<String> {
+        let sender = self
+            .control
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let sender = sender.ok_or_else(|| {
+            Error::unavailable("camera control is not available: no recorder runs here")
+        })?;
+        let (reply, answer) = std::sync::mpsc::channel();
+        let request = crate::daemon::ControlRequest {
+            camera: camera.to_owned(),
+            op,
+            by,
+            reply,
+        };
+        sender
+            .send(request)
+            .map_err(|_| Error::unavailable("the recorder is shutting down"))?;
+        answer
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .map_err(|_| Error::unavailable("the recorder did not answer within 60 s"))?
     }
 
     pub(crate) fn read_index(&self) -> Result<Index> {
@@ -370,6 +414,14 @@ async fn respond(
 }
 
 fn json_response(reply: routes::Reply) -> hyper::Response<Full<Bytes>> {
+    // A text reply (the Prometheus metrics) goes out as it is.
+    if let Some((content_type, text)) = reply.text {
+        return hyper::Response::builder()
+            .status(reply.status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(Full::new(Bytes::from(text)))
+            .expect("static response parts are valid");
+    }
     let mut body = serde_json::to_vec_pretty(&reply.body).unwrap_or_else(|_| b"{}".to_vec());
     body.push(b'\n');
     hyper::Response::builder()

@@ -42,6 +42,8 @@ pub struct Request<'a> {
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
+    /// A non-JSON reply, as (content type, text); `body` is then unused.
+    pub text: Option<(&'static str, String)>,
 }
 
 impl From<ApiError> for Reply {
@@ -49,6 +51,7 @@ impl From<ApiError> for Reply {
         Reply {
             status: e.status,
             body: e.body(),
+            text: None,
         }
     }
 }
@@ -66,6 +69,7 @@ struct Draft {
 struct Done {
     status: StatusCode,
     body: Value,
+    text: Option<(&'static str, String)>,
     after: Option<Box<dyn FnOnce() -> Result<()> + Send>>,
 }
 
@@ -74,9 +78,29 @@ impl Done {
         Ok(Done {
             status: StatusCode::OK,
             body,
+            text: None,
             after: None,
         })
     }
+}
+
+/// The body of a POST that only carries an optional reason: empty, `{}` or
+/// `{"reason": "..."}`.
+fn optional_reason(body: &[u8]) -> Result<Option<String>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        reason: Option<String>,
+    }
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let body: Body = serde_json::from_slice(body).map_err(|e| {
+        Error::invalid(format!(
+            "the body is not the expected JSON ({e}); send {{}} or {{\"reason\": \"...\"}}"
+        ))
+    })?;
+    Ok(body.reason)
 }
 
 /// Handles one request from `peer`.
@@ -91,8 +115,8 @@ pub fn handle(state: &ApiState, peer: &Peer, req: Request) -> Reply {
     };
     let result = dispatch(state, &config, &caller, req, &mut draft);
     let outcome = match &result {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => e.kind.as_str().to_owned(),
+        Ok(_) => "ok",
+        Err(e) => e.kind.as_str(),
     };
     let record = Record {
         at_us: state.clocks.realtime(),
@@ -103,9 +127,14 @@ pub fn handle(state: &ApiState, peer: &Peer, req: Request) -> Reply {
         action: draft.action,
         target: draft.target,
         reason: draft.reason,
-        outcome,
+        outcome: outcome.to_owned(),
     };
-    if let Err(e) = state.audit.append(record) {
+    let appended = state.audit.append(record);
+    state.requests.count(match appended {
+        Ok(_) => outcome,
+        Err(_) => ErrorKind::Unavailable.as_str(),
+    });
+    if let Err(e) = appended {
         tracing::error!(error = %e, "cannot write the audit log; refusing the request");
         return ApiError::from(Error::unavailable(format!(
             "the audit log cannot be written ({e}); no request is served until it can"
@@ -122,6 +151,7 @@ pub fn handle(state: &ApiState, peer: &Peer, req: Request) -> Reply {
             Reply {
                 status: done.status,
                 body: done.body,
+                text: done.text,
             }
         }
         Err(e) => {
@@ -159,12 +189,20 @@ fn dispatch(
         ["cameras"] => (Action::Cameras, None),
         ["cameras", id] => (Action::Cameras, Some(*id)),
         ["cameras", id, "recordings"] => (Action::Recordings, Some(*id)),
+        ["cameras", id, "enable" | "disable" | "restart"] => (Action::CameraControl, Some(*id)),
         ["retention", "status"] => (Action::RetentionStatus, None),
         ["retention", "plan"] => (Action::RetentionPlan, None),
         ["deletions"] => (Action::Deletions, None),
         ["audit"] => (Action::AuditRead, None),
         ["audit", "verify"] => (Action::AuditVerify, None),
         ["config", "reload"] => (Action::Reload, None),
+        ["metrics"] => (Action::Metrics, None),
+        ["cases"] if req.method == Method::POST => (Action::CaseWrite, None),
+        ["cases"] | ["cases", _] => (Action::CaseRead, None),
+        ["cases", _, "holds" | "review"] => (Action::CaseWrite, None),
+        ["cases", _, "close"] => (Action::CaseClose, None),
+        ["disclosures"] => (Action::Disclosures, None),
+        ["key"] => (Action::KeyShow, None),
         _ => {
             return Err(Error::not_found(format!(
                 "no endpoint {}; see docs/api.md for the list",
@@ -174,7 +212,10 @@ fn dispatch(
         }
     };
     draft.action = action.as_str().to_owned();
-    let want = if action == Action::Reload {
+    let want = if matches!(
+        action,
+        Action::Reload | Action::CameraControl | Action::CaseWrite | Action::CaseClose
+    ) {
         Method::POST
     } else {
         Method::GET
@@ -303,12 +344,31 @@ fn dispatch(
                 "gaps": gaps,
             }))
         }
+        Action::CameraControl => {
+            let id = camera.expect("route has an id");
+            let op = match rest.last() {
+                Some(&"enable") => crate::daemon::CameraOp::Enable,
+                Some(&"disable") => crate::daemon::CameraOp::Disable,
+                _ => crate::daemon::CameraOp::Restart,
+            };
+            query.only(&[])?;
+            draft.target = format!("camera {id}: {}", rest.last().unwrap_or(&""));
+            if let Some(r) = optional_reason(req.body)? {
+                draft.reason = printable(&r, MAX_REASON_LEN);
+            }
+            if config.camera(&id).is_none() {
+                return Err(no_camera(config, &id).into());
+            }
+            let note = state.control_camera(&id, op, caller.peer.describe())?;
+            Done::ok(json!({ "camera": id, "note": note }))
+        }
         Action::RetentionStatus | Action::RetentionPlan => {
             query.only(&[])?;
             super::retention(state, config, action == Action::RetentionPlan)
                 .map(|body| Done {
                     status: StatusCode::OK,
                     body,
+                    text: None,
                     after: None,
                 })
                 .map_err(ApiError::from)
@@ -351,26 +411,40 @@ fn dispatch(
             let head = state.audit.head();
             Done::ok(json!({ "verification": v, "head": head }))
         }
+        Action::Metrics => {
+            query.only(&[])?;
+            Ok(Done {
+                status: StatusCode::OK,
+                body: Value::Null,
+                text: Some((crate::metrics::CONTENT_TYPE, crate::metrics::render(state)?)),
+                after: None,
+            })
+        }
+        Action::CaseRead
+        | Action::CaseWrite
+        | Action::CaseClose
+        | Action::Disclosures
+        | Action::KeyShow => {
+            let mut audit = super::evidence::Audit {
+                target: draft.target.clone(),
+                reason: None,
+            };
+            let r =
+                super::evidence::handle(state, caller, action, rest, &query, req.body, &mut audit);
+            draft.target = audit.target;
+            if let Some(reason) = audit.reason {
+                draft.reason = printable(&reason, MAX_REASON_LEN);
+            }
+            Done::ok(r?)
+        }
         Action::Reload => {
             query.only(&[])?;
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Body {
-                reason: Option<String>,
-            }
-            if !req.body.is_empty() {
-                let body: Body = serde_json::from_slice(req.body).map_err(|e| {
-                    Error::invalid(format!(
-                        "the body is not the expected JSON ({e}); send {{}} or \
-                         {{\"reason\": \"...\"}}"
-                    ))
-                })?;
-                if let Some(r) = body.reason {
-                    draft.reason = printable(&r, MAX_REASON_LEN);
-                }
+            if let Some(r) = optional_reason(req.body)? {
+                draft.reason = printable(&r, MAX_REASON_LEN);
             }
             let reload = state.reload.clone();
             Ok(Done {
+                text: None,
                 status: StatusCode::ACCEPTED,
                 body: json!({
                     "accepted": true,

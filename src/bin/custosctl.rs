@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use custos::api::client::Client;
 use custos::api::params::encode;
-use custos::config::{Config, DEFAULT_SOCKET, LoadOptions};
+use custos::config::{Config, DEFAULT_CONFIG_PATH, DEFAULT_SOCKET, LoadOptions};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -94,12 +94,164 @@ enum Command {
         #[command(subcommand)]
         what: AuditCmd,
     },
+    /// Enable, disable or restart a camera (POST /v1/cameras/ID/enable|disable|restart).
+    /// Disabling lasts until enabled, a daemon restart, or a reload that
+    /// changes the camera.
+    Camera {
+        #[arg(value_enum)]
+        op: CameraOp,
+        /// Camera id, as in the config.
+        camera: String,
+        /// Why, recorded in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Make the daemon reload its configuration (POST /v1/config/reload).
     Reload {
         /// Why, recorded in the audit log.
         #[arg(long)]
         reason: Option<String>,
     },
+    /// The Prometheus metrics, as text (GET /v1/metrics).
+    Metrics,
+    /// Write the public signs (one per zone) and the camera register, as HTML
+    /// for A4 printing and Markdown for the website. Works offline from
+    /// --config; the daemon need not run (001 §8, §21; 004 §23, §37).
+    Notice {
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Language of the fixed wording: en, lt or lv.
+        #[arg(long, default_value = "en")]
+        lang: custos::notice::Language,
+    },
+    /// Evidence cases (POST/GET /v1/cases...; role evidence, reading also dpo).
+    Case {
+        #[command(subcommand)]
+        what: CaseCmd,
+    },
+    /// Hold footage for a case and make its case-linked copy
+    /// (POST /v1/cases/ID/holds; role evidence).
+    Hold {
+        #[command(subcommand)]
+        what: HoldCmd,
+    },
+    /// The disclosure register: who received exported footage, when, on what
+    /// basis (GET /v1/disclosures; 004 §25.2).
+    Disclosures {
+        /// Only exports of this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// How far back, e.g. 30d, 1y.
+        #[arg(long, default_value = "1y")]
+        since: String,
+    },
+    /// Export footage for a recipient into DIR: one MP4 per continuous stretch,
+    /// manifest.json, manifest.sig (node key) and README.txt; recorded in the
+    /// disclosure register. For now this runs in this process, so it needs
+    /// read access to the index, the recordings and the node key (root or
+    /// the daemon's user); it is not yet streamed through the daemon.
+    Export {
+        /// The open case this export serves.
+        #[arg(long)]
+        case: Option<String>,
+        #[arg(long)]
+        camera: String,
+        /// RFC 3339 or local "YYYY-MM-DD HH:MM".
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Who receives it (named in the manifest and the register).
+        #[arg(long)]
+        recipient: String,
+        #[arg(long)]
+        reason: String,
+        /// Default: the camera's zone's legal basis.
+        #[arg(long)]
+        legal_basis: Option<String>,
+        /// A new or empty directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check an export package offline, without the daemon: the manifest's
+    /// signature and every file's SHA-256. Exits 0 only if all is intact.
+    Verify {
+        /// The package directory.
+        dir: PathBuf,
+        /// The node's public key (64 hex digits, from `custosctl key show`).
+        /// Default: the key named in the manifest, which proves the files are
+        /// unchanged but not who signed them.
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
+    },
+    /// The node key that signs export manifests.
+    Key {
+        #[command(subcommand)]
+        what: KeyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseCmd {
+    /// All cases with their holds, copies and review state.
+    List,
+    /// One case with its copies.
+    Show { id: String },
+    /// Open a case. The id becomes a directory name: letters, digits, -, _, .
+    Open {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        title: String,
+        /// The requesting authority.
+        #[arg(long)]
+        authority: String,
+        /// Its reference.
+        #[arg(long)]
+        authority_ref: String,
+        #[arg(long)]
+        legal_basis: String,
+        /// Days until review (default and maximum from [evidence]).
+        #[arg(long)]
+        review_days: Option<u32>,
+    },
+    /// Move the review date to DAYS from now; needs a reason.
+    Review {
+        id: String,
+        #[arg(long)]
+        days: u32,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a case: its copies are destroyed and its holds released.
+    Close {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum HoldCmd {
+    /// Hold a camera's footage over a range for a case.
+    Add {
+        #[arg(long)]
+        case: String,
+        #[arg(long)]
+        camera: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Print the public key and its fingerprint (GET /v1/key; without the
+    /// daemon, from the state directory of --config).
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -108,6 +260,13 @@ enum RetentionCmd {
     Status,
     /// What the next pass would delete, without deleting (GET /v1/retention/plan).
     Plan,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CameraOp {
+    Enable,
+    Disable,
+    Restart,
 }
 
 #[derive(Subcommand)]
@@ -177,8 +336,207 @@ fn socket(cli: &Cli) -> PathBuf {
     PathBuf::from(DEFAULT_SOCKET)
 }
 
+/// `custosctl notice`: reads only the configuration file.
+fn notice(
+    cli: &Cli,
+    out: &std::path::Path,
+    lang: custos::notice::Language,
+) -> custos::Result<ExitCode> {
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    // Neither secrets nor directories matter for what the public is told.
+    let options = LoadOptions {
+        secrets: false,
+        filesystem: false,
+        ..LoadOptions::default()
+    };
+    let config =
+        Config::load_with(&path, &options).map_err(|e| custos::Error::invalid(format!("{e}")))?;
+    for written in custos::notice::write(&config, lang, out)? {
+        println!("{}", written.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custosctl export`: in this process, from the index and the recordings.
+fn export(cli: &Cli) -> custos::Result<ExitCode> {
+    let Command::Export {
+        case,
+        camera,
+        from,
+        to,
+        recipient,
+        reason,
+        legal_basis,
+        out,
+    } = &cli.command
+    else {
+        unreachable!()
+    };
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let options = LoadOptions {
+        secrets: false,
+        filesystem: false,
+        ..LoadOptions::default()
+    };
+    let config =
+        Config::load_with(&path, &options).map_err(|e| custos::Error::invalid(format!("{e}")))?;
+    let tz = &config.timezone;
+    let state = &config.daemon.state_dir;
+    let index =
+        custos::ingest::SharedIndex::new(custos::index::Index::open(&state.join("index.db"))?);
+    let key = custos::export::NodeKey::load_or_create(state)?;
+    let uid = nix::unistd::getuid();
+    let user = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {uid}"), |u| u.name);
+    let req = custos::export::Request {
+        camera: camera.clone(),
+        from_us: custos::api::params::parse_time(from, tz)?,
+        to_us: custos::api::params::parse_time(to, tz)?,
+        case: case.clone(),
+        recipient: recipient.clone(),
+        reason: reason.clone(),
+        legal_basis: legal_basis.clone(),
+        exporter: custos::export::manifest::Exporter {
+            user,
+            uid: uid.as_raw(),
+        },
+    };
+    let now = jiff::Timestamp::now().as_microsecond();
+    let leases = custos::retention::Leases::new();
+    let m = custos::export::export(&index, &config, &leases, &key, &req, out, now)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+    } else {
+        for f in &m.files {
+            println!("{}  {} bytes  sha256 {}", f.name, f.bytes, f.sha256);
+        }
+        for g in &m.gaps {
+            println!(
+                "GAP  no recording from {} to {}{}",
+                g.from.local,
+                g.to.local,
+                g.reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+        println!(
+            "exported {} to {}; signed by key {}",
+            m.actual.from.local, m.actual.to.local, m.key_fingerprint
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custosctl verify`: offline, from the package alone.
+fn verify(cli: &Cli, dir: &std::path::Path, key: Option<&str>) -> custos::Result<ExitCode> {
+    let key = key.map(custos::export::key::parse_public).transpose()?;
+    let report = custos::export::verify(dir, key.as_ref())?;
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for p in &report.problems {
+            println!("FAILED  {}: {}", p.file, p.message);
+        }
+        let fp = report.key_fingerprint.as_deref().unwrap_or("-");
+        if report.ok() {
+            println!(
+                "OK  {} files intact, manifest signed by key {fp}{}",
+                report.files_checked,
+                if report.key_given {
+                    ""
+                } else {
+                    " (the key named in the manifest: \
+                 compare this fingerprint with the controller's)"
+                }
+            );
+        }
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `custosctl key show`: the public half, from the daemon (GET /v1/key),
+/// or from the state directory of --config when the daemon is not running.
+fn key_show(cli: &Cli) -> custos::Result<ExitCode> {
+    match Client::new(&socket(cli)).get("/v1/key") {
+        Ok(v) => {
+            if cli.json {
+                println!("{}", pretty(&v));
+            } else {
+                println!(
+                    "public key   {}\nfingerprint  {}",
+                    text(&v["public_key"]),
+                    text(&v["fingerprint"])
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) if e.kind == custos::ErrorKind::Unavailable => {}
+        Err(e) => return Err(e),
+    }
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let options = LoadOptions {
+        secrets: false,
+        filesystem: false,
+        ..LoadOptions::default()
+    };
+    let config =
+        Config::load_with(&path, &options).map_err(|e| custos::Error::invalid(format!("{e}")))?;
+    let key = custos::export::key::read_public(&config.daemon.state_dir)?;
+    let fp = custos::export::key::fingerprint(&key);
+    if cli.json {
+        println!(
+            "{}",
+            json!({ "public_key": hex::encode(key.as_bytes()), "fingerprint": fp })
+        );
+    } else {
+        println!(
+            "public key   {}\nfingerprint  {fp}",
+            hex::encode(key.as_bytes())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> custos::Result<ExitCode> {
+    if let Command::Notice { out, lang } = &cli.command {
+        return notice(&cli, out, *lang);
+    }
+    match &cli.command {
+        Command::Verify { dir, key } => return verify(&cli, dir, key.as_deref()),
+        Command::Export { .. } => return export(&cli),
+        Command::Key { what: KeyCmd::Show } => return key_show(&cli),
+        _ => {}
+    }
     let client = Client::new(&socket(&cli));
+    if let Command::Metrics = &cli.command {
+        // Text, not JSON: printed as the daemon sent it.
+        let r = client.raw("GET", "/v1/metrics", b"")?;
+        if !(200..300).contains(&r.status) {
+            return Err(custos::api::client::error_from(r.status, &r.json()?));
+        }
+        print!("{}", String::from_utf8_lossy(&r.body));
+        return Ok(ExitCode::SUCCESS);
+    }
     let (value, show): (Value, fn(&Value, usize)) = match &cli.command {
         Command::Status => (client.get("/v1/status")?, show_status),
         Command::Cameras { id } => match id {
@@ -253,6 +611,19 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
                 });
             }
         },
+        Command::Camera { op, camera, reason } => {
+            let op = match op {
+                CameraOp::Enable => "enable",
+                CameraOp::Disable => "disable",
+                CameraOp::Restart => "restart",
+            };
+            let body = match reason {
+                Some(r) => json!({ "reason": r }),
+                None => json!({}),
+            };
+            let path = format!("/v1/cameras/{}/{op}", encode(camera));
+            (client.call("POST", &path, Some(&body))?, show_note)
+        }
         Command::Reload { reason } => {
             let body = match reason {
                 Some(r) => json!({ "reason": r }),
@@ -262,6 +633,80 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
                 client.call("POST", "/v1/config/reload", Some(&body))?,
                 show_note,
             )
+        }
+        Command::Case { what } => {
+            let v = match what {
+                CaseCmd::List => client.get("/v1/cases")?,
+                CaseCmd::Show { id } => client.get(&format!("/v1/cases/{}", encode(id)))?,
+                CaseCmd::Open {
+                    id,
+                    title,
+                    authority,
+                    authority_ref,
+                    legal_basis,
+                    review_days,
+                } => client.call(
+                    "POST",
+                    "/v1/cases",
+                    Some(&json!({
+                        "id": id, "title": title, "authority": authority,
+                        "authority_ref": authority_ref, "legal_basis": legal_basis,
+                        "review_days": review_days,
+                    })),
+                )?,
+                CaseCmd::Review { id, days, reason } => client.call(
+                    "POST",
+                    &format!("/v1/cases/{}/review", encode(id)),
+                    Some(&json!({ "days": days, "reason": reason })),
+                )?,
+                CaseCmd::Close { id, reason } => client.call(
+                    "POST",
+                    &format!("/v1/cases/{}/close", encode(id)),
+                    Some(&json!({ "reason": reason })),
+                )?,
+            };
+            (v, show_pretty)
+        }
+        Command::Hold {
+            what:
+                HoldCmd::Add {
+                    case,
+                    camera,
+                    from,
+                    to,
+                },
+        } => (
+            client.call(
+                "POST",
+                &format!("/v1/cases/{}/holds", encode(case)),
+                Some(&json!({ "camera": camera, "from": from, "to": to })),
+            )?,
+            show_pretty,
+        ),
+        Command::Disclosures { camera, since } => {
+            let back = humantime::parse_duration(since).map_err(|e| {
+                custos::Error::invalid(format!("--since {since:?}: {e}; e.g. 30d or 1y"))
+            })?;
+            let since = jiff::Timestamp::now()
+                .checked_sub(
+                    jiff::SignedDuration::try_from(back).unwrap_or(jiff::SignedDuration::MAX),
+                )
+                .unwrap_or(jiff::Timestamp::MIN)
+                .to_string();
+            (
+                client.get(&target(
+                    "/v1/disclosures",
+                    &[("camera", camera.clone()), ("since", Some(since))],
+                ))?,
+                show_pretty,
+            )
+        }
+        Command::Notice { .. }
+        | Command::Metrics
+        | Command::Verify { .. }
+        | Command::Export { .. }
+        | Command::Key { .. } => {
+            unreachable!("handled above, without a client")
         }
     };
     if cli.json {
@@ -274,6 +719,10 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
         show(&value, last);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn show_pretty(v: &Value, _: usize) {
+    println!("{}", pretty(v));
 }
 
 fn pretty(v: &Value) -> String {

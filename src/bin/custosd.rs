@@ -103,14 +103,109 @@ fn run(path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Structured logs to stderr; `RUST_LOG` overrides the default level (info).
+/// Logs go to the journal, with each event's fields as journal fields
+/// (`CAMERA=`, `ERROR=`, ...), when stderr is the journal stream systemd set
+/// up; otherwise to stderr as text. `RUST_LOG` overrides the default level
+/// (info). GStreamer's own warnings and errors join the same log (target
+/// `gstreamer`) instead of going to stderr on their own.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let journal = if stderr_is_journal() {
+        match tracing_journald::layer() {
+            // Fields as plain journal fields (`journalctl CAMERA=cam1`), and
+            // info as informational, not notice.
+            Ok(layer) => Some(
+                layer
+                    .with_syslog_identifier("custosd".into())
+                    .with_field_prefix(None)
+                    .with_priority_mappings(tracing_journald::PriorityMappings {
+                        info: tracing_journald::Priority::Informational,
+                        debug: tracing_journald::Priority::Debug,
+                        ..tracing_journald::PriorityMappings::new()
+                    }),
+            ),
+            Err(e) => {
+                eprintln!("custosd: cannot log to the journal ({e}); logging to stderr");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    match journal {
+        Some(layer) => tracing_subscriber::registry()
+            .with(filter())
+            .with(layer)
+            .init(),
+        None => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .init();
+        }
+    }
+    route_gstreamer_logs();
+}
+
+/// True when stderr is the stream systemd connected to the journal: the
+/// `JOURNAL_STREAM` variable names its device and inode (systemd.exec(5)).
+/// Checking the inode, not just the variable, keeps a child process that
+/// inherited the variable but not the stream logging to its real stderr.
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(var) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = var.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
+
+/// GStreamer's debug log into `tracing`: warnings and errors (or what
+/// `GST_DEBUG` asks for), with the category, the object (element or pad) and
+/// the source location as fields. GStreamer's own stderr printer is removed
+/// so nothing bypasses the journal.
+fn route_gstreamer_logs() {
+    use gstreamer as gst;
+    gst::log::remove_default_log_function();
+    if std::env::var_os("GST_DEBUG").is_none() {
+        gst::log::set_default_threshold(gst::DebugLevel::Warning);
+    }
+    gst::log::add_log_function(|category, level, file, _function, line, object, message| {
+        let Some(text) = message.get() else { return };
+        let category = category.name();
+        let object = object.map(|o| o.to_string()).unwrap_or_default();
+        let file = file.as_str();
+        macro_rules! emit {
+            ($level:ident) => {
+                tracing::$level!(
+                    target: "gstreamer",
+                    category,
+                    object = %object,
+                    file,
+                    line,
+                    "{}",
+                    text.as_str()
+                )
+            };
+        }
+        match level {
+            gst::DebugLevel::Error => emit!(error),
+            gst::DebugLevel::Warning | gst::DebugLevel::Fixme => emit!(warn),
+            gst::DebugLevel::Info => emit!(info),
+            gst::DebugLevel::Debug => emit!(debug),
+            _ => emit!(trace),
+        }
+    });
 }

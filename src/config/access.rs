@@ -23,7 +23,8 @@ use serde::Deserialize;
 pub enum Role {
     /// Watch live and recorded video of the zones in the grant.
     Viewer,
-    /// See camera and recording health; no footage.
+    /// See camera and recording health, and enable, disable or restart
+    /// cameras; no footage.
     Operator,
     /// Make and manage case-linked evidence copies and exports for
     /// authorities (001 §22-23, §31; 004 §18-19), in every zone.
@@ -31,7 +32,8 @@ pub enum Role {
     /// Handle data-subject requests, restrictions and erasure, read the audit
     /// journal (004 §17, §24-31), in every zone.
     Dpo,
-    /// Manage the daemon and its configuration; no footage by itself.
+    /// Manage the daemon and its configuration; may do everything the other
+    /// roles may (issue 5: "admin (everything)"), every access audited.
     Admin,
 }
 

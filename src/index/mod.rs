@@ -11,8 +11,13 @@
 //!   therefore needs only the few rows that are not complete.
 
 mod audit;
+mod evidence;
+mod metrics;
 mod retention;
 mod upgrade;
+
+pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
+pub use metrics::{DeletionTotal, OutageTotal};
 
 pub use retention::{
     Candidate, Cursor, DeletionReason, DeletionRow, NewDeletion, Overdue, Protection, UsageRow,

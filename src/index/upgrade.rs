@@ -126,4 +126,64 @@ CREATE TABLE audit_anchor (
   purged_us INTEGER NOT NULL         -- entries before this time were purged
 ) STRICT;
     "#,
+    // 4 -> 5: evidence (cases, review extensions, case-linked copies) and the
+    // disclosure register of exports.
+    r#"
+CREATE TABLE evidence_case (
+  id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  authority TEXT NOT NULL,
+  authority_ref TEXT NOT NULL,
+  legal_basis TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_us INTEGER NOT NULL,
+  review_us INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+  closed_us INTEGER,
+  close_reason TEXT
+) STRICT;
+
+CREATE TABLE case_review (
+  id INTEGER PRIMARY KEY,
+  case_id TEXT NOT NULL REFERENCES evidence_case (id),
+  at_us INTEGER NOT NULL,
+  by_user TEXT NOT NULL,
+  old_review_us INTEGER NOT NULL,
+  new_review_us INTEGER NOT NULL,
+  reason TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE evidence_copy (
+  id INTEGER PRIMARY KEY,
+  case_id TEXT NOT NULL REFERENCES evidence_case (id),
+  hold_id INTEGER NOT NULL REFERENCES hold (id),
+  source_path TEXT NOT NULL,
+  source_sha256 BLOB NOT NULL,
+  start_us INTEGER NOT NULL,
+  end_us INTEGER NOT NULL,
+  copy_path TEXT NOT NULL,
+  sha256 BLOB NOT NULL,
+  bytes INTEGER NOT NULL,
+  created_us INTEGER NOT NULL,
+  destroyed_us INTEGER
+) STRICT;
+CREATE INDEX evidence_copy_case ON evidence_copy (case_id);
+
+CREATE TABLE disclosure (
+  id INTEGER PRIMARY KEY,
+  at_us INTEGER NOT NULL,
+  case_id TEXT,
+  camera_id INTEGER NOT NULL REFERENCES camera (id),
+  from_us INTEGER NOT NULL,
+  to_us INTEGER NOT NULL,
+  recipient TEXT NOT NULL,
+  legal_basis TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  by_user TEXT NOT NULL,
+  by_uid INTEGER NOT NULL,
+  files TEXT NOT NULL,
+  manifest_sha256 BLOB NOT NULL
+) STRICT;
+CREATE INDEX disclosure_camera_at ON disclosure (camera_id, at_us);
+    "#,
 ];

@@ -58,6 +58,7 @@ impl CameraHandle {
         index: SharedIndex,
         finisher: Finisher,
         clocks: Arc<dyn Clocks>,
+        gap_reason: String,
     ) -> CameraHandle {
         let status = Arc::new(CameraStatus::new(CameraState::Connecting));
         let (tx, rx) = mpsc::channel();
@@ -68,6 +69,7 @@ impl CameraHandle {
             index,
             finisher,
             clocks,
+            gap_reason,
             status: status.clone(),
             tx: tx.clone(),
             rx,
@@ -117,6 +119,9 @@ struct Supervisor {
     index: SharedIndex,
     finisher: Finisher,
     clocks: Arc<dyn Clocks>,
+    /// Why the camera was not recorded between its last segment and this
+    /// start (the outage row's reason).
+    gap_reason: String,
     status: Arc<CameraStatus>,
     tx: mpsc::Sender<Event>,
     rx: mpsc::Receiver<Event>,
@@ -159,11 +164,7 @@ impl Supervisor {
             .ok()
             .flatten();
         if let Some(end) = last_end {
-            self.open_outage(
-                &gap,
-                end,
-                "custosd was not recording (stopped or restarting)",
-            );
+            self.open_outage(&gap, end, &self.gap_reason);
         }
 
         let mut delay = RETRY_BASE;

@@ -35,6 +35,8 @@ enum Job {
     Finish(FinishJob),
     /// A segment whose writing failed: read back what is on disk.
     Recover(SegmentId, PathBuf, File),
+    /// Answered once every job sent before it is done.
+    Barrier(mpsc::Sender<()>),
 }
 
 /// A handle to the finisher thread; cheap to clone.
@@ -70,6 +72,9 @@ impl Finisher {
                             finish(&index, job);
                             finished(&path);
                         }
+                        Job::Barrier(done) => {
+                            let _ = done.send(());
+                        }
                         Job::Recover(id, path, file) => {
                             drop(file);
                             if let Err(e) = crate::recovery::recover_segment(&index, id, &path) {
@@ -92,6 +97,15 @@ impl Finisher {
 
     pub fn recover(&self, id: SegmentId, path: PathBuf, file: File) {
         let _ = self.tx.send(Job::Recover(id, path, file));
+    }
+
+    /// Waits until every segment handed over so far is durable and indexed
+    /// (so a camera restarted now sees its last segment's true end).
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.tx.send(Job::Barrier(tx)).is_ok() {
+            let _ = rx.recv();
+        }
     }
 }
 

@@ -818,8 +818,12 @@ pub struct RetentionStatus {
     pub now_us: UnixMicros,
     pub zones: Vec<ZoneRetention>,
     pub roots: Vec<RootRetention>,
-    /// Number of cameras with a violation; anything but 0 needs attention.
+    /// Number of cameras with a violation plus evidence cases past their
+    /// review date; anything but 0 needs attention.
     pub violations: usize,
+    /// Open evidence cases past their review date (kept longer than their
+    /// purpose was last confirmed: 001 §18; see `crate::evidence`).
+    pub overdue_reviews: Vec<String>,
     pub leased_segments: usize,
 }
 
@@ -895,11 +899,13 @@ pub fn status(
             }
         })
         .collect();
+    let overdue_reviews = index.overdue_cases(now_us)?;
     Ok(RetentionStatus {
         now_us,
         zones,
         roots,
-        violations,
+        violations: violations + overdue_reviews.len(),
+        overdue_reviews,
         leased_segments: leases.count(),
     })
 }

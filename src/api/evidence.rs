@@ -1,0 +1,169 @@
+//! Evidence endpoints (role `evidence`; reads also `dpo`): cases, holds,
+//! review extensions, closing, the disclosure register and the node's
+//! public key. Routing, authorisation and auditing are `routes.rs`'s; this
+//! only does the work. Writes go through a read-write connection of their
+//! own, opened per request.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiState;
+use super::auth::{Action, Caller};
+use super::params::Query;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::evidence::{self, CaseRequest, HoldRequest};
+use crate::index::Index;
+use crate::ingest::SharedIndex;
+
+/// What the audit entry should name.
+pub(super) struct Audit {
+    pub target: String,
+    pub reason: Option<String>,
+}
+
+fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::invalid(format!(
+            "the body is not the expected JSON ({e}); send e.g. {example}"
+        ))
+    })
+}
+
+fn writable(state: &ApiState) -> Result<SharedIndex> {
+    Ok(SharedIndex::new(Index::open(&state.index_path)?))
+}
+
+/// Handles an evidence action on `/v1/<rest...>`.
+pub(super) fn handle(
+    state: &ApiState,
+    caller: &Caller,
+    action: Action,
+    rest: &[&str],
+    query: &Query,
+    req_body: &[u8],
+    audit: &mut Audit,
+) -> Result<Value> {
+    let config: &Config = &state.config();
+    let now = state.clocks.realtime();
+    let user = caller.peer.user_name();
+    let case_id = match rest {
+        ["cases", id, ..] => {
+            let id = super::params::decode_path(id)?;
+            audit.target = format!("case {}", id.escape_debug());
+            evidence::validate_case_id(&id)?;
+            Some(id)
+        }
+        _ => None,
+    };
+    match (action, rest, case_id) {
+        (Action::CaseRead, ["cases"], None) => {
+            query.only(&[])?;
+            let ix = SharedIndex::new(state.read_index()?);
+            let ids: Vec<String> = ix.lock().cases()?.into_iter().map(|c| c.id).collect();
+            let mut cases = Vec::new();
+            for id in ids {
+                cases.push(evidence::case_status(&ix, &id, now)?);
+            }
+            Ok(json!({ "timezone": config.timezone_name, "cases": cases }))
+        }
+        (Action::CaseRead, ["cases", _], Some(id)) => {
+            query.only(&[])?;
+            let ix = SharedIndex::new(state.read_index()?);
+            let st = evidence::case_status(&ix, &id, now)?;
+            let copies = ix.lock().case_copies(&id)?;
+            Ok(json!({ "case": st, "copies": copies }))
+        }
+        (Action::CaseWrite, ["cases"], None) => {
+            query.only(&[])?;
+            let req: CaseRequest = body(
+                req_body,
+                r#"{"id": "2026-0042", "title": "...", "authority": "...", "authority_ref": "...", "legal_basis": "...", "review_days": 30}"#,
+            )?;
+            audit.target = format!("case {}", req.id.escape_debug());
+            let case = evidence::create_case(&writable(state)?, config, &req, &user, now)?;
+            Ok(json!({ "case": case }))
+        }
+        (Action::CaseWrite, ["cases", _, "holds"], Some(id)) => {
+            query.only(&[])?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct B {
+                camera: String,
+                from: String,
+                to: String,
+            }
+            let b: B = body(
+                req_body,
+                r#"{"camera": "cam1", "from": "2026-11-20T10:00:00Z", "to": "2026-11-20T10:30:00Z"}"#,
+            )?;
+            let tz = &config.timezone;
+            let from = super::params::parse_time(&b.from, tz)?;
+            let to = super::params::parse_time(&b.to, tz)?;
+            audit.target = format!("case {id} camera {}", b.camera.escape_debug());
+            let req = HoldRequest {
+                case_id: id,
+                camera: b.camera,
+                from_us: from,
+                to_us: to,
+            };
+            let r = evidence::add_hold(&writable(state)?, config, &state.leases, &req, now)?;
+            Ok(json!({ "hold": r }))
+        }
+        (Action::CaseWrite, ["cases", _, "review"], Some(id)) => {
+            query.only(&[])?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct B {
+                days: u32,
+                reason: String,
+            }
+            let b: B = body(req_body, r#"{"days": 60, "reason": "trial postponed"}"#)?;
+            audit.reason = Some(b.reason.clone());
+            let c = evidence::extend_review(
+                &writable(state)?,
+                config,
+                &id,
+                b.days,
+                &b.reason,
+                &user,
+                now,
+            )?;
+            Ok(json!({ "case": c }))
+        }
+        (Action::CaseClose, ["cases", _, "close"], Some(id)) => {
+            query.only(&[])?;
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct B {
+                reason: String,
+            }
+            let b: B = body(req_body, r#"{"reason": "proceedings ended"}"#)?;
+            audit.reason = Some(b.reason.clone());
+            let r = evidence::close_case(&writable(state)?, config, &id, &b.reason, &user, now)?;
+            Ok(json!({ "closed": r }))
+        }
+        (Action::Disclosures, ["disclosures"], None) => {
+            query.only(&["camera", "since"])?;
+            let camera = query.get("camera");
+            if let Some(c) = camera {
+                super::params::check_id("camera", c)?;
+                audit.target = format!("camera {c}");
+            }
+            let since = query.time("since", &config.timezone)?.unwrap_or(i64::MIN);
+            let rows = state.read_index()?.disclosures(camera, since)?;
+            Ok(json!({ "timezone": config.timezone_name, "disclosures": rows }))
+        }
+        (Action::KeyShow, ["key"], None) => {
+            query.only(&[])?;
+            let key = crate::export::key::read_public(&config.daemon.state_dir)?;
+            Ok(json!({
+                "public_key": hex::encode(key.as_bytes()),
+                "fingerprint": crate::export::key::fingerprint(&key),
+            }))
+        }
+        _ => Err(Error::not_found(
+            "no such evidence endpoint; see docs/api.md",
+        )),
+    }
+}

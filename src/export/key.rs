@@ -1,0 +1,208 @@
+//! The node key: an Ed25519 key pair that signs export manifests.
+//!
+//! Invariants:
+//! - The private key lives in `<state_dir>/node.key`, 32 raw bytes, mode
+//!   0600, created once with `O_EXCL` and fsynced (file, then directory)
+//!   before first use, so a crash never leaves two keys having signed.
+//! - The public key is also written to `<state_dir>/node.pub` (hex, mode
+//!   0644), so `custosctl key show` and recipients need no access to the
+//!   private key.
+//! - A key file of the wrong size or with group/other permissions is refused,
+//!   never silently replaced: replacing it would orphan every signature made.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, ErrorKind, Result};
+
+pub const KEY_FILE: &str = "node.key";
+pub const PUBLIC_FILE: &str = "node.pub";
+
+/// The node's signing key.
+pub struct NodeKey {
+    signing: SigningKey,
+}
+
+impl std::fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        write!(f, "NodeKey({})", fingerprint(&self.public()))
+    }
+}
+
+impl NodeKey {
+    /// Loads `<state_dir>/node.key`, generating it on first use.
+    pub fn load_or_create(state_dir: &Path) -> Result<NodeKey> {
+        let path = state_dir.join(KEY_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let meta = fs::metadata(&path).map_err(|e| Error::io("cannot stat", &path, e))?;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    return Err(Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!(
+                            "{}: the node key is readable by others (mode {:o}); \
+                             chmod 600 it and consider it compromised",
+                            path.display(),
+                            meta.permissions().mode() & 0o777
+                        ),
+                    ));
+                }
+                let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    Error::internal(format!(
+                        "{}: {} bytes, an Ed25519 key has 32; restore it from backup",
+                        path.display(),
+                        bytes.len()
+                    ))
+                })?;
+                let key = NodeKey {
+                    signing: SigningKey::from_bytes(&secret),
+                };
+                key.write_public(state_dir)?;
+                Ok(key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(state_dir, &path),
+            Err(e) => Err(Error::io("cannot read node key", &path, e)),
+        }
+    }
+
+    fn create(state_dir: &Path, path: &Path) -> Result<NodeKey> {
+        let secret: [u8; 32] = rand::random();
+        let mut f = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(f) => f,
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                return Self::load_or_create(state_dir);
+            }
+            Err(e) => return Err(Error::io("cannot create node key", path, e)),
+        };
+        f.write_all(&secret)
+            .map_err(|e| Error::io("cannot write node key", path, e))?;
+        crate::storage::fsync_file(&f, path);
+        crate::storage::fsync_dir(state_dir);
+        let key = NodeKey {
+            signing: SigningKey::from_bytes(&secret),
+        };
+        key.write_public(state_dir)?;
+        Ok(key)
+    }
+
+    fn write_public(&self, state_dir: &Path) -> Result<()> {
+        let path = public_path(state_dir);
+        let text = format!("{}\n", hex::encode(self.public().as_bytes()));
+        if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            return Ok(());
+        }
+        // Unique, so two processes starting at once cannot trip on each other.
+        let tmp = path.with_extension(format!("pub.{:016x}.tmp", rand::random::<u64>()));
+        fs::write(&tmp, &text).map_err(|e| Error::io("cannot write", &tmp, e))?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
+        let f = fs::File::open(&tmp).map_err(|e| Error::io("cannot open", &tmp, e))?;
+        crate::storage::fsync_file(&f, &tmp);
+        fs::rename(&tmp, &path).map_err(|e| Error::io("cannot rename to", &path, e))?;
+        crate::storage::fsync_dir(state_dir);
+        Ok(())
+    }
+
+    pub fn public(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        self.signing.sign(message)
+    }
+}
+
+/// Where the public half is published.
+pub fn public_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(PUBLIC_FILE)
+}
+
+/// Reads the public key written by [`NodeKey::load_or_create`].
+pub fn read_public(state_dir: &Path) -> Result<VerifyingKey> {
+    let path = public_path(state_dir);
+    let text = fs::read_to_string(&path).map_err(|e| {
+        Error::io(
+            "cannot read the node's public key (custosd creates it at first start)",
+            &path,
+            e,
+        )
+    })?;
+    parse_public(text.trim())
+}
+
+/// A public key from its 64 hex digits.
+pub fn parse_public(hex_text: &str) -> Result<VerifyingKey> {
+    let bytes: [u8; 32] = hex::decode(hex_text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "{hex_text:?} is not an Ed25519 public key: expected 64 hex digits"
+            ))
+        })?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| Error::invalid(format!("{hex_text:?} is not a valid Ed25519 public key")))
+}
+
+/// A short, readable digest of a public key for comparing by eye or phone:
+/// the first 16 bytes of its SHA-256, in groups of four hex digits.
+pub fn fingerprint(key: &VerifyingKey) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    hex::encode(&digest[..16])
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Whether `signature` is `key`'s signature of `message`.
+pub fn verify(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+    key.verify(message, signature).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_created_once_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = NodeKey::load_or_create(dir.path()).unwrap();
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let b = NodeKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.public(), b.public());
+        assert_eq!(read_public(dir.path()).unwrap(), a.public());
+        let sig = a.sign(b"hello");
+        assert!(verify(&b.public(), b"hello", &sig));
+        assert!(!verify(&b.public(), b"hellp", &sig));
+        assert_eq!(fingerprint(&a.public()).len(), 39);
+    }
+
+    #[test]
+    fn a_key_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        NodeKey::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = NodeKey::load_or_create(dir.path()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PermissionDenied);
+    }
+}

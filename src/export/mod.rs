@@ -1,0 +1,629 @@
+//! Export packages for a recipient (police, a data subject, an insurer):
+//! one standard MP4 per continuous stretch of recording, `manifest.json`
+//! describing it, `manifest.sig` (the node key's Ed25519 signature of the
+//! manifest) and `README.txt`; and [`verify`], which checks a package
+//! offline.
+//!
+//! Invariants:
+//! - Clips are stream copies of the recorded samples (nothing is decoded or
+//!   re-encoded): they start at the key frame at or before the requested
+//!   start and end with the first frame that reaches the requested end.
+//! - Consecutive segments of one connection are joined without losing or
+//!   duplicating a frame. Where recording has a gap (segments not contiguous
+//!   within [`GAP_US`], or a change of codec) the export is split into one
+//!   clip per stretch and the gap is listed in the manifest: never bridged.
+//! - Source segments are leased (so the reaper cannot delete them mid-read)
+//!   and re-hashed against the index before a byte is exported; a mismatch
+//!   fails the export rather than shipping footage the index cannot vouch for.
+//! - The manifest is written after every file it lists, and signed last;
+//!   the disclosure register row is written once the package is complete.
+//!   Durability: each file is fsynced, then the directory; a crash leaves a
+//!   package without `manifest.sig`, which [`verify`] rejects.
+
+pub mod key;
+pub mod manifest;
+mod readme;
+mod verify;
+
+pub use key::NodeKey;
+pub use manifest::Manifest;
+pub use verify::{Problem, VerifyReport, verify};
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::index::{NewDisclosure, SegmentId, SegmentRow, SegmentState};
+use crate::ingest::SharedIndex;
+use crate::mp4::progressive::{self, SampleRef, SourceFiles};
+use crate::mp4::{Mp4Info, TrackSpec};
+use crate::retention::Leases;
+use crate::{Error, Result};
+use manifest::{
+    CameraInfo, ControllerInfo, Exporter, Gap, Instant, OutputFile, Range, Software, SourceSegment,
+    TimeInfo,
+};
+
+/// Segments further apart than this are a gap in recording (a segment
+/// boundary of one connection is exact to the tick).
+pub const GAP_US: i64 = 500_000;
+
+/// Longest range one export may cover.
+pub const MAX_RANGE_US: i64 = 24 * 3600 * 1_000_000;
+
+/// What to export, for whom and why.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub camera: String,
+    pub from_us: i64,
+    pub to_us: i64,
+    pub case: Option<String>,
+    pub recipient: String,
+    pub reason: String,
+    /// Default: the camera's zone's legal basis.
+    pub legal_basis: Option<String>,
+    pub exporter: Exporter,
+}
+
+/// A source segment, parsed and vouched for.
+struct Source {
+    row: SegmentRow,
+    path: PathBuf,
+    info: Mp4Info,
+    /// Track ids in `info` of the video and (if any) the audio track.
+    video: u32,
+    audio: Option<u32>,
+    specs: Vec<TrackSpec>,
+}
+
+/// One clip: contiguous sources, cut to the range.
+struct Clip {
+    from_us: i64,
+    to_us: i64,
+    specs: Vec<TrackSpec>,
+    samples: Vec<SampleRef<(usize, u64)>>,
+    video_frames: u64,
+    audio_frames: u64,
+}
+
+/// Writes an export package for `req` into `out` (created if missing; must
+/// be empty) and returns its manifest.
+pub fn export(
+    index: &SharedIndex,
+    config: &Config,
+    leases: &Arc<Leases>,
+    key: &NodeKey,
+    req: &Request,
+    out: &Path,
+    now_us: i64,
+) -> Result<Manifest> {
+    let camera = config.camera(&req.camera).ok_or_else(|| {
+        Error::not_found(format!("no camera {:?} in the configuration", req.camera))
+    })?;
+    let zone = config
+        .zone(&camera.zone)
+        .ok_or_else(|| Error::internal(format!("camera {} has no zone", camera.id)))?;
+    if req.to_us <= req.from_us {
+        return Err(Error::invalid("the export range ends before it starts"));
+    }
+    if req.to_us - req.from_us > MAX_RANGE_US {
+        return Err(Error::invalid(
+            "an export may cover at most 24 hours; split the request",
+        ));
+    }
+    for (what, v) in [("recipient", &req.recipient), ("reason", &req.reason)] {
+        if v.trim().is_empty() {
+            return Err(Error::invalid(format!("an export needs a {what}")));
+        }
+    }
+    if let Some(case) = &req.case {
+        match index.lock().case(case)? {
+            Some(c) if c.status == "open" => {}
+            Some(_) => return Err(Error::conflict(format!("case {case} is closed"))),
+            None => return Err(Error::not_found(format!("no case {case}"))),
+        }
+    }
+    prepare_dir(out)?;
+
+    // Lease, then read the rows: a segment doomed before the lease is gone.
+    let ids: Vec<SegmentId> = index
+        .lock()
+        .segments(&camera.id, req.from_us, req.to_us)?
+        .iter()
+        .map(|s| SegmentId(s.id))
+        .collect();
+    let _lease = leases.acquire(&ids);
+    let (rows, outages) = {
+        let index = index.lock();
+        let mut rows = Vec::new();
+        for id in &ids {
+            if let Some(r) = index.segment(*id)?
+                && r.state == SegmentState::Complete
+            {
+                rows.push(r);
+            }
+        }
+        (rows, index.outages(&camera.id, req.from_us, req.to_us)?)
+    };
+    if rows.is_empty() {
+        return Err(Error::not_found(format!(
+            "no footage of camera {} between {} and {}: it was never recorded or has been \
+             deleted under the retention period",
+            camera.id,
+            utc(req.from_us),
+            utc(req.to_us)
+        )));
+    }
+    let sources = rows
+        .into_iter()
+        .map(|row| open_source(config, row))
+        .collect::<Result<Vec<_>>>()?;
+    let clips = plan_clips(&sources, req.from_us, req.to_us)?;
+    if clips.is_empty() {
+        return Err(Error::not_found(format!(
+            "no complete frame of camera {} in the requested range",
+            camera.id
+        )));
+    }
+
+    let tz = &config.timezone;
+    let at = |us: i64| instant(us, tz);
+    let mut files = Vec::new();
+    let mut files_read = SourceFiles::new();
+    for clip in &clips {
+        let name = format!(
+            "{}_{}_{}.mp4",
+            camera.id,
+            compact(clip.from_us),
+            compact(clip.to_us)
+        );
+        let path = out.join(&name);
+        let f = create_file(&path)?;
+        let mut hashing = HashingWriter::new(f);
+        progressive::write(
+            &mut hashing,
+            &clip.specs,
+            clip.samples.iter().cloned(),
+            (clip.from_us.max(0) / 1_000_000) as u64,
+            |s, buf| files_read.read_at(&sources[s.source.0].path, s.source.1, buf),
+        )?;
+        let (f, bytes, sha) = hashing.finish();
+        crate::storage::fsync_file(&f, &path);
+        files.push(OutputFile {
+            name,
+            bytes,
+            sha256: hex::encode(sha),
+            from: Some(at(clip.from_us)),
+            to: Some(at(clip.to_us)),
+            video_frames: Some(clip.video_frames),
+            audio_frames: (clip.specs.len() > 1).then_some(clip.audio_frames),
+        });
+    }
+
+    let mut gaps = Vec::new();
+    let mut edges = vec![req.from_us];
+    for c in &clips {
+        edges.push(c.from_us);
+        edges.push(c.to_us);
+    }
+    edges.push(req.to_us);
+    for w in edges.chunks(2) {
+        let (from, to) = (w[0], w[1]);
+        if to - from > GAP_US {
+            let reason = outages
+                .iter()
+                .find(|o| o.from_us < to && o.to_us.is_none_or(|t| t > from))
+                .map(|o| o.reason.clone());
+            gaps.push(Gap {
+                from: at(from),
+                to: at(to),
+                duration_us: to - from,
+                reason,
+            });
+        }
+    }
+
+    let controller = config.zone_controller(zone);
+    let readme = readme::text(&camera.id, &files, &key::fingerprint(&key.public()));
+    let readme_path = out.join(manifest::README_FILE);
+    let (bytes, sha) = write_small(&readme_path, readme.as_bytes())?;
+    files.push(OutputFile {
+        name: manifest::README_FILE.into(),
+        bytes,
+        sha256: hex::encode(sha),
+        from: None,
+        to: None,
+        video_frames: None,
+        audio_frames: None,
+    });
+
+    let mut time_sources: Vec<String> = sources
+        .iter()
+        .map(|s| s.row.time_source.as_str().to_string())
+        .collect();
+    time_sources.sort();
+    time_sources.dedup();
+    let actual_from = clips[0].from_us;
+    let actual_to = clips[clips.len() - 1].to_us;
+    let m = Manifest {
+        format: "custos-export/1".into(),
+        software: Software {
+            name: "custos".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        controller: ControllerInfo {
+            name: controller.name.clone(),
+            registration_code: controller.registration_code.clone(),
+            address: controller.address.clone(),
+            email: controller.email.clone(),
+        },
+        case: req.case.clone(),
+        recipient: req.recipient.clone(),
+        reason: req.reason.clone(),
+        legal_basis: req
+            .legal_basis
+            .clone()
+            .unwrap_or_else(|| zone.legal_basis.clone()),
+        exporter: req.exporter.clone(),
+        exported_at: at(now_us),
+        camera: CameraInfo {
+            id: camera.id.clone(),
+            name: camera.name.clone(),
+            zone: zone.id.clone(),
+            zone_name: zone.name.clone(),
+            area: camera.area.clone(),
+        },
+        requested: Range {
+            from: at(req.from_us),
+            to: at(req.to_us),
+            duration_us: req.to_us - req.from_us,
+        },
+        actual: Range {
+            from: at(actual_from),
+            to: at(actual_to),
+            duration_us: actual_to - actual_from,
+        },
+        gaps,
+        time: TimeInfo {
+            timezone: config.timezone_name.clone(),
+            sources: time_sources,
+            max_clock_offset_us: sources
+                .iter()
+                .filter_map(|s| s.row.clock_offset_us)
+                .max_by_key(|o| o.abs()),
+        },
+        sources: sources
+            .iter()
+            .map(|s| SourceSegment {
+                path: s.row.path.clone(),
+                start: at(s.row.start_us),
+                end: at(s.row.end_us.unwrap_or(s.row.start_us)),
+                bytes: s.row.bytes.unwrap_or(0),
+                sha256: s.row.sha256.map(hex::encode).unwrap_or_default(),
+                time_source: s.row.time_source.as_str().into(),
+                clock_offset_us: s.row.clock_offset_us,
+            })
+            .collect(),
+        files,
+        public_key: hex::encode(key.public().as_bytes()),
+        key_fingerprint: key::fingerprint(&key.public()),
+    };
+    let mut json = serde_json::to_vec_pretty(&m)
+        .map_err(|e| Error::internal(format!("serialising the manifest: {e}")))?;
+    json.push(b'\n');
+    write_small(&out.join(manifest::MANIFEST_FILE), &json)?;
+    let sig = key.sign(&json);
+    let sig_text = manifest::render_signature(&json, &sig.to_bytes());
+    write_small(&out.join(manifest::SIGNATURE_FILE), sig_text.as_bytes())?;
+    crate::storage::fsync_dir(out);
+
+    // The disclosure register (004 §25.2): who received what, on what basis.
+    let sent: Vec<_> = m
+        .files
+        .iter()
+        .map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "bytes": f.bytes}))
+        .collect();
+    let manifest_sha: [u8; 32] = Sha256::digest(&json).into();
+    index.lock().record_disclosure(&NewDisclosure {
+        at_us: now_us,
+        case_id: req.case.as_deref(),
+        camera: &camera.id,
+        from_us: actual_from,
+        to_us: actual_to,
+        recipient: &req.recipient,
+        legal_basis: &m.legal_basis,
+        reason: &req.reason,
+        by_user: &req.exporter.user,
+        by_uid: req.exporter.uid,
+        files: &serde_json::Value::from(sent).to_string(),
+        manifest_sha256: &manifest_sha,
+    })?;
+    Ok(m)
+}
+
+/// Creates `out` if missing; refuses one that holds anything, so a package
+/// never mixes with other files.
+fn prepare_dir(out: &Path) -> Result<()> {
+    fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
+    let mut entries = fs::read_dir(out).map_err(|e| Error::io("cannot list", out, e))?;
+    if entries.next().is_some() {
+        return Err(Error::conflict(format!(
+            "{} is not empty; export into a new directory",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+fn create_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| Error::io("cannot create", path, e))
+}
+
+fn write_small(path: &Path, bytes: &[u8]) -> Result<(u64, [u8; 32])> {
+    let mut f = create_file(path)?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("cannot write", path, e))?;
+    crate::storage::fsync_file(&f, path);
+    Ok((bytes.len() as u64, Sha256::digest(bytes).into()))
+}
+
+/// Opens a segment, checks it against its index hash and parses it.
+fn open_source(config: &Config, row: SegmentRow) -> Result<Source> {
+    let root = config.storage_root(&row.root).ok_or_else(|| {
+        Error::internal(format!(
+            "segment {} is on storage {:?}, which is not configured",
+            row.path, row.root
+        ))
+    })?;
+    let path = crate::storage::absolute(&root.path, &row.path);
+    let (_, sha) = crate::recovery::hash_file(&path)?;
+    if Some(sha) != row.sha256 {
+        return Err(Error::internal(format!(
+            "{} does not match the hash recorded when it was written; it has been altered \
+             or damaged and is not exported",
+            path.display()
+        )));
+    }
+    let info = crate::mp4::scan_file(&path)?;
+    let video = info
+        .tracks
+        .iter()
+        .find(|t| t.codec.is_video())
+        .ok_or_else(|| Error::internal(format!("{} has no video track", path.display())))?
+        .id;
+    let audio = info
+        .tracks
+        .iter()
+        .find(|t| !t.codec.is_video())
+        .map(|t| t.id);
+    let mut specs = vec![
+        info.track(video)
+            .map(|t| t.to_spec())
+            .unwrap_or_else(|| unreachable!()),
+    ];
+    if let Some(a) = audio.and_then(|a| info.track(a)) {
+        specs.push(a.to_spec());
+    }
+    Ok(Source {
+        row,
+        path,
+        info,
+        video,
+        audio,
+        specs,
+    })
+}
+
+/// Splits the sources into clips at gaps and cuts them to the range.
+fn plan_clips(sources: &[Source], from_us: i64, to_us: i64) -> Result<Vec<Clip>> {
+    // Runs of contiguous sources with the same tracks.
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let joins = i > 0 && {
+            let p = &sources[i - 1];
+            let end = p.row.end_us.unwrap_or(p.row.start_us);
+            (s.row.start_us - end).abs() <= GAP_US && p.specs == s.specs
+        };
+        match runs.last_mut() {
+            Some(run) if joins => run.push(i),
+            _ => runs.push(vec![i]),
+        }
+    }
+    let mut clips = Vec::new();
+    for run in runs {
+        if let Some(c) = cut_run(sources, &run, from_us, to_us)? {
+            clips.push(c);
+        }
+    }
+    Ok(clips)
+}
+
+fn ticks_to_us(ticks: i128, timescale: u32) -> i64 {
+    (ticks * 1_000_000 / i128::from(timescale)) as i64
+}
+
+fn us_to_ticks(us: i64, timescale: u32) -> i128 {
+    (i128::from(us) * i128::from(timescale) + 500_000).div_euclid(1_000_000)
+}
+
+/// One clip from a run of contiguous sources, or `None` if none of its
+/// frames falls in the range.
+///
+/// Within a run the segments are laid end to end on the connection's own
+/// timeline (the segmenter makes them contiguous to the tick), not placed by
+/// their wall-clock starts, which a re-timing (RTCP) may shift by a few
+/// milliseconds: so a boundary never loses or doubles a frame. Which frames
+/// are in the range is decided on each segment's own wall-clock time.
+fn cut_run(sources: &[Source], run: &[usize], from_us: i64, to_us: i64) -> Result<Option<Clip>> {
+    let specs = sources[run[0]].specs.clone();
+    let vts = specs[0].timescale;
+    // Video, on the run's timeline: (source, run ticks, segment wall us, sample).
+    let mut video: Vec<(usize, i128, i64, &crate::mp4::SampleInfo)> = Vec::new();
+    let mut bases = Vec::with_capacity(run.len());
+    let mut base: i128 = 0;
+    for &i in run {
+        let s = &sources[i];
+        bases.push(base);
+        let mut end = 0i128;
+        for v in s.info.samples.iter().filter(|x| x.track == s.video) {
+            let t = i128::from(v.decode_time);
+            video.push((i, base + t, s.row.start_us + ticks_to_us(t, vts), v));
+            end = end.max(t + i128::from(v.duration));
+        }
+        base += end;
+    }
+    // Start: the last key frame at or before `from`, else the first after it.
+    let start = video
+        .iter()
+        .rposition(|(_, _, w, v)| v.keyframe && *w <= from_us)
+        .or_else(|| {
+            video
+                .iter()
+                .position(|(_, _, w, v)| v.keyframe && *w > from_us)
+        });
+    let Some(start) = start else { return Ok(None) };
+    // End: every frame that starts before `to`.
+    let end = video[start..]
+        .iter()
+        .position(|(_, _, w, _)| *w >= to_us)
+        .map_or(video.len(), |n| start + n);
+    if end <= start {
+        return Ok(None);
+    }
+    let origin = video[start].1;
+    let mut samples: Vec<SampleRef<(usize, u64)>> = Vec::new();
+    push_track(
+        &mut samples,
+        1,
+        video[start..end]
+            .iter()
+            .map(|(i, t, _, v)| (*i, *t - origin, *v)),
+    );
+    let video_frames = (end - start) as u64;
+    let last = &video[end - 1];
+    let end_ticks = last.1 + i128::from(last.3.duration);
+    let clip_from_us = video[start].2;
+    let clip_to_us = last.2 + ticks_to_us(i128::from(last.3.duration), vts);
+
+    let mut audio_frames = 0;
+    if specs.len() > 1 {
+        let ats = specs[1].timescale;
+        let to_audio = |t: i128| us_to_ticks(ticks_to_us(t, vts), ats);
+        let (a_origin, a_end) = (to_audio(origin), to_audio(end_ticks));
+        let mut audio = Vec::new();
+        for (&i, &vbase) in run.iter().zip(&bases) {
+            let s = &sources[i];
+            let Some(a) = s.audio else { continue };
+            let base = to_audio(vbase);
+            for x in s.info.samples.iter().filter(|x| x.track == a) {
+                let t = base + i128::from(x.decode_time);
+                if t >= a_origin && t < a_end {
+                    audio.push((i, t - a_origin, x));
+                }
+            }
+        }
+        audio_frames = audio.len() as u64;
+        push_track(&mut samples, 2, audio.into_iter());
+    }
+    Ok(Some(Clip {
+        from_us: clip_from_us,
+        to_us: clip_to_us,
+        specs,
+        samples,
+        video_frames,
+        audio_frames,
+    }))
+}
+
+/// Appends one track's samples, placed at their timeline position; each
+/// sample's duration is stretched to the next one's start (a segment's last
+/// frame ends where the next segment's first begins) and an overlap is
+/// pushed back, so decode times are continuous as the writer requires.
+fn push_track<'a>(
+    out: &mut Vec<SampleRef<(usize, u64)>>,
+    track: u32,
+    samples: impl Iterator<Item = (usize, i128, &'a crate::mp4::SampleInfo)>,
+) {
+    let first = out.len();
+    for (src, t, info) in samples {
+        let mut t = u64::try_from(t).unwrap_or(0);
+        if let Some(prev) = out[first..].last_mut() {
+            if t > prev.decode_time {
+                prev.duration = u32::try_from(t - prev.decode_time).unwrap_or(u32::MAX);
+            } else {
+                t = prev.decode_time + u64::from(prev.duration);
+            }
+        }
+        let mut r = SampleRef::from_info(info, track, (src, info.offset));
+        r.decode_time = t;
+        out.push(r);
+    }
+}
+
+/// `us` in UTC and local time.
+pub fn instant(us: i64, tz: &jiff::tz::TimeZone) -> Instant {
+    let ts = jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    Instant {
+        unix_us: us,
+        utc: utc(us),
+        local: ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%.6f%:z")
+            .to_string(),
+    }
+}
+
+fn utc(us: i64) -> String {
+    let ts = jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// `20261123T015200Z`, for file names.
+fn compact(us: i64) -> String {
+    let ts = jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// Hashes and counts what passes through to a file.
+struct HashingWriter {
+    file: File,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl HashingWriter {
+    fn new(file: File) -> Self {
+        HashingWriter {
+            file,
+            hash: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (File, u64, [u8; 32]) {
+        (self.file, self.bytes, self.hash.finalize().into())
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}

@@ -1,0 +1,510 @@
+//! Evidence (RULES 001 §18, §31; 004 §9, §11): cases with validated ids and
+//! review dates, holds that protect footage from age and disk-pressure
+//! deletion and make verified, read-only case-linked copies, and closing a
+//! case, which destroys the copies, releases the holds and journals it.
+//! Real SQLite, real files, the real retention pass on a simulated clock.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use custos::clock::SimulatedClocks;
+use custos::config::Config;
+use custos::evidence::{self, CaseRequest, HoldRequest};
+use custos::index::{
+    DeletionReason, Index, NewSegment, SegmentId, SegmentState, SegmentSummary, TimeSource,
+};
+use custos::ingest::SharedIndex;
+use custos::retention::{self, Context, DAY_US, Leases, StorageAlarms};
+use custos::{ErrorKind, storage};
+use sha2::{Digest, Sha256};
+use support::daemon::files_under;
+
+/// 2026-11-22T10:00:00Z.
+const NOW: i64 = 1_795_341_600_000_000;
+const SEG_US: i64 = 60_000_000;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    config: Config,
+    index: SharedIndex,
+    leases: Arc<Leases>,
+    alarms: Arc<StorageAlarms>,
+}
+
+impl Fixture {
+    fn new(storage_extra: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let root = dir.path().join("recordings");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(dir.path().join("state")).unwrap();
+        let text = format!(
+            r#"timezone = "Europe/Vilnius"
+[daemon]
+state_dir = "{d}/state"
+[controller]
+name = "Test school"
+registration_code = "190000000"
+address = "Test street 1"
+email = "info@example.org"
+dpo = {{ email = "dpo@example.org" }}
+[[storage]]
+id = "main"
+path = "{d}/recordings"
+{storage_extra}
+[evidence]
+path = "{d}/evidence"
+review_days_default = 30
+review_days_max = 90
+[[zone]]
+id = "indoor"
+name = "Indoor"
+retention_days = 10
+purposes = ["safety"]
+legal_basis = "GDPR Art. 6(1)(e)"
+processor = "The school"
+[[camera]]
+id = "hall"
+name = "Hall"
+zone = "indoor"
+url = "rtsp://127.0.0.1:1/hall"
+area = "Hall"
+"#
+        );
+        let config = Config::parse_str(&text, &dir.path().join("custos.toml"))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let index = SharedIndex::new(Index::open(&dir.path().join("state/index.db")).unwrap());
+        Fixture {
+            dir,
+            root,
+            config,
+            index,
+            leases: Leases::new(),
+            alarms: StorageAlarms::new(),
+        }
+    }
+
+    /// A complete segment `[end - SEG_US, end)` with a real file of `bytes`
+    /// and its real hash in the index.
+    fn segment(&self, end_us: i64, bytes: usize) -> SegmentId {
+        let start = end_us - SEG_US;
+        let rel = storage::segment_path("indoor", "hall", start).unwrap();
+        let content: Vec<u8> = (0..bytes)
+            .map(|i| (i * 7 + end_us as usize) as u8)
+            .collect();
+        let mut file = storage::create_segment_file(&self.root, &rel).unwrap();
+        std::io::Write::write_all(&mut file, &content).unwrap();
+        let index = self.index.lock();
+        let cam = index.camera_id("hall").unwrap();
+        let id = index
+            .begin_segment(&NewSegment {
+                camera: cam,
+                zone: "indoor",
+                root: "main",
+                path: &rel,
+                start_us: start,
+                time_source: TimeSource::Local,
+                clock_offset_us: None,
+            })
+            .unwrap();
+        index
+            .complete_segment(
+                id,
+                &SegmentSummary {
+                    end_us,
+                    bytes: bytes as u64,
+                    frames: 1,
+                    key_frames: 1,
+                    video_codec: "h264".into(),
+                    audio_codec: None,
+                    sha256: Sha256::digest(&content).into(),
+                    recovered: false,
+                },
+            )
+            .unwrap();
+        id
+    }
+
+    fn pass(&self, now: i64, free: Option<u64>) -> retention::PassReport {
+        let clocks = SimulatedClocks::new(now);
+        let free_bytes = move |_: &custos::config::StorageRoot| free;
+        retention::pass(&Context {
+            index: &self.index,
+            config: &self.config,
+            leases: &self.leases,
+            alarms: &self.alarms,
+            clocks: &clocks,
+            free_bytes: &free_bytes,
+            batch: 10,
+            cancel: None,
+        })
+        .unwrap()
+    }
+
+    fn state(&self, id: SegmentId) -> Option<SegmentState> {
+        self.index.lock().segment(id).unwrap().map(|r| r.state)
+    }
+
+    fn case(&self, id: &str, now: i64) -> custos::Result<custos::index::CaseRow> {
+        evidence::create_case(
+            &self.index,
+            &self.config,
+            &CaseRequest {
+                id: id.into(),
+                title: "Broken window".into(),
+                authority: "Police".into(),
+                authority_ref: "PD-1".into(),
+                legal_basis: "GDPR Art. 6(1)(c)".into(),
+                review_days: None,
+            },
+            "officer",
+            now,
+        )
+    }
+
+    fn evidence_dir(&self) -> PathBuf {
+        self.dir.path().join("evidence")
+    }
+}
+
+#[test]
+fn a_hold_protects_its_range_its_copy_verifies_and_closing_destroys_it() {
+    // Budget 1000 bytes; 5 × 400 bytes recorded: pressure from the start.
+    let f = Fixture::new("budget = \"1000\"\ndestruction = \"overwrite\"");
+    let t0 = NOW - 3 * DAY_US;
+    let segs: Vec<SegmentId> = (1..=5).map(|i| f.segment(t0 + i * SEG_US, 400)).collect();
+    f.case("2026-0042", NOW).unwrap();
+    // Hold the 2nd and 3rd segments (a range reaching into both).
+    let report = evidence::add_hold(
+        &f.index,
+        &f.config,
+        &f.leases,
+        &HoldRequest {
+            case_id: "2026-0042".into(),
+            camera: "hall".into(),
+            from_us: t0 + SEG_US + 10,
+            to_us: t0 + 3 * SEG_US - 10,
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(report.copies.len(), 2, "{report:#?}");
+    assert!(report.missing.is_empty());
+
+    // The copies: in <evidence>/<case>/, read-only, byte-identical to the
+    // originals, verified against the index hashes.
+    let case_dir = f.evidence_dir().join("2026-0042");
+    for (c, seg) in report.copies.iter().zip(&segs[1..3]) {
+        let copy = f.evidence_dir().join(&c.copy_path);
+        assert!(copy.starts_with(&case_dir));
+        assert_eq!(
+            fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+        let row = f.index.lock().segment(*seg).unwrap().unwrap();
+        assert_eq!(
+            fs::read(&copy).unwrap(),
+            fs::read(f.root.join(&row.path)).unwrap()
+        );
+        assert_eq!(Some(c.sha256), row.sha256);
+    }
+    assert!(
+        evidence::verify_copies(&f.index, &f.config, "2026-0042")
+            .unwrap()
+            .is_empty()
+    );
+    // A changed copy is caught.
+    {
+        let p = f.evidence_dir().join(&report.copies[0].copy_path);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut b = fs::read(&p).unwrap();
+        b[10] ^= 1;
+        fs::write(&p, &b).unwrap();
+        assert_eq!(
+            evidence::verify_copies(&f.index, &f.config, "2026-0042").unwrap(),
+            vec![report.copies[0].copy_path.clone()]
+        );
+        b[10] ^= 1;
+        fs::write(&p, &b).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+    }
+
+    // Disk pressure: every unheld segment goes, the held ones stay.
+    let r = f.pass(NOW, Some(u64::MAX));
+    assert_eq!(r.disk_pressure.segments, 3, "{r:?}");
+    assert_eq!(f.state(segs[1]), Some(SegmentState::Complete));
+    assert_eq!(f.state(segs[2]), Some(SegmentState::Complete));
+    for gone in [segs[0], segs[3], segs[4]] {
+        assert_eq!(f.state(gone), None);
+    }
+    // Age: 10-day ceiling long past; the held ones still stay.
+    let later = NOW + 31 * DAY_US; // past the 30-day review date
+    let r = f.pass(later, Some(u64::MAX));
+    assert_eq!(r.retention.segments, 0, "{r:?}");
+    assert_eq!(f.state(segs[1]), Some(SegmentState::Complete));
+
+    // The review date is past: flagged.
+    let st = evidence::case_status(&f.index, "2026-0042", later).unwrap();
+    assert!(st.review_overdue);
+    assert_eq!(st.copies, 2);
+    assert!(
+        !evidence::case_status(&f.index, "2026-0042", NOW)
+            .unwrap()
+            .review_overdue
+    );
+    // ... and a violation in the retention report.
+    let rs = retention::status(&f.index.lock(), &f.config, &f.leases, later).unwrap();
+    assert_eq!(rs.overdue_reviews, vec!["2026-0042".to_string()]);
+    assert_eq!(rs.violations, 1, "{rs:#?}");
+    let rs = retention::status(&f.index.lock(), &f.config, &f.leases, NOW).unwrap();
+    assert_eq!(rs.violations, 0);
+
+    // Closing needs a reason; then copies are destroyed, the directory goes,
+    // the hold is released and the journal says case_closed.
+    let e =
+        evidence::close_case(&f.index, &f.config, "2026-0042", " ", "admin", later).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    let closed = evidence::close_case(
+        &f.index,
+        &f.config,
+        "2026-0042",
+        "court ruling final",
+        "admin",
+        later,
+    )
+    .unwrap();
+    assert_eq!(closed.copies_destroyed, 2);
+    assert_eq!(closed.holds_released, 1);
+    assert_eq!(closed.bytes_destroyed, 800);
+    assert!(!case_dir.exists());
+    assert!(files_under(&f.evidence_dir()).is_empty());
+    let journal = f.index.lock().deletion_journal(0, i64::MAX).unwrap();
+    let row = journal
+        .iter()
+        .find(|d| d.reason == DeletionReason::CaseClosed)
+        .unwrap_or_else(|| panic!("{journal:#?}"));
+    assert_eq!(row.segments, 2);
+    assert_eq!(row.actor, "admin");
+    let st = evidence::case_status(&f.index, "2026-0042", later).unwrap();
+    assert_eq!(st.case.status, "closed");
+    assert!(!st.review_overdue, "a closed case is not overdue");
+    let rs = retention::status(&f.index.lock(), &f.config, &f.leases, later).unwrap();
+    assert!(rs.overdue_reviews.is_empty());
+    assert!(st.holds.iter().all(|h| h.released_us == Some(later)));
+    // Closed stays closed; no new holds.
+    let e = evidence::close_case(&f.index, &f.config, "2026-0042", "again", "admin", later)
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Conflict);
+
+    // The released originals age out at the next pass.
+    let r = f.pass(later, Some(u64::MAX));
+    assert_eq!(r.retention.segments, 2, "{r:?}");
+    assert!(files_under(&f.root).is_empty());
+}
+
+#[test]
+fn a_hold_on_deleted_footage_says_so_and_holds_nothing() {
+    let f = Fixture::new("");
+    let seg = f.segment(NOW - 20 * DAY_US, 100);
+    f.pass(NOW, None); // past the 10-day ceiling: deleted
+    assert_eq!(f.state(seg), None);
+    f.case("c1", NOW).unwrap();
+    let e = evidence::add_hold(
+        &f.index,
+        &f.config,
+        &f.leases,
+        &HoldRequest {
+            case_id: "c1".into(),
+            camera: "hall".into(),
+            from_us: NOW - 20 * DAY_US - SEG_US,
+            to_us: NOW - 20 * DAY_US,
+        },
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert!(e.message.contains("already been deleted"), "{}", e.message);
+    assert!(f.index.lock().case_holds("c1").unwrap().is_empty());
+
+    // Part of the range missing: held, and the gap reported.
+    let kept = f.segment(NOW - DAY_US, 100);
+    let r = evidence::add_hold(
+        &f.index,
+        &f.config,
+        &f.leases,
+        &HoldRequest {
+            case_id: "c1".into(),
+            camera: "hall".into(),
+            from_us: NOW - DAY_US - 2 * SEG_US,
+            to_us: NOW - DAY_US,
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(r.copies.len(), 1);
+    assert_eq!(
+        r.missing,
+        vec![(NOW - DAY_US - 2 * SEG_US, NOW - DAY_US - SEG_US)]
+    );
+    assert_eq!(f.state(kept), Some(SegmentState::Complete));
+}
+
+#[test]
+fn unsafe_case_ids_are_refused_and_nothing_is_created() {
+    let f = Fixture::new("");
+    for bad in [
+        "../x", "..", "a/b", "/etc", "x\ny", "x\u{7}", "tab\t", ".hidden", "",
+    ] {
+        let e = f.case(bad, NOW).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidInput, "{bad:?}");
+    }
+    assert!(f.index.lock().cases().unwrap().is_empty());
+    assert!(!f.evidence_dir().exists() || files_under(&f.evidence_dir()).is_empty());
+    // And a hold can never name one either.
+    let e = evidence::add_hold(
+        &f.index,
+        &f.config,
+        &f.leases,
+        &HoldRequest {
+            case_id: "../../recordings".into(),
+            camera: "hall".into(),
+            from_us: 0,
+            to_us: 1,
+        },
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    // A good id, once; never reused.
+    f.case("2026-7", NOW).unwrap();
+    assert_eq!(f.case("2026-7", NOW).unwrap_err().kind, ErrorKind::Conflict);
+}
+
+#[test]
+fn review_dates_are_bounded_and_extending_needs_a_reason() {
+    let f = Fixture::new("");
+    let c = f.case("r1", NOW).unwrap();
+    assert_eq!(c.review_us, NOW + 30 * DAY_US, "default from the config");
+    let mut req = CaseRequest {
+        id: "r2".into(),
+        title: "t".into(),
+        authority: "a".into(),
+        authority_ref: "r".into(),
+        legal_basis: "b".into(),
+        review_days: Some(91),
+    };
+    let e = evidence::create_case(&f.index, &f.config, &req, "u", NOW).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    req.review_days = Some(90);
+    evidence::create_case(&f.index, &f.config, &req, "u", NOW).unwrap();
+
+    let e = evidence::extend_review(&f.index, &f.config, "r1", 60, "", "u", NOW).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    let e = evidence::extend_review(&f.index, &f.config, "r1", 120, "why", "u", NOW).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    let c = evidence::extend_review(&f.index, &f.config, "r1", 60, "trial postponed", "u", NOW)
+        .unwrap();
+    assert_eq!(c.review_us, NOW + 60 * DAY_US);
+}
+
+/// Through the real daemon's socket, as the evidence officer's uid: open a
+/// case, hold recorded footage (copies made by the daemon), close it; the
+/// close is audited with its reason and journalled as case_closed.
+#[test]
+fn through_the_api_the_evidence_officer_holds_and_closes_and_it_is_audited() {
+    use custos::sim::{SimCamera, SimConfig, Simulator};
+    use support::api::{EVIDENCE, ctl_as, ctl_json, start};
+    use support::daemon::{Site, SiteCamera};
+
+    let mut cam = SimCamera::new("cam1");
+    cam.keyframe_interval_frames = 25;
+    let sim = Simulator::start(SimConfig {
+        address: "127.0.0.1".into(),
+        port: 0,
+        cameras: vec![cam],
+    })
+    .unwrap();
+    let mut sc = SiteCamera::new("cam1", sim.url("cam1"));
+    sc.segment_secs = 2;
+    let site = Site::new(vec![sc]);
+    let _daemon = start(&site, "");
+    let segs: Vec<_> = site
+        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .collect();
+    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ctl = |args: &[&str]| {
+        let o = ctl_as(&site, EVIDENCE, args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    ctl(&[
+        "--json",
+        "case",
+        "open",
+        "--id",
+        "e-1",
+        "--title",
+        "Fight in the yard",
+        "--authority",
+        "Police",
+        "--authority-ref",
+        "PD-9",
+        "--legal-basis",
+        "GDPR Art. 6(1)(c)",
+    ]);
+    let (from, to) = (ts(segs[0].start_us), ts(segs[1].end_us.unwrap()));
+    let held = ctl(&[
+        "--json", "hold", "add", "--case", "e-1", "--camera", "cam1", "--from", &from, "--to", &to,
+    ]);
+    assert_eq!(
+        held["hold"]["copies"].as_array().unwrap().len(),
+        2,
+        "{held}"
+    );
+    let case_dir = site.dir.path().join("evidence").join("e-1");
+    assert_eq!(files_under(&case_dir).len(), 2);
+    let shown = ctl(&["--json", "case", "show", "e-1"]);
+    assert_eq!(shown["case"]["copies"], 2, "{shown}");
+    // Root is admin, and admin is not the evidence officer.
+    let o = ctl_as(&site, 0, &["case", "close", "e-1", "--reason", "x"]);
+    assert_eq!(o.status.code(), Some(4));
+    ctl(&[
+        "--json",
+        "case",
+        "close",
+        "e-1",
+        "--reason",
+        "court ruling final",
+    ]);
+    assert!(!case_dir.exists());
+
+    let audit = ctl_json(&site, &["audit", "list", "--action", "cases.close"]);
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["uid"] == EVIDENCE
+            && e["reason"] == "court ruling final"
+            && e["outcome"] == "ok"
+            && e["target"] == "case e-1"),
+        "{audit:#}"
+    );
+    let deletions = ctl_json(&site, &["deletions"]);
+    assert!(
+        deletions["deletions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["reason"] == "case_closed" && d["segments"] == 2),
+        "{deletions:#}"
+    );
+}

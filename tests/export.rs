@@ -1,0 +1,466 @@
+//! Export packages end to end: the real custosd records a simulated camera
+//! with AAC audio through three segments, a gap (the camera stops) and more
+//! segments; the export library cuts a package from those files, which is
+//! parsed back frame by frame (Custos's reader and GStreamer's qtdemux) and
+//! checked against the sources and the manifest; then `verify` (library and
+//! `custosctl verify`) is run on it and on copies with one byte changed.
+//! RULES 004 §25.2 (disclosure to recipients), 001 §31 (evidence export).
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use custos::config::Config;
+use custos::export::manifest::{MANIFEST_FILE, SIGNATURE_FILE};
+use custos::export::{self, Manifest, NodeKey, Request, manifest::Exporter};
+use custos::index::{Index, SegmentRow, SegmentState};
+use custos::ingest::SharedIndex;
+use custos::mp4::{self, SampleInfo};
+use custos::retention::Leases;
+use custos::sim::{SimAudio, SimCamera, SimConfig, Simulator};
+use support::daemon::{Site, SiteCamera};
+use support::media::demux;
+
+const FRAME_TICKS: u64 = 3_600; // 25 fps at 90 kHz
+const CAM: &str = "hall";
+
+struct Recorded {
+    site: Site,
+    /// Complete segments before the gap, and after it.
+    before: Vec<SegmentRow>,
+    after: Vec<SegmentRow>,
+    key_dir: tempfile::TempDir,
+}
+
+/// Records once for all tests of this binary.
+fn recorded() -> &'static Recorded {
+    static R: OnceLock<Recorded> = OnceLock::new();
+    R.get_or_init(|| {
+        let mut cam = SimCamera::new(CAM);
+        cam.keyframe_interval_frames = 25; // 1 s GOP
+        cam.audio = SimAudio::Aac;
+        let sim = Simulator::start(SimConfig {
+            address: "127.0.0.1".into(),
+            port: 0,
+            cameras: vec![cam],
+        })
+        .unwrap();
+        let mut sc = SiteCamera::new(CAM, sim.url(CAM));
+        sc.audio = true;
+        sc.segment_secs = 2;
+        let site = Site::new(vec![sc]);
+        let daemon = site.start();
+        site.wait_complete(CAM, 3, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(500));
+        sim.stop_camera(CAM);
+        std::thread::sleep(Duration::from_secs(3));
+        sim.start_camera(CAM);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let outages = site.outages(CAM);
+            let after = outages.first().and_then(|o| o.to_us).map(|t| {
+                site.segments(CAM)
+                    .iter()
+                    .filter(|s| s.start_us >= t && s.state == SegmentState::Complete)
+                    .count()
+            });
+            if after >= Some(2) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no recording after the gap: {}",
+                site.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            daemon.terminate(Duration::from_secs(20)).success(),
+            "{}",
+            site.log()
+        );
+        let gap_at = site.outages(CAM)[0].from_us;
+        let segs = site.segments(CAM);
+        let (before, after): (Vec<_>, Vec<_>) = segs.into_iter().partition(|s| s.start_us < gap_at);
+        assert!(before.len() >= 3, "{before:?}");
+        let config = Config::load(&site.config_path()).unwrap();
+        let index = SharedIndex::new(Index::open(&site.index_path()).unwrap());
+        custos::evidence::create_case(
+            &index,
+            &config,
+            &custos::evidence::CaseRequest {
+                id: "2026-0042".into(),
+                title: "Theft in the hall".into(),
+                authority: "Vilnius police".into(),
+                authority_ref: "12-3-456".into(),
+                legal_basis: "GDPR Art. 6(1)(c)".into(),
+                review_days: None,
+            },
+            "tester",
+            1_790_000_000_000_000,
+        )
+        .unwrap();
+        Recorded {
+            site,
+            before,
+            after,
+            key_dir: tempfile::tempdir().unwrap(),
+        }
+    })
+}
+
+fn request(from_us: i64, to_us: i64) -> Request {
+    Request {
+        camera: CAM.into(),
+        from_us,
+        to_us,
+        case: Some("2026-0042".into()),
+        recipient: "Vilnius police, officer J. Jonaitis".into(),
+        reason: "theft investigation 12-3-456".into(),
+        legal_basis: None,
+        exporter: Exporter {
+            user: "tester".into(),
+            uid: 1000,
+        },
+    }
+}
+
+fn run_export(r: &Recorded, req: &Request, out: &Path) -> custos::Result<Manifest> {
+    let config = Config::load(&r.site.config_path()).unwrap();
+    let index = SharedIndex::new(Index::open(&r.site.index_path()).unwrap());
+    let key = NodeKey::load_or_create(r.key_dir.path()).unwrap();
+    export::export(
+        &index,
+        &config,
+        &Leases::new(),
+        &key,
+        req,
+        out,
+        1_790_000_000_000_000,
+    )
+}
+
+/// A fresh package: three segments before the gap, the gap, one after.
+fn package() -> (
+    &'static Recorded,
+    Request,
+    tempfile::TempDir,
+    PathBuf,
+    Manifest,
+) {
+    let r = recorded();
+    // From mid-GOP in the first segment to mid-way into the second
+    // segment after the gap.
+    let from = r.before[0].start_us + 500_000;
+    let to = r.after[1].start_us + 700_000;
+    let req = request(from, to);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pkg");
+    let m = run_export(r, &req, &out).unwrap();
+    (r, req, dir, out, m)
+}
+
+fn video_track(info: &mp4::Mp4Info) -> u32 {
+    info.tracks.iter().find(|t| t.codec.is_video()).unwrap().id
+}
+
+/// Source video frames whose wall-clock start lies in `[from, to)`.
+fn source_frames(segs: &[SegmentRow], root: &Path, from: i64, to: i64) -> usize {
+    let mut n = 0;
+    for s in segs {
+        let info = mp4::scan_file(&root.join(&s.path)).unwrap();
+        let v = video_track(&info);
+        n += info
+            .samples
+            .iter()
+            .filter(|x| x.track == v)
+            .filter(|x| {
+                let wall = s.start_us + (x.decode_time as i64 * 1_000_000 / 90_000);
+                wall >= from && wall < to
+            })
+            .count();
+    }
+    n
+}
+
+#[test]
+fn export_across_three_segments_and_a_gap_keeps_every_frame_and_states_the_gap() {
+    let (r, req, _dir, out, m) = package();
+    let clips: Vec<_> = m
+        .files
+        .iter()
+        .filter(|f| f.name.ends_with(".mp4"))
+        .collect();
+    assert_eq!(clips.len(), 2, "split at the gap: {:#?}", m.files);
+    assert_eq!(m.gaps.len(), 1, "{:#?}", m.gaps);
+    let outage = &r.site.outages(CAM)[0];
+    let gap = &m.gaps[0];
+    assert!(
+        gap.from.unix_us <= outage.from_us + 100_000
+            && gap.to.unix_us >= outage.to_us.unwrap() - 100_000,
+        "gap {gap:?} vs outage {outage:?}"
+    );
+    assert!(gap.reason.is_some());
+
+    // The requested range is covered: from the key frame at or before T1
+    // (T1 is mid-GOP, the segment starts with a key frame 0.5 s earlier)
+    // to a frame reaching T2.
+    assert_eq!(m.actual.from.unix_us, r.before[0].start_us);
+    assert!(m.actual.to.unix_us >= req.to_us);
+    assert!(m.actual.to.unix_us < req.to_us + 40_000 + 1);
+    assert_eq!(
+        m.actual.duration_us,
+        m.actual.to.unix_us - m.actual.from.unix_us
+    );
+    assert_eq!(m.requested.from.unix_us, req.from_us);
+    assert!(m.requested.from.utc.ends_with('Z'));
+    assert!(
+        m.requested.from.local.ends_with("+02:00") || m.requested.from.local.ends_with("+03:00")
+    );
+    assert_eq!(m.camera.area, "Test area of hall");
+    assert_eq!(m.legal_basis, "GDPR Art. 6(1)(e)");
+    assert_eq!(m.controller.name, "Test school");
+    let used = r.before.len() + 2;
+    assert_eq!(m.sources.len(), used, "{:#?}", m.sources);
+    for (s, row) in m.sources.iter().zip(r.before.iter().chain(&r.after)) {
+        assert_eq!(s.sha256, hex::encode(row.sha256.unwrap()));
+        assert_eq!(s.start.unix_us, row.start_us);
+    }
+
+    let root = r.site.root();
+    let runs: [&[SegmentRow]; 2] = [&r.before, &r.after[..2]];
+    for (clip, segs) in clips.iter().zip(runs) {
+        let path = out.join(&clip.name);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, clip.bytes);
+        // Progressive with the moov first: ftyp, then moov.
+        assert_eq!(&bytes[4..8], b"ftyp");
+        let ftyp_len = u32::from_be_bytes(bytes[0..4].try_into().unwrap()) as usize;
+        assert_eq!(&bytes[ftyp_len + 4..ftyp_len + 8], b"moov");
+
+        let info = mp4::parse(&bytes).unwrap();
+        assert_eq!(info.tracks.len(), 2, "video and audio");
+        let v = video_track(&info);
+        let video: Vec<&SampleInfo> = info.samples.iter().filter(|s| s.track == v).collect();
+        assert!(video[0].keyframe);
+        assert_eq!(video[0].decode_time, 0);
+        // No frame lost or doubled at segment boundaries: every step is one
+        // frame (live timestamps jitter by a few ms; a lost frame is two).
+        for w in video.windows(2) {
+            let step = w[1].decode_time - w[0].decode_time;
+            assert!(
+                step > FRAME_TICKS / 4 && step < FRAME_TICKS * 7 / 4,
+                "{w:?}"
+            );
+        }
+        let (from, to) = (clip.from.as_ref().unwrap(), clip.to.as_ref().unwrap());
+        let expected = source_frames(segs, &root, from.unix_us, to.unix_us);
+        assert_eq!(video.len(), expected, "{}", clip.name);
+        assert_eq!(clip.video_frames, Some(video.len() as u64));
+        // The clip lasts as long as its wall-clock span, within a frame
+        // (segments are joined on the camera's timeline; their wall-clock
+        // starts may have been re-timed by a few ms).
+        let dur_us = (info.total_duration(v) * 1_000_000 / 90_000) as i64;
+        assert!(
+            (dur_us - (to.unix_us - from.unix_us)).abs() < 40_000,
+            "{dur_us} vs {from:?}..{to:?}"
+        );
+
+        // Audio: present, in step with the video within one audio frame
+        // plus one video frame.
+        let a = info.tracks.iter().find(|t| !t.codec.is_video()).unwrap();
+        let audio_us = (info.total_duration(a.id) as f64 / a.timescale as f64 * 1e6) as i64;
+        assert!(clip.audio_frames.unwrap() > 0);
+        assert!(
+            (audio_us - dur_us).abs() < 40_000 + 1_024 * 1_000_000 / i64::from(a.timescale) + 1
+        );
+
+        // GStreamer's own demuxer agrees.
+        let d = demux(&path);
+        assert_eq!(d.video.frames.len(), video.len());
+        assert!(d.video.frames[0].2, "starts on a key frame");
+        assert!(d.audio.is_some());
+    }
+    // The disclosure register names the recipient, basis, range and hashes
+    // (004 §25.2).
+    let index = Index::open(&r.site.index_path()).unwrap();
+    let d = index.disclosures(Some(CAM), 0).unwrap();
+    let mine = d
+        .iter()
+        .find(|d| d.from_us == m.actual.from.unix_us && d.to_us == m.actual.to.unix_us)
+        .unwrap_or_else(|| panic!("{d:#?}"));
+    assert_eq!(mine.recipient, req.recipient);
+    assert_eq!(mine.case_id.as_deref(), Some("2026-0042"));
+    assert_eq!(mine.by_uid, 1000);
+    assert!(mine.files.contains(&clips[0].sha256));
+    assert_eq!(
+        hex::encode(mine.manifest_sha256),
+        hex::encode(sha2::Digest::finalize(sha2::Digest::chain_update(
+            sha2::Sha256::default(),
+            fs::read(out.join(MANIFEST_FILE)).unwrap()
+        )))
+    );
+    assert!(index.disclosures(Some("other"), 0).unwrap().is_empty());
+    // The first clip spans at least three segments.
+    assert!(
+        clips[0].video_frames.unwrap() as i64 * 40_000
+            > r.before[1].end_us.unwrap() - r.before[0].start_us
+    );
+}
+
+#[test]
+fn verify_passes_fresh_and_names_the_file_after_any_changed_byte() {
+    let (r, _, _dir, out, m) = package();
+    let report = export::verify(&out, None).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.files_checked, m.files.len());
+    let key = NodeKey::load_or_create(r.key_dir.path()).unwrap();
+    assert!(export::verify(&out, Some(&key.public())).unwrap().ok());
+    let other = NodeKey::load_or_create(tempfile::tempdir().unwrap().path()).unwrap();
+    let wrong = export::verify(&out, Some(&other.public())).unwrap();
+    assert!(!wrong.ok());
+
+    let clip = m
+        .files
+        .iter()
+        .find(|f| f.name.ends_with(".mp4"))
+        .unwrap()
+        .name
+        .clone();
+    for file in [clip.as_str(), MANIFEST_FILE, SIGNATURE_FILE, "README.txt"] {
+        let len = fs::metadata(out.join(file)).unwrap().len() as usize;
+        for pos in [0, len / 3, len / 2, len - 1] {
+            let copy = tempfile::tempdir().unwrap();
+            for e in fs::read_dir(&out).unwrap() {
+                let e = e.unwrap();
+                fs::copy(e.path(), copy.path().join(e.file_name())).unwrap();
+            }
+            let p = copy.path().join(file);
+            let mut bytes = fs::read(&p).unwrap();
+            bytes[pos] ^= 0x01;
+            fs::write(&p, bytes).unwrap();
+            let report = export::verify(copy.path(), Some(&key.public())).unwrap();
+            assert!(!report.ok(), "{file} byte {pos}: not detected");
+            assert!(
+                report.problems.iter().any(|p| p.file == file),
+                "{file} byte {pos}: {:?}",
+                report.problems
+            );
+            // The CLI, offline, says so and exits non-zero.
+            if pos == len / 2 {
+                let o = std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"))
+                    .arg("verify")
+                    .arg(copy.path())
+                    .output()
+                    .unwrap();
+                assert!(!o.status.success());
+                let text = String::from_utf8_lossy(&o.stdout).to_string()
+                    + &String::from_utf8_lossy(&o.stderr);
+                assert!(text.contains(file), "{text}");
+            }
+        }
+    }
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"))
+        .arg("verify")
+        .arg(&out)
+        .arg("--key")
+        .arg(hex::encode(key.public().as_bytes()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn export_of_footage_never_recorded_says_so() {
+    let r = recorded();
+    let dir = tempfile::tempdir().unwrap();
+    let from = r.before[0].start_us - 3_600_000_000;
+    let err = run_export(r, &request(from, from + 60_000_000), &dir.path().join("p")).unwrap_err();
+    assert_eq!(err.kind, custos::ErrorKind::NotFound);
+    assert!(err.message.contains("deleted"), "{}", err.message);
+}
+
+#[test]
+fn custosctl_export_writes_a_signed_package_that_custosctl_verify_accepts() {
+    let r = recorded();
+    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pkg");
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"))
+            .arg("--config")
+            .arg(r.site.config_path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let (from, to) = (
+        ts(r.before[1].start_us + 200_000),
+        ts(r.before[1].start_us + 1_500_000),
+    );
+    let o = ctl(&[
+        "--json",
+        "export",
+        "--case",
+        "2026-0042",
+        "--camera",
+        CAM,
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--recipient",
+        "Insurer",
+        "--reason",
+        "claim 77",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Manifest = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m.files.len(), 2, "one clip and the README: {:#?}", m.files);
+    assert!(m.gaps.is_empty());
+    assert_eq!(m.recipient, "Insurer");
+    // Signed by the node key the daemon made at its first start (0600).
+    let state = r.site.dir.path().join("state");
+    let mode = fs::metadata(state.join("node.key")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let o = ctl(&["key", "show"]); // the daemon is stopped: read offline
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(shown.contains(&m.key_fingerprint), "{shown}");
+    let o = ctl(&["verify", out.to_str().unwrap(), "--key", &m.public_key]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // An unknown case is refused, and nothing is written.
+    let out2 = tmp.path().join("pkg2");
+    let o = ctl(&[
+        "export",
+        "--case",
+        "nope",
+        "--camera",
+        CAM,
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--recipient",
+        "x",
+        "--reason",
+        "y",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out2.exists());
+}
