@@ -352,3 +352,64 @@ pub fn render(state: &ApiState) -> Result<String> {
 
     Ok(e.finish())
 }
+
+/// Serves `GET /metrics` on a loopback TCP listener (`api.metrics_listen`),
+/// for scrapers that cannot reach the Unix socket. It shows only what
+/// `/v1/metrics` shows (counts and health, no footage, no personal data),
+/// takes no input, and is not audited per scrape; config validation keeps
+/// it on loopback.
+pub async fn serve_tcp(listener: tokio::net::TcpListener, state: std::sync::Arc<ApiState>) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics port: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let state = state.clone();
+                async move {
+                    let (status, kind, body) = if req.method() == hyper::Method::GET
+                        && req.uri().path() == "/metrics"
+                    {
+                        let rendered = tokio::task::spawn_blocking(move || render(&state)).await;
+                        match rendered {
+                            Ok(Ok(text)) => (200, CONTENT_TYPE, text),
+                            Ok(Err(e)) => (503, "text/plain", format!("{e}\n")),
+                            Err(_) => (500, "text/plain", "internal error\n".to_owned()),
+                        }
+                    } else {
+                        (
+                            404,
+                            "text/plain",
+                            "only GET /metrics is served here\n".to_owned(),
+                        )
+                    };
+                    let reply = hyper::Response::builder()
+                        .status(status)
+                        .header("content-type", kind)
+                        .body(Full::new(Bytes::from(body)))
+                        .expect("a valid response");
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(5));
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -794,3 +794,82 @@ fn under_systemd_logs_go_to_the_journal_with_fields() {
         "{stderr_text}"
     );
 }
+
+/// `GET path` over TCP; returns the status code and body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn metrics_are_also_served_on_a_configured_loopback_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let site = Site::new(vec![SiteCamera::new(
+        "dead",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    let _daemon = start(&site, &format!("\n[api]\nmetrics_listen = \"{addr}\"\n"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no metrics port; log:\n{}",
+            site.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let m = parse(&body);
+    assert!(m.contains_key("custos_camera_state"), "{body}");
+    assert!(
+        value(&m, "custos_camera_state", &[("camera", "dead")]).is_some(),
+        "{body}"
+    );
+    // Nothing else is served there: the admin API stays on the socket.
+    assert_eq!(http_get(addr, "/v1/status").0, 404);
+}
+
+#[test]
+fn a_metrics_port_off_loopback_is_refused() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/custos.example.toml"
+    ))
+    .unwrap()
+    .replace("[api]\n", "[api]\nmetrics_listen = \"0.0.0.0:9464\"\n");
+    assert!(
+        text.contains("0.0.0.0:9464"),
+        "the example has an [api] section"
+    );
+    let path = std::path::Path::new("custos.toml");
+    let errors = custos::config::Config::parse_str(&text, path).unwrap_err();
+    let e = errors
+        .find("api.metrics_listen")
+        .unwrap_or_else(|| panic!("{errors}"));
+    assert!(e.message.contains("not a loopback address"), "{e}");
+    assert!(e.message.contains("127.0.0.1:9464"), "{e}");
+}

@@ -457,6 +457,16 @@ impl ApiServer {
             .name("custos-api".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    if let Some(addr) = st.config().api.metrics_listen {
+                        match tokio::net::TcpListener::bind(addr).await {
+                            Ok(l) => {
+                                tracing::info!(%addr, "metrics served over TCP");
+                                tokio::spawn(crate::metrics::serve_tcp(l, st.clone()));
+                            }
+                            Err(e) => tracing::error!(%addr, error = %e,
+                                "cannot serve metrics over TCP; they stay on the admin socket"),
+                        }
+                    }
                     match UnixListener::from_std(listener) {
                         Ok(l) => {
                             serve(l, st, async {

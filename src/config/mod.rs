@@ -257,12 +257,18 @@ pub struct ApiConfig {
     /// Largest request body, in bytes; larger ones get 413.
     /// Default [`DEFAULT_API_MAX_BODY_BYTES`], range [`API_MAX_BODY_BYTES_RANGE`].
     pub max_body_bytes: u64,
+    /// `api.metrics_listen`: a loopback address and port where the
+    /// Prometheus metrics are also served over TCP (`GET /metrics`), for a
+    /// scraper that cannot use the Unix socket. Unauthenticated, so only
+    /// loopback addresses are accepted. Default: none (socket only).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body_bytes: DEFAULT_API_MAX_BODY_BYTES,
+            metrics_listen: None,
         }
     }
 }

@@ -89,6 +89,7 @@ struct RawRetention {
 #[serde(deny_unknown_fields)]
 struct RawApi {
     max_body_bytes: Option<u64>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -508,7 +509,26 @@ impl<'s, 'a> Builder<'s, 'a> {
     }
 
     fn read_api_audit(&mut self) {
-        if let Some(raw) = self.section::<RawApi>("api")
+        let raw_api = self.section::<RawApi>("api");
+        if let Some(addr) = raw_api.as_ref().and_then(|r| r.metrics_listen.as_deref()) {
+            let key = root().key("api").key("metrics_listen");
+            match addr.parse::<std::net::SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => self.api.metrics_listen = Some(a),
+                Ok(a) => self.err(
+                    &key,
+                    format!(
+                        "{a} is not a loopback address; the metrics port has no \
+                         authentication, so give e.g. \"127.0.0.1:9464\" and let a local agent or \
+                         an SSH tunnel carry the scrape"
+                    ),
+                ),
+                Err(_) => self.err(
+                    &key,
+                    format!("{addr:?} is not an address and port; write e.g. \"127.0.0.1:9464\""),
+                ),
+            }
+        }
+        if let Some(raw) = raw_api
             && let Some(n) = raw.max_body_bytes
         {
             let (lo, hi) = API_MAX_BODY_BYTES_RANGE;
