@@ -68,9 +68,13 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
         ),
         // Camera and storage health, no footage: operators and admins.
         ("metrics", vec!["metrics"], vec![0, OPERATOR, ADMIN]),
-        // Evidence: the evidence officer alone opens and closes cases (not
-        // even admin); the DPO may read cases and the disclosure register.
-        ("cases.read", vec!["case", "list"], vec![EVIDENCE, DPO]),
+        // Evidence: the evidence officer (and admin, who may do everything)
+        // opens and closes cases; the DPO may read cases and disclosures.
+        (
+            "cases.read",
+            vec!["case", "list"],
+            vec![0, EVIDENCE, DPO, ADMIN],
+        ),
         (
             "cases.write",
             vec![
@@ -87,14 +91,18 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
                 "--legal-basis",
                 "GDPR Art. 6(1)(c)",
             ],
-            vec![EVIDENCE],
+            vec![0, EVIDENCE, ADMIN],
         ),
         (
             "cases.close",
             vec!["case", "close", "m-1", "--reason", "matrix test"],
-            vec![EVIDENCE],
+            vec![0, EVIDENCE, ADMIN],
         ),
-        ("disclosures.list", vec!["disclosures"], vec![EVIDENCE, DPO]),
+        (
+            "disclosures.list",
+            vec!["disclosures"],
+            vec![0, EVIDENCE, DPO, ADMIN],
+        ),
         ("key.show", vec!["key", "show"], everyone.clone()),
     ]
 }
@@ -122,6 +130,13 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
     let mut calls = 0;
     for (action, args, allowed) in matrix() {
         for uid in CALLERS {
+            // Each caller opens and closes a case of its own ("m-UID"):
+            // case ids are never reused.
+            let case = format!("m-{uid}");
+            let args: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == "m-1" { case.as_str() } else { a })
+                .collect();
             let out = ctl_as(&site, uid, &args);
             calls += 1;
             let stderr = String::from_utf8_lossy(&out.stderr);

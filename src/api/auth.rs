@@ -206,10 +206,11 @@ impl Action {
             // Camera health and storage figures, no footage: the operator's job.
             Action::Metrics => &[Operator, Admin],
             // Cases, holds and their evidence copies are the evidence
-            // officer's alone (not even admin: separation of duties); the
-            // DPO may read them and the disclosure register (004 §25.2).
-            Action::CaseRead | Action::Disclosures => &[Evidence, Dpo],
-            Action::CaseWrite | Action::CaseClose => &[Evidence],
+            // officer's (admin may do everything, issue 5; every such act
+            // is audited with the role used); the DPO may read them and the
+            // disclosure register (004 §25.2).
+            Action::CaseRead | Action::Disclosures => &[Evidence, Dpo, Admin],
+            Action::CaseWrite | Action::CaseClose => &[Evidence, Admin],
             // The public key is public.
             Action::KeyShow => &[Viewer, Operator, Evidence, Dpo, Admin],
         }
