@@ -23,11 +23,10 @@ use custos::audit::{AuditLog, Checkpoint, Record, verify};
 use custos::clock::SimulatedClocks;
 use custos::config::Config;
 use custos::index::Index;
-use custos::sim::{SimCamera, SimConfig, Simulator};
 use proptest::prelude::*;
 use serde_json::Value;
 use support::api::*;
-use support::daemon::{Site, SiteCamera};
+use support::daemon::{Site, SiteCamera, simulated_site};
 
 // ---------------------------------------------------------------------------
 // Permission matrix
@@ -260,17 +259,7 @@ fn assert_error(what: &str, (status, json): (u16, Value), want_status: u16, kind
 
 #[test]
 fn hostile_input_gets_a_clear_4xx_and_the_daemon_keeps_recording() {
-    let mut cam = SimCamera::new("cam1");
-    cam.keyframe_interval_frames = 25;
-    let sim = Simulator::start(SimConfig {
-        address: "127.0.0.1".into(),
-        port: 0,
-        cameras: vec![cam],
-    })
-    .unwrap();
-    let mut c = SiteCamera::new("cam1", sim.url("cam1"));
-    c.segment_secs = 2;
-    let site = Site::new(vec![c]);
+    let (_sim, site) = simulated_site(&["cam1"], 2);
     let mut daemon = start(&site, "\n[api]\nmax_body_bytes = 2048\n");
     let sock = socket(&site);
     let before = site.wait_complete("cam1", 1, Duration::from_secs(30)).len();

@@ -417,21 +417,9 @@ fn review_dates_are_bounded_and_extending_needs_a_reason() {
 /// close is audited with its reason and journalled as case_closed.
 #[test]
 fn through_the_api_the_evidence_officer_holds_and_closes_and_it_is_audited() {
-    use custos::sim::{SimCamera, SimConfig, Simulator};
     use support::api::{EVIDENCE, OPERATOR, ctl_as, ctl_json, start};
-    use support::daemon::{Site, SiteCamera};
 
-    let mut cam = SimCamera::new("cam1");
-    cam.keyframe_interval_frames = 25;
-    let sim = Simulator::start(SimConfig {
-        address: "127.0.0.1".into(),
-        port: 0,
-        cameras: vec![cam],
-    })
-    .unwrap();
-    let mut sc = SiteCamera::new("cam1", sim.url("cam1"));
-    sc.segment_secs = 2;
-    let site = Site::new(vec![sc]);
+    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
     let _daemon = start(&site, "");
     let segs: Vec<_> = site
         .wait_complete("cam1", 2, std::time::Duration::from_secs(60))

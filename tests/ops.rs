@@ -8,9 +8,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use custos::sim::{SimCamera, SimConfig, Simulator};
 use support::api::*;
-use support::daemon::{Site, SiteCamera};
+use support::daemon::{Site, SiteCamera, simulated_site};
 
 /// One sample: metric name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,19 +202,10 @@ fn the_parser_rejects_what_prometheus_rejects() {
 
 #[test]
 fn metrics_scrape_cleanly_and_count_what_happened() {
-    let mut cam = SimCamera::new("cam1");
-    cam.keyframe_interval_frames = 25;
-    let sim = Simulator::start(SimConfig {
-        address: "127.0.0.1".into(),
-        port: 0,
-        cameras: vec![cam],
-    })
-    .unwrap();
-    let mut live = SiteCamera::new("cam1", sim.url("cam1"));
-    live.segment_secs = 2;
+    let (_sim, mut site) = simulated_site(&["cam1"], 2);
     // Nothing listens on port 9: this camera fails and reconnects.
-    let dead = SiteCamera::new("dead", "rtsp://127.0.0.1:9/none".into());
-    let site = Site::new(vec![live, dead]);
+    site.cameras
+        .push(SiteCamera::new("dead", "rtsp://127.0.0.1:9/none".into()));
     let _daemon = start(&site, "");
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -495,17 +485,7 @@ impl Drop for Notified {
 
 #[test]
 fn ready_comes_after_the_socket_is_bound_and_the_watchdog_is_fed() {
-    let mut cam = SimCamera::new("cam1");
-    cam.keyframe_interval_frames = 25;
-    let sim = Simulator::start(SimConfig {
-        address: "127.0.0.1".into(),
-        port: 0,
-        cameras: vec![cam],
-    })
-    .unwrap();
-    let mut live = SiteCamera::new("cam1", sim.url("cam1"));
-    live.segment_secs = 2;
-    let site = Site::new(vec![live]);
+    let (_sim, site) = simulated_site(&["cam1"], 2);
     site.write_config();
     let notify_path = site.dir.path().join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();

@@ -22,9 +22,8 @@ use custos::index::{
 };
 use custos::ingest::SharedIndex;
 use custos::retention::{self, Context, DAY_US, Leases, StorageAlarms};
-use custos::sim::{SimCamera, SimConfig, Simulator};
 use custos::storage;
-use support::daemon::{Site, SiteCamera, files_under};
+use support::daemon::{Site, files_under, simulated_site};
 
 /// 2026-11-22T10:00:00Z.
 const NOW: i64 = 1_795_341_600_000_000;
@@ -455,17 +454,7 @@ fn spawn_custosd(site: &Site, failpoint: Option<&str>) -> std::process::Child {
 
 #[test]
 fn crash_between_marking_and_destroying_is_finished_at_the_next_start() {
-    let mut cam = SimCamera::new("lobby");
-    cam.keyframe_interval_frames = 25;
-    let sim = Simulator::start(SimConfig {
-        address: "127.0.0.1".into(),
-        port: 0,
-        cameras: vec![cam],
-    })
-    .unwrap();
-    let mut camera = SiteCamera::new("lobby", sim.url("lobby"));
-    camera.segment_secs = 2;
-    let site = Site::new(vec![camera]);
+    let (_sim, site) = simulated_site(&["lobby"], 2);
 
     // A budget far below one segment: the first finished segment puts the
     // root under pressure, the reaper marks it and the failpoint aborts.

@@ -9,6 +9,38 @@ use std::time::{Duration, Instant};
 
 use custos::index::{Index, OutageRow, SegmentRow, SegmentState};
 
+/// A simulator serving live cameras named `names` (key frame every second,
+/// so short segments are cut on time) and a site recording each of them in
+/// `segment_secs`-second segments. Keep the simulator alive as long as the
+/// daemon runs.
+pub fn simulated_site(names: &[&str], segment_secs: u32) -> (custos::sim::Simulator, Site) {
+    let cameras = names
+        .iter()
+        .map(|n| {
+            let mut c = custos::sim::SimCamera::new(*n);
+            c.keyframe_interval_frames = 25;
+            c
+        })
+        .collect();
+    let sim = custos::sim::Simulator::start(custos::sim::SimConfig {
+        address: "127.0.0.1".into(),
+        port: 0,
+        cameras,
+    })
+    .unwrap();
+    let site = Site::new(
+        names
+            .iter()
+            .map(|n| {
+                let mut c = SiteCamera::new(n, sim.url(n));
+                c.segment_secs = segment_secs;
+                c
+            })
+            .collect(),
+    );
+    (sim, site)
+}
+
 /// One camera of a test site.
 #[derive(Clone)]
 pub struct SiteCamera {
