@@ -446,6 +446,9 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
     }
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
+        if crate::failpoint::is("slow-shutdown") {
+            std::thread::sleep(Duration::from_secs(5));
+        }
         if let Some(api) = api {
             api.stop();
         }

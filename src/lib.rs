@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod error;
 pub mod evidence;
 pub mod export;
+pub mod failpoint;
 pub mod index;
 pub mod ingest;
 pub mod metrics;

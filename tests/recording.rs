@@ -421,3 +421,51 @@ fn credentials_never_reach_the_log() {
         assert!(!log.contains(secret), "a password reached the log:\n{log}");
     }
 }
+
+#[test]
+fn a_second_sigterm_exits_at_once_and_the_next_start_recovers() {
+    let (_sim, site) = support::daemon::simulated_site(&["door"], 2);
+    site.write_config();
+    // The failpoint holds the orderly shutdown for 5 s, so the second
+    // signal surely arrives while it is under way.
+    let mut daemon = support::daemon::Daemon::start_with_failpoint(&site, Some("slow-shutdown"));
+    site.wait_complete("door", 1, Duration::from_secs(30));
+    daemon.signal(Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon.wait(Duration::from_secs(3));
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "the second SIGTERM took {:?}",
+        second.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{}", site.log());
+    assert!(
+        site.log().contains("second stop signal: exiting at once"),
+        "{}",
+        site.log()
+    );
+    // Cut off mid-segment; the next start makes index and files agree.
+    let open: Vec<_> = site
+        .segments("door")
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Recording)
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let daemon = site.start();
+    wait_until(Duration::from_secs(20), "recovery", || {
+        site.index()
+            .segment(custos::index::SegmentId(open[0].id))
+            .unwrap()
+            .unwrap()
+            .state
+            == SegmentState::Complete
+    });
+    assert!(
+        daemon.terminate(Duration::from_secs(20)).success(),
+        "{}",
+        site.log()
+    );
+    site.assert_consistent();
+}

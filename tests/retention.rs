@@ -10,7 +10,6 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use custos::index::{
 use custos::ingest::SharedIndex;
 use custos::retention::{self, Context, DAY_US, Leases, StorageAlarms};
 use custos::storage;
-use support::daemon::{Site, files_under, simulated_site};
+use support::daemon::{Daemon, Site, files_under, simulated_site};
 
 /// 2026-11-22T10:00:00Z.
 const NOW: i64 = 1_795_341_600_000_000;
@@ -432,26 +431,6 @@ fn write_config_with_storage(site: &Site, extra: &str) {
     fs::write(site.config_path(), text).unwrap();
 }
 
-fn spawn_custosd(site: &Site, failpoint: Option<&str>) -> std::process::Child {
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(site.log_path())
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custosd"));
-    cmd.arg("--config")
-        .arg(site.config_path())
-        .env("RUST_LOG", "custos=debug,info")
-        .env_remove("CUSTOS_FAILPOINT")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    if let Some(fp) = failpoint {
-        cmd.env("CUSTOS_FAILPOINT", fp);
-    }
-    cmd.spawn().unwrap()
-}
-
 #[test]
 fn crash_between_marking_and_destroying_is_finished_at_the_next_start() {
     let (_sim, site) = simulated_site(&["lobby"], 2);
@@ -459,10 +438,10 @@ fn crash_between_marking_and_destroying_is_finished_at_the_next_start() {
     // A budget far below one segment: the first finished segment puts the
     // root under pressure, the reaper marks it and the failpoint aborts.
     write_config_with_storage(&site, "budget = \"1 KiB\"");
-    let mut child = spawn_custosd(&site, Some("after-mark"));
+    let mut daemon = Daemon::start_with_failpoint(&site, Some("after-mark"));
     let deadline = Instant::now() + Duration::from_secs(40);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = daemon.try_wait() {
             break s;
         }
         assert!(
@@ -499,16 +478,12 @@ fn crash_between_marking_and_destroying_is_finished_at_the_next_start() {
 
     // Restart without the budget: the start-up pass finishes the deletion.
     write_config_with_storage(&site, "");
-    let mut child = spawn_custosd(&site, None);
+    let daemon = Daemon::start(&site);
     wait_until(Duration::from_secs(20), "recovery to finish", || {
         site.log().contains("finished interrupted deletions")
     });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(child.wait().unwrap().success(), "{}", site.log());
+    let status = daemon.terminate(Duration::from_secs(20));
+    assert!(status.success(), "{}", site.log());
     for s in &doomed {
         assert!(
             !site.root().join(&s.path).exists(),

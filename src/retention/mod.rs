@@ -447,7 +447,7 @@ fn delete_batch(
         })?;
         (marked, leased.len() as u64)
     };
-    failpoint("after-mark");
+    crate::failpoint::abort_at("after-mark");
 
     // (b) destroy, (c) fsync the directories, (d) remove the rows.
     let mut tally = Tally::default();
@@ -531,15 +531,6 @@ fn tidy_dirs(config: &Config, dirs: &[PathBuf], now_us: UnixMicros) {
                 .any(|c| c.enabled && c.id == cam && c.zone == zone)
         },
     );
-}
-
-fn failpoint(name: &str) {
-    static FAILPOINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let set = FAILPOINT.get_or_init(|| std::env::var("CUSTOS_FAILPOINT").ok());
-    if set.as_deref() == Some(name) {
-        eprintln!("custos: failpoint {name} reached; aborting");
-        std::process::abort();
-    }
 }
 
 /// Finishes deletions a crash interrupted: destroys what is left of every

@@ -289,21 +289,39 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(site: &Site) -> Daemon {
+        Daemon::start_with_failpoint(site, None)
+    }
+
+    /// Starts custosd with `CUSTOS_FAILPOINT` set (see src/failpoint.rs).
+    pub fn start_with_failpoint(site: &Site, failpoint: Option<&str>) -> Daemon {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(site.log_path())
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_custosd"))
-            .arg("--config")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custosd"));
+        cmd.arg("--config")
             .arg(site.config_path())
             .env("RUST_LOG", "custos=debug,info")
+            .env_remove("CUSTOS_FAILPOINT")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Daemon { child: Some(child) }
+            .stderr(log);
+        if let Some(fp) = failpoint {
+            cmd.env("CUSTOS_FAILPOINT", fp);
+        }
+        Daemon {
+            child: Some(cmd.spawn().unwrap()),
+        }
+    }
+
+    /// Exited already? Then its status.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut().unwrap().try_wait().unwrap();
+        if status.is_some() {
+            self.child = None;
+        }
+        status
     }
 
     pub fn pid(&self) -> i32 {

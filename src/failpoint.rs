@@ -1,0 +1,28 @@
+//! Failpoints for crash tests: `CUSTOS_FAILPOINT=NAME` in the daemon's
+//! environment makes the named point misbehave on purpose, so tests can put
+//! a real kill or delay exactly where a crash would hurt most. Unset (as in
+//! production), every point is a no-op costing one cached lookup.
+//!
+//! Points: `after-mark` (retention aborts right after marking segments
+//! doomed), `slow-shutdown` (the shutdown waits 5 s before finalising, so a
+//! test can send the second stop signal while it is under way).
+
+use std::sync::OnceLock;
+
+/// True if the failpoint `name` is set.
+pub fn is(name: &str) -> bool {
+    static FAILPOINT: OnceLock<Option<String>> = OnceLock::new();
+    FAILPOINT
+        .get_or_init(|| std::env::var("CUSTOS_FAILPOINT").ok())
+        .as_deref()
+        == Some(name)
+}
+
+/// Aborts the process (like a kill -9: no destructor, no flush) if the
+/// failpoint `name` is set.
+pub fn abort_at(name: &str) {
+    if is(name) {
+        eprintln!("custos: failpoint {name} reached; aborting");
+        std::process::abort();
+    }
+}
