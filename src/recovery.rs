@@ -10,10 +10,7 @@
 //! (`retention::finish_doomed`).
 
 use std::fs::{self, OpenOptions};
-use std::io::Read;
 use std::path::Path;
-
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -116,7 +113,7 @@ fn recover_row(index: &SharedIndex, row: &SegmentRow, path: &Path) -> Result<Rec
     }
     storage::fsync_file(&file, path);
     drop(file);
-    let (bytes, sha256) = hash_file(path)?;
+    let (bytes, sha256) = storage::hash_file(path)?;
     let audio_codec = info.tracks.iter().find_map(|t| match t.codec {
         mp4::Codec::Aac { .. } => Some("aac"),
         mp4::Codec::Pcma => Some("pcma"),
@@ -153,23 +150,4 @@ fn remove(index: &SharedIndex, id: SegmentId, path: &Path, why: &str) -> Result<
     }
     index.lock().remove_segment(id)?;
     Ok(Recovered::Removed)
-}
-
-/// SHA-256 and length of a file.
-pub fn hash_file(path: &Path) -> Result<(u64, [u8; 32])> {
-    let mut f = fs::File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((total, hash.finalize().into()))
 }

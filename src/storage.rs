@@ -5,8 +5,10 @@
 //! dates and times in UTC. See docs/design/storage.md for the write order.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::clock::UnixMicros;
 use crate::error::{Error, Result};
@@ -82,6 +84,25 @@ fn fsync_failed(path: &Path, e: io::Error) -> ! {
         "fsync failed; data may be lost. Stopping so recovery can check the disk at restart");
     eprintln!("custos: fsync of {} failed: {e}; aborting", path.display());
     std::process::abort();
+}
+
+/// SHA-256 and length of a file.
+pub fn hash_file(path: &Path) -> Result<(u64, [u8; 32])> {
+    let mut f = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((total, hash.finalize().into()))
 }
 
 /// Absolute path of a segment.

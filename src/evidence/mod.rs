@@ -22,12 +22,9 @@
 //!   case. A crash in between leaves an open case whose close can be re-run.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Destruction};
 use crate::index::{
@@ -363,7 +360,7 @@ fn copy_verified(src: &Path, dest: &Path, expected: &[u8; 32]) -> Result<(u64, [
     crate::storage::fsync_file(&out, &tmp);
     drop(out);
     // Verify what is on disk, not what we meant to write.
-    let (bytes, sha) = hash(&tmp)?;
+    let (bytes, sha) = crate::storage::hash_file(&tmp)?;
     if &sha != expected {
         let _ = fs::remove_file(&tmp);
         return Err(Error::internal(format!(
@@ -378,24 +375,6 @@ fn copy_verified(src: &Path, dest: &Path, expected: &[u8; 32]) -> Result<(u64, [
     Ok((bytes, sha))
 }
 
-fn hash(path: &Path) -> Result<(u64, [u8; 32])> {
-    let mut f = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((total, h.finalize().into()))
-}
-
 /// Verifies a case's copies against their recorded hashes; returns the
 /// relative paths of those missing or changed.
 pub fn verify_copies(index: &SharedIndex, config: &Config, case_id: &str) -> Result<Vec<String>> {
@@ -403,7 +382,7 @@ pub fn verify_copies(index: &SharedIndex, config: &Config, case_id: &str) -> Res
     let mut bad = Vec::new();
     for c in copies {
         let path = config.evidence.path.join(&c.copy_path);
-        match hash(&path) {
+        match crate::storage::hash_file(&path) {
             Ok((bytes, sha)) if bytes == c.bytes && sha == c.sha256 => {}
             _ => bad.push(c.copy_path),
         }

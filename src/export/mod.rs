@@ -386,7 +386,7 @@ fn open_source(config: &Config, row: SegmentRow) -> Result<Source> {
         ))
     })?;
     let path = crate::storage::absolute(&root.path, &row.path);
-    let (_, sha) = crate::recovery::hash_file(&path)?;
+    let (_, sha) = crate::storage::hash_file(&path)?;
     if Some(sha) != row.sha256 {
         return Err(Error::internal(format!(
             "{} does not match the hash recorded when it was written; it has been altered \

@@ -248,7 +248,7 @@ enabled = {enabled}
             for s in index.segments(&camera.id, 0, i64::MAX).unwrap() {
                 assert_eq!(s.state, SegmentState::Complete, "unfinished row {s:?}");
                 let path = self.root().join(&s.path);
-                let (bytes, sha) = custos::recovery::hash_file(&path)
+                let (bytes, sha) = custos::storage::hash_file(&path)
                     .unwrap_or_else(|e| panic!("indexed file {}: {e}", path.display()));
                 assert_eq!(Some(bytes), s.bytes, "size of {}", s.path);
                 assert_eq!(Some(sha), s.sha256, "hash of {}", s.path);
