@@ -464,6 +464,27 @@ fn through_the_api_the_evidence_officer_holds_and_closes_and_it_is_audited() {
     assert_eq!(files_under(&case_dir).len(), 2);
     let shown = ctl(&["--json", "case", "show", "e-1"]);
     assert_eq!(shown["case"]["copies"], 2, "{shown}");
+    // The copies verify; a changed byte in one is found and named.
+    let verified = ctl(&["--json", "case", "verify", "e-1"]);
+    assert_eq!(verified["copies"], 2, "{verified}");
+    assert_eq!(
+        verified["changed_or_missing"],
+        serde_json::json!([]),
+        "{verified}"
+    );
+    let copy = &files_under(&case_dir)[0];
+    fs::set_permissions(copy, fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = fs::read(copy).unwrap();
+    bytes[100] ^= 0x01;
+    fs::write(copy, bytes).unwrap();
+    let o = ctl_as(&site, EVIDENCE, &["case", "verify", "e-1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let name = copy.file_name().unwrap().to_str().unwrap();
+    assert!(
+        out.contains("COPY CHANGED OR MISSING") && out.contains(name),
+        "{out}"
+    );
     // Closing destroys evidence: an operator may not.
     let o = ctl_as(&site, OPERATOR, &["case", "close", "e-1", "--reason", "x"]);
     assert_eq!(o.status.code(), Some(4));

@@ -74,6 +74,16 @@ pub(super) fn handle(
             let copies = ix.lock().case_copies(&id)?;
             Ok(json!({ "case": st, "copies": copies }))
         }
+        (Action::CaseRead, ["cases", _, "verify"], Some(id)) => {
+            // Reads every copy back and compares it with the hash recorded
+            // when it was made: evidence must be provably unchanged.
+            query.only(&[])?;
+            let ix = SharedIndex::new(state.read_index()?);
+            evidence::case_status(&ix, &id, now)?;
+            let copies = ix.lock().case_copies(&id)?.len();
+            let bad = evidence::verify_copies(&ix, config, &id)?;
+            Ok(json!({ "case": id, "copies": copies, "changed_or_missing": bad }))
+        }
         (Action::CaseWrite, ["cases"], None) => {
             query.only(&[])?;
             let req: CaseRequest = body(

@@ -199,6 +199,7 @@ fn dispatch(
         ["metrics"] => (Action::Metrics, None),
         ["cases"] if req.method == Method::POST => (Action::CaseWrite, None),
         ["cases"] | ["cases", _] => (Action::CaseRead, None),
+        ["cases", _, "verify"] => (Action::CaseRead, None),
         ["cases", _, "holds" | "review"] => (Action::CaseWrite, None),
         ["cases", _, "close"] => (Action::CaseClose, None),
         ["disclosures"] => (Action::Disclosures, None),

@@ -198,6 +198,9 @@ enum CaseCmd {
     List,
     /// One case with its copies.
     Show { id: String },
+    /// Read every evidence copy of a case back and check it against the hash
+    /// recorded when it was made; exit 1 if any changed or is missing.
+    Verify { id: String },
     /// Open a case. The id becomes a directory name: letters, digits, -, _, .
     Open {
         #[arg(long)]
@@ -634,10 +637,45 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
                 show_note,
             )
         }
+        Command::Case {
+            what: CaseCmd::Verify { id },
+        } => {
+            let v = client.get(&format!("/v1/cases/{}/verify", encode(id)))?;
+            let bad: Vec<String> = v["changed_or_missing"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            if cli.json {
+                println!("{}", pretty(&v));
+            } else if bad.is_empty() {
+                println!(
+                    "case {id}: all {} evidence copies match their recorded hashes",
+                    text(&v["copies"])
+                );
+            } else {
+                for b in &bad {
+                    println!("COPY CHANGED OR MISSING: {b}");
+                }
+                println!(
+                    "case {id}: {} of {} copies do not match their recorded hashes",
+                    bad.len(),
+                    text(&v["copies"])
+                );
+            }
+            // Like `audit verify`: a finding, not a failure to run.
+            return Ok(if bad.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
         Command::Case { what } => {
             let v = match what {
                 CaseCmd::List => client.get("/v1/cases")?,
                 CaseCmd::Show { id } => client.get(&format!("/v1/cases/{}", encode(id)))?,
+                CaseCmd::Verify { .. } => unreachable!("handled above"),
                 CaseCmd::Open {
                     id,
                     title,
