@@ -11,16 +11,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use custos::ErrorKind;
 use custos::clock::SimulatedClocks;
 use custos::config::Config;
 use custos::evidence::{self, CaseRequest, HoldRequest};
-use custos::index::{
-    DeletionReason, Index, NewSegment, SegmentId, SegmentState, SegmentSummary, TimeSource,
-};
+use custos::index::{DeletionReason, Index, SegmentId, SegmentState};
 use custos::ingest::SharedIndex;
 use custos::retention::{self, Context, DAY_US, Leases, StorageAlarms};
-use custos::{ErrorKind, storage};
-use sha2::{Digest, Sha256};
 use support::daemon::files_under;
 
 /// 2026-11-22T10:00:00Z.
@@ -92,42 +89,18 @@ area = "Hall"
     /// A complete segment `[end - SEG_US, end)` with a real file of `bytes`
     /// and its real hash in the index.
     fn segment(&self, end_us: i64, bytes: usize) -> SegmentId {
-        let start = end_us - SEG_US;
-        let rel = storage::segment_path("indoor", "hall", start).unwrap();
         let content: Vec<u8> = (0..bytes)
             .map(|i| (i * 7 + end_us as usize) as u8)
             .collect();
-        let mut file = storage::create_segment_file(&self.root, &rel).unwrap();
-        std::io::Write::write_all(&mut file, &content).unwrap();
-        let index = self.index.lock();
-        let cam = index.camera_id("hall").unwrap();
-        let id = index
-            .begin_segment(&NewSegment {
-                camera: cam,
-                zone: "indoor",
-                root: "main",
-                path: &rel,
-                start_us: start,
-                time_source: TimeSource::Local,
-                clock_offset_us: None,
-            })
-            .unwrap();
-        index
-            .complete_segment(
-                id,
-                &SegmentSummary {
-                    end_us,
-                    bytes: bytes as u64,
-                    frames: 1,
-                    key_frames: 1,
-                    video_codec: "h264".into(),
-                    audio_codec: None,
-                    sha256: Sha256::digest(&content).into(),
-                    recovered: false,
-                },
-            )
-            .unwrap();
-        id
+        support::index::put_segment(
+            &self.index,
+            &self.root,
+            "hall",
+            "indoor",
+            end_us - SEG_US,
+            end_us,
+            &content,
+        )
     }
 
     fn pass(&self, now: i64, free: Option<u64>) -> retention::PassReport {

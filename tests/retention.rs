@@ -15,13 +15,9 @@ use std::time::{Duration, Instant};
 
 use custos::clock::{Clocks, SimulatedClocks};
 use custos::config::{Config, Destruction};
-use custos::index::{
-    CameraId, DeletionReason, Index, NewSegment, SegmentId, SegmentState, SegmentSummary,
-    TimeSource,
-};
+use custos::index::{CameraId, DeletionReason, Index, SegmentId, SegmentState};
 use custos::ingest::SharedIndex;
 use custos::retention::{self, Context, DAY_US, Leases, StorageAlarms};
-use custos::storage;
 use support::daemon::{Daemon, Site, files_under, simulated_site};
 
 /// 2026-11-22T10:00:00Z.
@@ -118,40 +114,15 @@ impl Fixture {
 
     /// A complete segment `[end - SEG_US, end)` with a real file of `bytes`.
     fn segment(&self, camera: &str, end_us: i64, bytes: usize) -> SegmentId {
-        let start = end_us - SEG_US;
-        let zone = Self::zone_of(camera);
-        let rel = storage::segment_path(zone, camera, start).unwrap();
-        let mut file = storage::create_segment_file(&self.root, &rel).unwrap();
-        std::io::Write::write_all(&mut file, &vec![0xA5; bytes]).unwrap();
-        let index = self.index.lock();
-        let cam = index.camera_id(camera).unwrap();
-        let id = index
-            .begin_segment(&NewSegment {
-                camera: cam,
-                zone,
-                root: "main",
-                path: &rel,
-                start_us: start,
-                time_source: TimeSource::Local,
-                clock_offset_us: None,
-            })
-            .unwrap();
-        index
-            .complete_segment(
-                id,
-                &SegmentSummary {
-                    end_us,
-                    bytes: bytes as u64,
-                    frames: 1,
-                    key_frames: 1,
-                    video_codec: "h264".into(),
-                    audio_codec: None,
-                    sha256: [0; 32],
-                    recovered: false,
-                },
-            )
-            .unwrap();
-        id
+        support::index::put_segment(
+            &self.index,
+            &self.root,
+            camera,
+            Self::zone_of(camera),
+            end_us - SEG_US,
+            end_us,
+            &vec![0xA5; bytes],
+        )
     }
 
     fn camera(&self, name: &str) -> CameraId {

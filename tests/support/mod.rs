@@ -3,4 +3,5 @@
 
 pub mod api;
 pub mod daemon;
+pub mod index;
 pub mod media;
