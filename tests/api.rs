@@ -103,6 +103,28 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             vec![0, EVIDENCE, DPO, ADMIN],
         ),
         ("key.show", vec!["key", "show"], everyone.clone()),
+        // Handing footage to a recipient: the evidence officer and admin.
+        // The camera has recorded nothing, so an allowed export ends in
+        // "no footage" (exit 3) after the permission check.
+        (
+            "export",
+            vec![
+                "export",
+                "--camera",
+                "cam1",
+                "--from",
+                "2026-11-20T10:00:00Z",
+                "--to",
+                "2026-11-20T10:05:00Z",
+                "--recipient",
+                "police",
+                "--reason",
+                "matrix test",
+                "--out",
+                "OUT",
+            ],
+            vec![0, EVIDENCE, ADMIN],
+        ),
     ]
 }
 
@@ -125,6 +147,13 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
         "rtsp://127.0.0.1:9/none".into(),
     )]);
     let _daemon = start(&site, "");
+    // Export packages go to a directory every caller may write.
+    let exports = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        exports.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     let mut expected_refusals = Vec::new();
     let mut calls = 0;
     for (action, args, allowed) in matrix() {
@@ -132,16 +161,25 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
             // Each caller opens and closes a case of its own ("m-UID"):
             // case ids are never reused.
             let case = format!("m-{uid}");
+            let out_dir = exports.path().join(uid.to_string());
+            let out_dir = out_dir.to_str().unwrap();
             let args: Vec<&str> = args
                 .iter()
-                .map(|a| if *a == "m-1" { case.as_str() } else { a })
+                .map(|a| match *a {
+                    "m-1" => case.as_str(),
+                    "OUT" => out_dir,
+                    a => a,
+                })
                 .collect();
             let out = ctl_as(&site, uid, &args);
             calls += 1;
             let stderr = String::from_utf8_lossy(&out.stderr);
             if allowed.contains(&uid) {
+                let no_footage = action == "export"
+                    && out.status.code() == Some(3)
+                    && stderr.contains("no footage of camera cam1");
                 assert!(
-                    out.status.success(),
+                    out.status.success() || no_footage,
                     "uid {uid} should be allowed {action}: {stderr}"
                 );
             } else {

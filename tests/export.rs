@@ -82,6 +82,17 @@ fn recorded() -> &'static Recorded {
             "{}",
             site.log()
         );
+        // From now on the configuration is fixed (tests of this binary run
+        // in parallel and read it): grants for the API test, and a site
+        // directory other uids can pass through to the socket.
+        let mut config = fs::read_to_string(site.config_path()).unwrap();
+        config.push_str(support::api::GRANTS);
+        fs::write(site.config_path(), config).unwrap();
+        fs::set_permissions(
+            site.dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let gap_at = site.outages(CAM)[0].from_us;
         let segs = site.segments(CAM);
         let (before, after): (Vec<_>, Vec<_>) = segs.into_iter().partition(|s| s.start_us < gap_at);
@@ -383,79 +394,149 @@ fn export_of_footage_never_recorded_says_so() {
     assert!(err.message.contains("deleted"), "{}", err.message);
 }
 
+/// The officer's path: `custosctl export` as a user with role evidence asks
+/// the running daemon, which streams the package; the files are hers (her
+/// uid, her directory), the package verifies against the key the daemon
+/// shows, and the export is in the disclosure register and the audit log.
+/// A viewer and an unknown case are refused with nothing written.
 #[test]
-fn custosctl_export_writes_a_signed_package_that_custosctl_verify_accepts() {
+fn an_officer_exports_through_the_daemon_into_her_own_files_registered_and_audited() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use support::api::{EVIDENCE, VIEWER, ctl_as, ctl_json, wait_socket};
     let r = recorded();
+    let daemon = support::daemon::Daemon::start(&r.site);
+    wait_socket(&r.site);
     let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("pkg");
-    let ctl = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"))
-            .arg("--config")
-            .arg(r.site.config_path())
-            .args(args)
-            .output()
-            .unwrap()
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let home = |uid: u32| {
+        let h = tmp.path().join(uid.to_string());
+        fs::create_dir(&h).unwrap();
+        std::os::unix::fs::chown(&h, Some(uid), Some(0)).unwrap();
+        h
     };
+    let out = home(EVIDENCE).join("pkg");
     let (from, to) = (
         ts(r.before[1].start_us + 200_000),
         ts(r.before[1].start_us + 1_500_000),
     );
-    let o = ctl(&[
-        "--json",
-        "export",
-        "--case",
-        "2026-0042",
-        "--camera",
-        CAM,
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--recipient",
-        "Insurer",
-        "--reason",
-        "claim 77",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let export_as = |uid: u32, case: &str, out: &Path| {
+        ctl_as(
+            &r.site,
+            uid,
+            &[
+                "--json",
+                "export",
+                "--case",
+                case,
+                "--camera",
+                CAM,
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--recipient",
+                "Insurer",
+                "--reason",
+                "claim 77",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = export_as(EVIDENCE, "2026-0042", &out);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        r.site.log()
+    );
     let m: Manifest = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(m.files.len(), 2, "one clip and the README: {:#?}", m.files);
     assert!(m.gaps.is_empty());
     assert_eq!(m.recipient, "Insurer");
-    // Signed by the node key the daemon made at its first start (0600).
+    assert_eq!(m.exporter.uid, EVIDENCE);
+    assert_eq!(m.case.as_deref(), Some("2026-0042"));
+    // Written by the officer's own process: every file is hers.
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = m.files.iter().map(|f| f.name.clone()).collect();
+    expected.extend([MANIFEST_FILE.to_string(), SIGNATURE_FILE.to_string()]);
+    expected.sort();
+    assert_eq!(names, expected);
+    for n in &names {
+        assert_eq!(fs::metadata(out.join(n)).unwrap().uid(), EVIDENCE, "{n}");
+    }
+    // The clip is the frames asked for, parsed back.
+    let clip = mp4::scan_file(&out.join(&m.files[0].name)).unwrap();
+    let frames = clip
+        .samples
+        .iter()
+        .filter(|s| s.track == video_track(&clip))
+        .count() as u64;
+    assert_eq!(Some(frames), m.files[0].video_frames);
+    assert!(frames > 0);
+
+    // Signed by the node key the daemon made at its first start (0600),
+    // which any role may read from the daemon.
     let state = r.site.dir.path().join("state");
     let mode = fs::metadata(state.join("node.key")).unwrap().permissions();
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
-        0o600
-    );
-    let o = ctl(&["key", "show"]); // the daemon is stopped: read offline
+    assert_eq!(mode.mode() & 0o777, 0o600);
+    let o = ctl_as(&r.site, VIEWER, &["key", "show"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let shown = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(shown.contains(&m.key_fingerprint), "{shown}");
-    let o = ctl(&["verify", out.to_str().unwrap(), "--key", &m.public_key]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&m.key_fingerprint));
+    let o = ctl_as(
+        &r.site,
+        VIEWER,
+        &["verify", out.to_str().unwrap(), "--key", &m.public_key],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
+    // In the disclosure register and the audit log, by the officer.
+    let d = ctl_json(&r.site, &["disclosures", "--camera", CAM]);
+    let rows = d["disclosures"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|x| x["recipient"] == "Insurer" && x["by_uid"] == EVIDENCE),
+        "{d:#}"
+    );
+    let audit = ctl_json(&r.site, &["audit", "list", "--uid", &EVIDENCE.to_string()]);
+    let entries = audit["entries"].as_array().unwrap();
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} entry: {audit:#}"))
+    };
+    let (started, finished) = (find("export"), find("export.finished"));
+    assert_eq!(started["outcome"], "ok");
+    assert_eq!(started["role"], "evidence");
+    assert_eq!(started["reason"], "claim 77");
+    assert_eq!(finished["outcome"], "ok");
+    assert!(
+        finished["target"]
+            .as_str()
+            .unwrap()
+            .contains("sent 2 files"),
+        "{finished:#}"
+    );
+
+    // A viewer may not export: refused, audited, nothing left behind.
+    let viewer_out = home(VIEWER).join("pkg");
+    let o = export_as(VIEWER, "2026-0042", &viewer_out);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!viewer_out.exists());
     // An unknown case is refused, and nothing is written.
-    let out2 = tmp.path().join("pkg2");
-    let o = ctl(&[
-        "export",
-        "--case",
-        "nope",
-        "--camera",
-        CAM,
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--recipient",
-        "x",
-        "--reason",
-        "y",
-        "--out",
-        out2.to_str().unwrap(),
-    ]);
+    let out2 = out.with_file_name("pkg2");
+    let o = export_as(EVIDENCE, "nope", &out2);
     assert_eq!(
         o.status.code(),
         Some(3),
@@ -463,4 +544,21 @@ fn custosctl_export_writes_a_signed_package_that_custosctl_verify_accepts() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!out2.exists());
+    let rows_after = ctl_json(&r.site, &["disclosures", "--camera", CAM]);
+    assert_eq!(
+        rows_after["disclosures"].as_array().unwrap().len(),
+        rows.len()
+    );
+
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    // With the daemon stopped, the public key is still shown, from the
+    // state directory of the configuration.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"))
+        .arg("--config")
+        .arg(r.site.config_path())
+        .args(["key", "show"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&m.key_fingerprint));
 }

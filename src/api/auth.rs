@@ -161,11 +161,12 @@ pub enum Action {
     CaseWrite,
     CaseClose,
     Disclosures,
+    Export,
     KeyShow,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -181,6 +182,7 @@ impl Action {
         Action::CaseWrite,
         Action::CaseClose,
         Action::Disclosures,
+        Action::Export,
         Action::KeyShow,
     ];
 
@@ -211,6 +213,9 @@ impl Action {
             // disclosure register (004 §25.2).
             Action::CaseRead | Action::Disclosures => &[Evidence, Dpo, Admin],
             Action::CaseWrite | Action::CaseClose => &[Evidence, Admin],
+            // Handing footage to a recipient (001 §22-23; 004 §17-19): the
+            // evidence officer's act, checked against the legal basis.
+            Action::Export => &[Evidence, Admin],
             // The public key is public.
             Action::KeyShow => &[Viewer, Operator, Evidence, Dpo, Admin],
         }
@@ -234,6 +239,7 @@ impl Action {
             Action::CaseWrite => "cases.write",
             Action::CaseClose => "cases.close",
             Action::Disclosures => "disclosures.list",
+            Action::Export => "export",
             Action::KeyShow => "key.show",
         }
     }
@@ -256,6 +262,7 @@ impl Action {
             Action::CaseWrite => "opening a case, placing a hold or moving a review date",
             Action::CaseClose => "closing a case and destroying its evidence copies",
             Action::Disclosures => "reading the disclosure register",
+            Action::Export => "exporting footage for a recipient",
             Action::KeyShow => "reading the node's public key",
         }
     }

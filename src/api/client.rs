@@ -2,7 +2,7 @@
 //! request per connection (`Connection: close`), JSON in and out, and error
 //! bodies turned back into [`Error`]s with their kind.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -108,6 +108,149 @@ impl Client {
 
     pub fn get(&self, target: &str) -> Result<Value> {
         self.call("GET", target, None)
+    }
+
+    /// Sends a request whose reply may be long (an export): waits up to
+    /// `patience` for the reply and for each piece of it, and returns the
+    /// body as a reader, or the error the daemon described.
+    pub fn open(
+        &self,
+        method: &str,
+        target: &str,
+        body: &Value,
+        patience: Duration,
+    ) -> Result<Streamed> {
+        let client = Client {
+            socket: self.socket.clone(),
+            timeout: patience,
+        };
+        let mut s = client.connect()?;
+        let body = body.to_string();
+        let req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: custos\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).map_err(|e| self.io(e))?;
+        let mut r = BufReader::with_capacity(256 * 1024, s);
+        let bad = || Error::unavailable("custosd closed the connection without a valid HTTP reply");
+        let mut line = String::new();
+        r.read_line(&mut line).map_err(|e| self.io(e))?;
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .ok_or_else(bad)?;
+        let (mut chunked, mut length, mut content_type) = (false, None, String::new());
+        loop {
+            line.clear();
+            r.read_line(&mut line).map_err(|e| self.io(e))?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let Some((k, v)) = l.split_once(':') else {
+                return Err(bad());
+            };
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            match k.as_str() {
+                "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
+                "content-length" => length = v.parse::<u64>().ok(),
+                "content-type" => content_type = v.to_owned(),
+                _ => {}
+            }
+        }
+        let body: Box<dyn Read + Send> = if chunked {
+            Box::new(Chunked {
+                inner: r,
+                left: 0,
+                done: false,
+            })
+        } else if let Some(n) = length {
+            Box::new(r.take(n))
+        } else {
+            Box::new(r)
+        };
+        let streamed = Streamed {
+            status,
+            content_type,
+            body,
+        };
+        if (200..300).contains(&status) {
+            return Ok(streamed);
+        }
+        let mut text = Vec::new();
+        let mut body = streamed.body;
+        body.read_to_end(&mut text).map_err(|e| self.io(e))?;
+        let json = RawResponse { status, body: text }.json()?;
+        Err(error_from(status, &json))
+    }
+
+    fn io(&self, e: std::io::Error) -> Error {
+        Error::unavailable(format!(
+            "talking to custosd on {}: {e}",
+            self.socket.display()
+        ))
+    }
+}
+
+/// A reply being read: its status, content type and body.
+pub struct Streamed {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Box<dyn Read + Send>,
+}
+
+/// The body of a `Transfer-Encoding: chunked` reply, decoded.
+struct Chunked<R: BufRead> {
+    inner: R,
+    /// Bytes left in the current chunk.
+    left: u64,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Chunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut line = String::new();
+            self.inner.read_line(&mut line)?;
+            let size = line.trim_end().split(';').next().unwrap_or("");
+            if size.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the reply ended in the middle",
+                ));
+            }
+            self.left = u64::from_str_radix(size.trim(), 16).map_err(|_| bad("bad chunk size"))?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the reply ended in the middle",
+            ));
+        }
+        self.left -= n as u64;
+        if self.left == 0 {
+            let mut crlf = [0u8; 2];
+            self.inner.read_exact(&mut crlf)?;
+            if crlf != *b"\r\n" {
+                return Err(bad("bad chunk end"));
+            }
+        }
+        Ok(n)
     }
 }
 

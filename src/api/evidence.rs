@@ -30,6 +30,107 @@ fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> 
     })
 }
 
+/// The body of `POST /v1/exports`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportBody {
+    camera: String,
+    from: String,
+    to: String,
+    case: Option<String>,
+    recipient: String,
+    reason: String,
+    legal_basis: Option<String>,
+}
+
+/// `POST /v1/exports`: checks the request and prepares the package (sources
+/// leased and re-hashed, clips laid out) before answering, so a refusal is
+/// an ordinary error reply; returns what streams it once the request's
+/// audit entry is written.
+pub(super) fn export(
+    state: &ApiState,
+    caller: &Caller,
+    req_body: &[u8],
+    audit: &mut Audit,
+) -> Result<super::routes::StreamFn> {
+    let config = state.config();
+    let b: ExportBody = body(
+        req_body,
+        r#"{"camera": "cam1", "from": "2026-11-20T10:00:00Z", "to": "2026-11-20T10:05:00Z", "case": "2026-0042", "recipient": "Vilnius police, officer J. Jonaitis", "reason": "theft investigation 12-3-456"}"#,
+    )?;
+    super::params::check_id("camera", &b.camera)?;
+    if let Some(c) = &b.case {
+        evidence::validate_case_id(c)?;
+    }
+    let tz = &config.timezone;
+    let (from_us, to_us) = (
+        super::params::parse_time(&b.from, tz)?,
+        super::params::parse_time(&b.to, tz)?,
+    );
+    audit.target = format!(
+        "camera {} from {} to {}{} for {}",
+        b.camera,
+        super::params::show_time(from_us, tz),
+        super::params::show_time(to_us, tz),
+        b.case
+            .as_deref()
+            .map(|c| format!(" case {c}"))
+            .unwrap_or_default(),
+        b.recipient.escape_debug(),
+    );
+    audit.reason = Some(b.reason.clone());
+    if let Some(cam) = config.camera(&b.camera)
+        && !caller.may_see_zone(&cam.zone)
+    {
+        return Err(Error::new(
+            crate::error::ErrorKind::PermissionDenied,
+            format!(
+                "{} may not export footage of zone {}",
+                caller.peer.describe(),
+                cam.zone
+            ),
+        ));
+    }
+    let request = crate::export::Request {
+        camera: b.camera,
+        from_us,
+        to_us,
+        case: b.case,
+        recipient: b.recipient,
+        reason: b.reason,
+        legal_basis: b.legal_basis,
+        exporter: crate::export::manifest::Exporter {
+            user: caller.peer.user_name(),
+            uid: caller.peer.uid,
+        },
+    };
+    let key = crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
+    let read = SharedIndex::new(state.read_index()?);
+    let prepared = crate::export::prepare(&read, config.clone(), &state.leases, &request)?;
+    let (index_path, clocks) = (state.index_path.clone(), state.clocks.clone());
+    Ok(Box::new(move |out: &mut dyn std::io::Write| {
+        let mut sink = crate::export::stream::StreamSink::new(out);
+        let result = Index::open(&index_path).and_then(|ix| {
+            prepared.write(&SharedIndex::new(ix), &key, &mut sink, clocks.realtime())
+        });
+        match result {
+            Ok(m) => {
+                let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+                Ok(format!(
+                    "sent {} files, {bytes} bytes, {} to {}",
+                    m.files.len(),
+                    m.actual.from.utc,
+                    m.actual.to.utc
+                ))
+            }
+            Err(e) => {
+                sink.fail(&e);
+                Err(e)
+            }
+        }
+    }))
+}
+
 fn writable(state: &ApiState) -> Result<SharedIndex> {
     Ok(SharedIndex::new(Index::open(&state.index_path)?))
 }

@@ -26,11 +26,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -62,8 +65,15 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default cap on connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
-/// Longest a connection may stay open, however busy.
+/// Longest a connection may stay open, unless it is streaming an export
+/// that keeps moving.
 pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// A streamed reply whose reader takes nothing for this long is cut off (its
+/// export then fails and is not registered as a disclosure).
+pub const STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes buffered between a streaming thread and the connection.
+const STREAM_CHUNK: usize = 256 * 1024;
+const STREAM_CHUNKS_IN_FLIGHT: usize = 8;
 /// How often old audit entries are purged.
 pub const AUDIT_PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
@@ -333,9 +343,11 @@ async fn connection(stream: UnixStream, state: Arc<ApiState>) {
     };
     let peer = Arc::new(peer);
     let limits = state.limits.clone();
+    let activity = Arc::new(Activity::default());
+    let act = activity.clone();
     let service = service_fn(move |req| {
-        let (state, peer) = (state.clone(), peer.clone());
-        async move { Ok::<_, Infallible>(respond(state, peer, req).await) }
+        let (state, peer, act) = (state.clone(), peer.clone(), act.clone());
+        async move { Ok::<_, Infallible>(respond(state, peer, act, req).await) }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -343,18 +355,196 @@ async fn connection(stream: UnixStream, state: Arc<ApiState>) {
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(64 * 1024);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
-    match tokio::time::timeout(MAX_CONNECTION_LIFETIME, conn).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(uid, pid, error = %e, "admin API connection ended"),
-        Err(_) => tracing::debug!(uid, pid, "admin API connection closed after its lifetime"),
+    tokio::pin!(conn);
+    let opened = tokio::time::Instant::now();
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            r = &mut conn => {
+                if let Err(e) = r {
+                    tracing::debug!(uid, pid, error = %e, "admin API connection ended");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(STREAM_STALL_TIMEOUT.min(MAX_CONNECTION_LIFETIME)) => {
+                let sent = activity.bytes.load(Ordering::Relaxed);
+                if activity.handling.load(Ordering::Relaxed) > 0 {
+                    // A handler at work (an export re-hashing a day of
+                    // footage takes minutes): not idle, not stalled.
+                } else if activity.streams.load(Ordering::Relaxed) > 0 {
+                    if sent == seen {
+                        tracing::warn!(uid, pid, "admin API: the reader of a streamed reply \
+                            took nothing for {}; closing", humantime::format_duration(STREAM_STALL_TIMEOUT));
+                        return;
+                    }
+                } else if opened.elapsed() >= MAX_CONNECTION_LIFETIME {
+                    tracing::debug!(uid, pid, "admin API connection closed after its lifetime");
+                    return;
+                }
+                seen = sent;
+            }
+        }
     }
+}
+
+/// What a connection's streamed replies are doing, for its watchdog.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests being handled.
+    handling: AtomicUsize,
+    /// Streams running.
+    streams: AtomicUsize,
+    /// Bytes handed to the connection by streams.
+    bytes: AtomicU64,
+}
+
+/// A reply body: whole, or chunks from a streaming thread.
+pub enum ReplyBody {
+    Whole(Option<Bytes>),
+    Streamed(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
+impl ReplyBody {
+    fn whole(bytes: impl Into<Bytes>) -> Self {
+        ReplyBody::Whole(Some(bytes.into()))
+    }
+}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ReplyBody::Whole(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ReplyBody::Streamed(rx) => rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ReplyBody::Whole(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReplyBody::Whole(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            ReplyBody::Streamed(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// The streaming thread's end of a [`ReplyBody::Streamed`]: buffers writes
+/// into chunks and blocks while the connection is behind. A write fails once
+/// the connection is gone.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+    activity: Arc<Activity>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(STREAM_CHUNK),
+        ));
+        let n = chunk.len() as u64;
+        self.tx.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client closed the connection",
+            )
+        })?;
+        self.activity.bytes.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(STREAM_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= STREAM_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// Runs a streamed reply on a thread of its own (an export may take
+/// minutes; the blocking pool stays free) and writes its closing audit entry.
+fn start_stream(
+    state: Arc<ApiState>,
+    peer: Arc<Peer>,
+    activity: Arc<Activity>,
+    stream: routes::Stream,
+) -> Result<tokio::sync::mpsc::Receiver<Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHUNKS_IN_FLIGHT);
+    activity.streams.fetch_add(1, Ordering::Relaxed);
+    let counted = activity.clone();
+    let spawned = std::thread::Builder::new()
+        .name("custos-stream".into())
+        .spawn(move || {
+            let mut w = ChannelWriter {
+                tx,
+                buf: Vec::with_capacity(STREAM_CHUNK),
+                activity: activity.clone(),
+            };
+            let run = stream.run;
+            let result = run(&mut w).and_then(|note| {
+                std::io::Write::flush(&mut w)
+                    .map(|()| note)
+                    .map_err(|e| Error::unavailable(format!("the client went away: {e}")))
+            });
+            let (outcome, note) = match &result {
+                Ok(note) => ("ok", note.clone()),
+                Err(e) => (e.kind.as_str(), e.message.clone()),
+            };
+            if let Err(e) = &result {
+                tracing::warn!(uid = peer.uid, error = %e, "a streamed reply ended early");
+            }
+            let a = stream.audit;
+            let record = crate::audit::Record {
+                at_us: state.clocks.realtime(),
+                uid: peer.uid,
+                user: peer.user_name(),
+                pid: peer.pid,
+                role: a.role,
+                action: a.action,
+                target: format!("{}: {note}", a.target),
+                reason: a.reason,
+                outcome: outcome.to_owned(),
+            };
+            if let Err(e) = state.audit.append(record) {
+                tracing::error!(error = %e, "cannot write the audit entry ending a stream");
+            }
+            activity.streams.fetch_sub(1, Ordering::Relaxed);
+        });
+    if let Err(e) = spawned {
+        counted.streams.fetch_sub(1, Ordering::Relaxed);
+        return Err(Error::internal(format!(
+            "cannot start a streaming thread: {e}"
+        )));
+    }
+    Ok(rx)
 }
 
 async fn respond(
     state: Arc<ApiState>,
     peer: Arc<Peer>,
+    activity: Arc<Activity>,
     req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<ReplyBody> {
     let (parts, body) = req.into_parts();
     let limit = state.limits.max_body_bytes;
     let declared = parts
@@ -390,10 +580,12 @@ async fn respond(
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
-    let reply = tokio::task::spawn_blocking(move || {
+    let (st, pr) = (state.clone(), peer.clone());
+    activity.handling.fetch_add(1, Ordering::Relaxed);
+    let mut reply = tokio::task::spawn_blocking(move || {
         routes::handle(
-            &state,
-            &peer,
+            &st,
+            &pr,
             routes::Request {
                 method: &parts.method,
                 path: parts.uri.path(),
@@ -410,16 +602,28 @@ async fn respond(
         ))
         .into()
     });
+    activity.handling.fetch_sub(1, Ordering::Relaxed);
+    if let Some(stream) = reply.stream.take() {
+        let content_type = stream.content_type;
+        return match start_stream(state, peer, activity, stream) {
+            Ok(rx) => hyper::Response::builder()
+                .status(reply.status)
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(ReplyBody::Streamed(rx))
+                .expect("static response parts are valid"),
+            Err(e) => json_response(ApiError::from(e).into()),
+        };
+    }
     json_response(reply)
 }
 
-fn json_response(reply: routes::Reply) -> hyper::Response<Full<Bytes>> {
+fn json_response(reply: routes::Reply) -> hyper::Response<ReplyBody> {
     // A text reply (the Prometheus metrics) goes out as it is.
     if let Some((content_type, text)) = reply.text {
         return hyper::Response::builder()
             .status(reply.status)
             .header(http::header::CONTENT_TYPE, content_type)
-            .body(Full::new(Bytes::from(text)))
+            .body(ReplyBody::whole(text))
             .expect("static response parts are valid");
     }
     let mut body = serde_json::to_vec_pretty(&reply.body).unwrap_or_else(|_| b"{}".to_vec());
@@ -427,7 +631,7 @@ fn json_response(reply: routes::Reply) -> hyper::Response<Full<Bytes>> {
     hyper::Response::builder()
         .status(reply.status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .body(ReplyBody::whole(body))
         .expect("static response parts are valid")
 }
 

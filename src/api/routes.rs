@@ -44,6 +44,38 @@ pub struct Reply {
     pub body: Value,
     /// A non-JSON reply, as (content type, text); `body` is then unused.
     pub text: Option<(&'static str, String)>,
+    /// A streamed reply (an export); `body` and `text` are then unused.
+    pub stream: Option<Stream>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes a streamed body; returns a note for the closing audit entry, or
+/// the error that cut the stream short.
+pub type StreamFn = Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<String> + Send>;
+
+/// A reply body produced after the request's audit entry is written, on a
+/// thread of its own, and the audit entry that records how it ended.
+pub struct Stream {
+    pub content_type: &'static str,
+    pub run: StreamFn,
+    /// The closing entry's action, role, target and reason.
+    pub audit: StreamAudit,
+}
+
+/// What the closing audit entry of a stream names.
+#[derive(Debug, Clone)]
+pub struct StreamAudit {
+    pub action: String,
+    pub role: String,
+    pub target: String,
+    pub reason: String,
 }
 
 impl From<ApiError> for Reply {
@@ -52,6 +84,7 @@ impl From<ApiError> for Reply {
             status: e.status,
             body: e.body(),
             text: None,
+            stream: None,
         }
     }
 }
@@ -70,6 +103,7 @@ struct Done {
     status: StatusCode,
     body: Value,
     text: Option<(&'static str, String)>,
+    stream: Option<Stream>,
     after: Option<Box<dyn FnOnce() -> Result<()> + Send>>,
 }
 
@@ -79,6 +113,7 @@ impl Done {
             status: StatusCode::OK,
             body,
             text: None,
+            stream: None,
             after: None,
         })
     }
@@ -118,6 +153,7 @@ pub fn handle(state: &ApiState, peer: &Peer, req: Request) -> Reply {
         Ok(_) => "ok",
         Err(e) => e.kind.as_str(),
     };
+    let role = draft.role.clone();
     let record = Record {
         at_us: state.clocks.realtime(),
         uid: peer.uid,
@@ -152,6 +188,10 @@ pub fn handle(state: &ApiState, peer: &Peer, req: Request) -> Reply {
                 status: done.status,
                 body: done.body,
                 text: done.text,
+                stream: done.stream.map(|mut st| {
+                    st.audit.role = role.clone();
+                    st
+                }),
             }
         }
         Err(e) => {
@@ -204,6 +244,7 @@ fn dispatch(
         ["cases", _, "close"] => (Action::CaseClose, None),
         ["disclosures"] => (Action::Disclosures, None),
         ["key"] => (Action::KeyShow, None),
+        ["exports"] => (Action::Export, None),
         _ => {
             return Err(Error::not_found(format!(
                 "no endpoint {}; see docs/api.md for the list",
@@ -215,7 +256,11 @@ fn dispatch(
     draft.action = action.as_str().to_owned();
     let want = if matches!(
         action,
-        Action::Reload | Action::CameraControl | Action::CaseWrite | Action::CaseClose
+        Action::Reload
+            | Action::CameraControl
+            | Action::CaseWrite
+            | Action::CaseClose
+            | Action::Export
     ) {
         Method::POST
     } else {
@@ -370,6 +415,7 @@ fn dispatch(
                     status: StatusCode::OK,
                     body,
                     text: None,
+                    stream: None,
                     after: None,
                 })
                 .map_err(ApiError::from)
@@ -418,6 +464,7 @@ fn dispatch(
                 status: StatusCode::OK,
                 body: Value::Null,
                 text: Some((crate::metrics::CONTENT_TYPE, crate::metrics::render(state)?)),
+                stream: None,
                 after: None,
             })
         }
@@ -438,6 +485,35 @@ fn dispatch(
             }
             Done::ok(r?)
         }
+        Action::Export => {
+            query.only(&[])?;
+            let mut audit = super::evidence::Audit {
+                target: draft.target.clone(),
+                reason: None,
+            };
+            let r = super::evidence::export(state, caller, req.body, &mut audit);
+            draft.target = audit.target.clone();
+            if let Some(reason) = &audit.reason {
+                draft.reason = printable(reason, MAX_REASON_LEN);
+            }
+            let run = r?;
+            Ok(Done {
+                status: StatusCode::OK,
+                body: Value::Null,
+                text: None,
+                stream: Some(Stream {
+                    content_type: crate::export::stream::CONTENT_TYPE,
+                    run,
+                    audit: StreamAudit {
+                        action: "export.finished".into(),
+                        role: String::new(),
+                        target: draft.target.clone(),
+                        reason: draft.reason.clone(),
+                    },
+                }),
+                after: None,
+            })
+        }
         Action::Reload => {
             query.only(&[])?;
             if let Some(r) = optional_reason(req.body)? {
@@ -446,6 +522,7 @@ fn dispatch(
             let reload = state.reload.clone();
             Ok(Done {
                 text: None,
+                stream: None,
                 status: StatusCode::ACCEPTED,
                 body: json!({
                     "accepted": true,

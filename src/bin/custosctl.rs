@@ -146,11 +146,10 @@ enum Command {
         #[arg(long, default_value = "1y")]
         since: String,
     },
-    /// Export footage for a recipient into DIR: one MP4 per continuous stretch,
-    /// manifest.json, manifest.sig (node key) and README.txt; recorded in the
-    /// disclosure register. For now this runs in this process, so it needs
-    /// read access to the index, the recordings and the node key (root or
-    /// the daemon's user); it is not yet streamed through the daemon.
+    /// Export footage for a recipient into DIR (POST /v1/exports; role
+    /// evidence): one MP4 per continuous stretch, manifest.json, manifest.sig
+    /// (node key) and README.txt, streamed from custosd and written with your
+    /// own permissions; recorded in the disclosure register and the audit log.
     Export {
         /// The open case this export serves.
         #[arg(long)]
@@ -363,8 +362,13 @@ fn notice(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `custosctl export`: in this process, from the index and the recordings.
+/// `custosctl export`: custosd checks the request, prepares the package and
+/// streams it (POST /v1/exports); this process writes it into DIR with the
+/// caller's own permissions, checks each file's SHA-256 as it arrives, and
+/// verifies the finished package offline before saying it is done.
 fn export(cli: &Cli) -> custos::Result<ExitCode> {
+    use custos::export::stream;
+    use std::io::IsTerminal;
     let Command::Export {
         case,
         camera,
@@ -378,43 +382,73 @@ fn export(cli: &Cli) -> custos::Result<ExitCode> {
     else {
         unreachable!()
     };
-    let path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
-    let options = LoadOptions {
-        secrets: false,
-        filesystem: false,
-        ..LoadOptions::default()
-    };
-    let config =
-        Config::load_with(&path, &options).map_err(|e| custos::Error::invalid(format!("{e}")))?;
-    let tz = &config.timezone;
-    let state = &config.daemon.state_dir;
-    let index =
-        custos::ingest::SharedIndex::new(custos::index::Index::open(&state.join("index.db"))?);
-    let key = custos::export::NodeKey::load_or_create(state)?;
-    let uid = nix::unistd::getuid();
-    let user = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map_or_else(|| format!("uid {uid}"), |u| u.name);
-    let req = custos::export::Request {
-        camera: camera.clone(),
-        from_us: custos::api::params::parse_time(from, tz)?,
-        to_us: custos::api::params::parse_time(to, tz)?,
-        case: case.clone(),
-        recipient: recipient.clone(),
-        reason: reason.clone(),
-        legal_basis: legal_basis.clone(),
-        exporter: custos::export::manifest::Exporter {
-            user,
-            uid: uid.as_raw(),
-        },
-    };
-    let now = jiff::Timestamp::now().as_microsecond();
-    let leases = custos::retention::Leases::new();
-    let m = custos::export::export(&index, &config, &leases, &key, &req, out, now)?;
+    let existed = out.exists();
+    custos::export::prepare_dir(out)?;
+    let body = json!({
+        "camera": camera,
+        "from": from,
+        "to": to,
+        "case": case,
+        "recipient": recipient,
+        "reason": reason,
+        "legal_basis": legal_basis,
+    });
+    let bar = (!cli.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message("custosd is checking the footage");
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let result = Client::new(&socket(cli))
+        .open("POST", "/v1/exports", &body, EXPORT_PATIENCE)
+        .and_then(|reply| {
+            if !reply.content_type.starts_with(stream::CONTENT_TYPE) {
+                return Err(custos::Error::internal(format!(
+                    "custosd answered the export with {:?}, not an export stream; is it the \
+                     same version as this custosctl?",
+                    reply.content_type
+                )));
+            }
+            stream::receive(reply.body, out, &mut |done, total| {
+                if let Some(b) = &bar {
+                    if done == 0 {
+                        b.set_message("exporting");
+                    }
+                    b.set_length(total);
+                    b.set_position(done);
+                }
+            })
+        })
+        .and_then(|_| {
+            let report = custos::export::verify(out, None)?;
+            match report.problems.first() {
+                None => Ok(()),
+                Some(p) => Err(custos::Error::internal(format!(
+                    "the package arrived but does not verify: {}: {}",
+                    p.file, p.message
+                ))),
+            }
+        });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Err(e) = result {
+        if !existed {
+            let _ = std::fs::remove_dir(out);
+        }
+        return Err(e);
+    }
+    let text = std::fs::read(out.join(custos::export::manifest::MANIFEST_FILE))
+        .map_err(|e| custos::Error::io("cannot read", out, e))?;
+    let m: custos::export::Manifest = serde_json::from_slice(&text)
+        .map_err(|e| custos::Error::internal(format!("reading the manifest: {e}")))?;
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
     } else {
@@ -433,12 +467,20 @@ fn export(cli: &Cli) -> custos::Result<ExitCode> {
             );
         }
         println!(
-            "exported {} to {}; signed by key {}",
-            m.actual.from.local, m.actual.to.local, m.key_fingerprint
+            "exported {} to {} into {}; verified, signed by key {}",
+            m.actual.from.local,
+            m.actual.to.local,
+            out.display(),
+            m.key_fingerprint
         );
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long `custosctl export` waits for custosd to start sending (it first
+/// re-hashes every source segment: minutes for a day of footage) and for
+/// each piece after.
+const EXPORT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// `custosctl verify`: offline, from the package alone.
 fn verify(cli: &Cli, dir: &std::path::Path, key: Option<&str>) -> custos::Result<ExitCode> {

@@ -23,6 +23,7 @@
 pub mod key;
 pub mod manifest;
 mod readme;
+pub mod stream;
 mod verify;
 
 pub use key::NodeKey;
@@ -102,12 +103,87 @@ pub fn export(
     out: &Path,
     now_us: i64,
 ) -> Result<Manifest> {
+    let prepared = prepare(index, Arc::new(config.clone()), leases, req)?;
+    prepare_dir(out)?;
+    prepared.write(index, key, &mut DirSink::new(out), now_us)
+}
+
+/// Where a package's files go: a directory ([`DirSink`]) or a stream to
+/// `custosctl` ([`stream::StreamSink`]). Files come one after the other,
+/// clips first, then `README.txt`, `manifest.json` and `manifest.sig`.
+pub trait PackageSink {
+    /// Announces the clips (name, bytes) before any is written.
+    fn begin(&mut self, clips: &[(String, u64)]) -> Result<()>;
+    /// Writes the file `name` of exactly `len` bytes, which `body` produces.
+    fn file(
+        &mut self,
+        name: &str,
+        len: u64,
+        body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<()>;
+    /// The package is complete and registered.
+    fn finish(&mut self) -> Result<()>;
+}
+
+/// Writes a package into a directory, each file fsynced, then the directory.
+pub struct DirSink<'a> {
+    dir: &'a Path,
+}
+
+impl<'a> DirSink<'a> {
+    /// `dir` must exist and be empty (see [`prepare_dir`]).
+    pub fn new(dir: &'a Path) -> Self {
+        DirSink { dir }
+    }
+}
+
+impl PackageSink for DirSink<'_> {
+    fn begin(&mut self, _clips: &[(String, u64)]) -> Result<()> {
+        Ok(())
+    }
+
+    fn file(
+        &mut self,
+        name: &str,
+        _len: u64,
+        body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<()> {
+        let path = self.dir.join(name);
+        let mut f = create_file(&path)?;
+        body(&mut f)?;
+        crate::storage::fsync_file(&f, &path);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        crate::storage::fsync_dir(self.dir);
+        Ok(())
+    }
+}
+
+/// An export checked and planned, its sources leased: everything that can
+/// be refused has been, and the size of every clip is known.
+pub struct Prepared {
+    config: Arc<Config>,
+    req: Request,
+    sources: Vec<Source>,
+    clips: Vec<Clip>,
+    layouts: Vec<progressive::Layout<(usize, u64)>>,
+    outages: Vec<crate::index::OutageRow>,
+    _lease: crate::retention::LeaseGuard,
+}
+
+/// Checks `req`, leases and re-hashes its source segments and lays out its
+/// clips. Nothing is written.
+pub fn prepare(
+    index: &SharedIndex,
+    config: Arc<Config>,
+    leases: &Arc<Leases>,
+    req: &Request,
+) -> Result<Prepared> {
     let camera = config.camera(&req.camera).ok_or_else(|| {
         Error::not_found(format!("no camera {:?} in the configuration", req.camera))
     })?;
-    let zone = config
-        .zone(&camera.zone)
-        .ok_or_else(|| Error::internal(format!("camera {} has no zone", camera.id)))?;
     if req.to_us <= req.from_us {
         return Err(Error::invalid("the export range ends before it starts"));
     }
@@ -128,7 +204,6 @@ pub fn export(
             None => return Err(Error::not_found(format!("no case {case}"))),
         }
     }
-    prepare_dir(out)?;
 
     // Lease, then read the rows: a segment doomed before the lease is gone.
     let ids: Vec<SegmentId> = index
@@ -137,7 +212,7 @@ pub fn export(
         .iter()
         .map(|s| SegmentId(s.id))
         .collect();
-    let _lease = leases.acquire(&ids);
+    let lease = leases.acquire(&ids);
     let (rows, outages) = {
         let index = index.lock();
         let mut rows = Vec::new();
@@ -161,7 +236,7 @@ pub fn export(
     }
     let sources = rows
         .into_iter()
-        .map(|row| open_source(config, row))
+        .map(|row| open_source(&config, row))
         .collect::<Result<Vec<_>>>()?;
     let clips = plan_clips(&sources, req.from_us, req.to_us)?;
     if clips.is_empty() {
@@ -170,185 +245,265 @@ pub fn export(
             camera.id
         )));
     }
+    let layouts = clips
+        .iter()
+        .map(|c| {
+            progressive::Layout::plan(
+                &c.specs,
+                c.samples.iter().cloned(),
+                (c.from_us.max(0) / 1_000_000) as u64,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Prepared {
+        req: req.clone(),
+        sources,
+        clips,
+        layouts,
+        outages,
+        _lease: lease,
+        config,
+    })
+}
 
-    let tz = &config.timezone;
-    let at = |us: i64| instant(us, tz);
-    let mut files = Vec::new();
-    let mut files_read = SourceFiles::new();
-    for clip in &clips {
-        let name = format!(
+impl Prepared {
+    /// The clips' names and sizes, in the order they will be written.
+    pub fn clips(&self) -> Vec<(String, u64)> {
+        self.clips
+            .iter()
+            .zip(&self.layouts)
+            .map(|(c, l)| (self.clip_name(c), l.bytes()))
+            .collect()
+    }
+
+    fn clip_name(&self, clip: &Clip) -> String {
+        format!(
             "{}_{}_{}.mp4",
-            camera.id,
+            self.req.camera,
             compact(clip.from_us),
             compact(clip.to_us)
-        );
-        let path = out.join(&name);
-        let f = create_file(&path)?;
-        let mut hashing = HashingWriter::new(f);
-        progressive::write(
-            &mut hashing,
-            &clip.specs,
-            clip.samples.iter().cloned(),
-            (clip.from_us.max(0) / 1_000_000) as u64,
-            |s, buf| files_read.read_at(&sources[s.source.0].path, s.source.1, buf),
-        )?;
-        let (f, bytes, sha) = hashing.finish();
-        crate::storage::fsync_file(&f, &path);
-        files.push(OutputFile {
-            name,
-            bytes,
-            sha256: hex::encode(sha),
-            from: Some(at(clip.from_us)),
-            to: Some(at(clip.to_us)),
-            video_frames: Some(clip.video_frames),
-            audio_frames: (clip.specs.len() > 1).then_some(clip.audio_frames),
-        });
+        )
     }
 
-    let mut gaps = Vec::new();
-    let mut edges = vec![req.from_us];
-    for c in &clips {
-        edges.push(c.from_us);
-        edges.push(c.to_us);
-    }
-    edges.push(req.to_us);
-    for w in edges.chunks(2) {
-        let (from, to) = (w[0], w[1]);
-        if to - from > GAP_US {
-            let reason = outages
-                .iter()
-                .find(|o| o.from_us < to && o.to_us.is_none_or(|t| t > from))
-                .map(|o| o.reason.clone());
-            gaps.push(Gap {
-                from: at(from),
-                to: at(to),
-                duration_us: to - from,
-                reason,
+    /// Writes the package into `sink`, signs its manifest with `key` and
+    /// records the disclosure in `index`; the sink is finished only then.
+    pub fn write(
+        self,
+        index: &SharedIndex,
+        key: &NodeKey,
+        sink: &mut dyn PackageSink,
+        now_us: i64,
+    ) -> Result<Manifest> {
+        let config = &*self.config;
+        let req = &self.req;
+        let camera = config
+            .camera(&req.camera)
+            .ok_or_else(|| Error::internal(format!("camera {} is gone", req.camera)))?;
+        let zone = config
+            .zone(&camera.zone)
+            .ok_or_else(|| Error::internal(format!("camera {} has no zone", camera.id)))?;
+        let (sources, clips) = (&self.sources, &self.clips);
+        let tz = &config.timezone;
+        let at = |us: i64| instant(us, tz);
+        sink.begin(&self.clips())?;
+        let mut files = Vec::new();
+        let mut files_read = SourceFiles::new();
+        for (clip, layout) in clips.iter().zip(&self.layouts) {
+            let name = self.clip_name(clip);
+            let (bytes, sha) = hashed_file(sink, &name, layout.bytes(), &mut |w| {
+                layout.write(w, |s, buf| {
+                    files_read.read_at(&sources[s.source.0].path, s.source.1, buf)
+                })?;
+                Ok(())
+            })?;
+            files.push(OutputFile {
+                name,
+                bytes,
+                sha256: hex::encode(sha),
+                from: Some(at(clip.from_us)),
+                to: Some(at(clip.to_us)),
+                video_frames: Some(clip.video_frames),
+                audio_frames: (clip.specs.len() > 1).then_some(clip.audio_frames),
             });
         }
-    }
 
-    let controller = config.zone_controller(zone);
-    let readme = readme::text(&camera.id, &files, &key::fingerprint(&key.public()));
-    let readme_path = out.join(manifest::README_FILE);
-    let (bytes, sha) = write_small(&readme_path, readme.as_bytes())?;
-    files.push(OutputFile {
-        name: manifest::README_FILE.into(),
-        bytes,
-        sha256: hex::encode(sha),
-        from: None,
-        to: None,
-        video_frames: None,
-        audio_frames: None,
-    });
+        let mut gaps = Vec::new();
+        let mut edges = vec![req.from_us];
+        for c in clips {
+            edges.push(c.from_us);
+            edges.push(c.to_us);
+        }
+        edges.push(req.to_us);
+        for w in edges.chunks(2) {
+            let (from, to) = (w[0], w[1]);
+            if to - from > GAP_US {
+                let reason = self
+                    .outages
+                    .iter()
+                    .find(|o| o.from_us < to && o.to_us.is_none_or(|t| t > from))
+                    .map(|o| o.reason.clone());
+                gaps.push(Gap {
+                    from: at(from),
+                    to: at(to),
+                    duration_us: to - from,
+                    reason,
+                });
+            }
+        }
 
-    let mut time_sources: Vec<String> = sources
-        .iter()
-        .map(|s| s.row.time_source.as_str().to_string())
-        .collect();
-    time_sources.sort();
-    time_sources.dedup();
-    let actual_from = clips[0].from_us;
-    let actual_to = clips[clips.len() - 1].to_us;
-    let m = Manifest {
-        format: "custos-export/1".into(),
-        software: Software {
-            name: "custos".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        controller: ControllerInfo {
-            name: controller.name.clone(),
-            registration_code: controller.registration_code.clone(),
-            address: controller.address.clone(),
-            email: controller.email.clone(),
-        },
-        case: req.case.clone(),
-        recipient: req.recipient.clone(),
-        reason: req.reason.clone(),
-        legal_basis: req
-            .legal_basis
-            .clone()
-            .unwrap_or_else(|| zone.legal_basis.clone()),
-        exporter: req.exporter.clone(),
-        exported_at: at(now_us),
-        camera: CameraInfo {
-            id: camera.id.clone(),
-            name: camera.name.clone(),
-            zone: zone.id.clone(),
-            zone_name: zone.name.clone(),
-            area: camera.area.clone(),
-        },
-        requested: Range {
-            from: at(req.from_us),
-            to: at(req.to_us),
-            duration_us: req.to_us - req.from_us,
-        },
-        actual: Range {
-            from: at(actual_from),
-            to: at(actual_to),
-            duration_us: actual_to - actual_from,
-        },
-        gaps,
-        time: TimeInfo {
-            timezone: config.timezone_name.clone(),
-            sources: time_sources,
-            max_clock_offset_us: sources
-                .iter()
-                .filter_map(|s| s.row.clock_offset_us)
-                .max_by_key(|o| o.abs()),
-        },
-        sources: sources
+        let controller = config.zone_controller(zone);
+        let readme = readme::text(&camera.id, &files, &key::fingerprint(&key.public()));
+        let (bytes, sha) = small_file(sink, manifest::README_FILE, readme.as_bytes())?;
+        files.push(OutputFile {
+            name: manifest::README_FILE.into(),
+            bytes,
+            sha256: hex::encode(sha),
+            from: None,
+            to: None,
+            video_frames: None,
+            audio_frames: None,
+        });
+
+        let mut time_sources: Vec<String> = sources
             .iter()
-            .map(|s| SourceSegment {
-                path: s.row.path.clone(),
-                start: at(s.row.start_us),
-                end: at(s.row.end_us.unwrap_or(s.row.start_us)),
-                bytes: s.row.bytes.unwrap_or(0),
-                sha256: s.row.sha256.map(hex::encode).unwrap_or_default(),
-                time_source: s.row.time_source.as_str().into(),
-                clock_offset_us: s.row.clock_offset_us,
-            })
-            .collect(),
-        files,
-        public_key: hex::encode(key.public().as_bytes()),
-        key_fingerprint: key::fingerprint(&key.public()),
-    };
-    let mut json = serde_json::to_vec_pretty(&m)
-        .map_err(|e| Error::internal(format!("serialising the manifest: {e}")))?;
-    json.push(b'\n');
-    write_small(&out.join(manifest::MANIFEST_FILE), &json)?;
-    let sig = key.sign(&json);
-    let sig_text = manifest::render_signature(&json, &sig.to_bytes());
-    write_small(&out.join(manifest::SIGNATURE_FILE), sig_text.as_bytes())?;
-    crate::storage::fsync_dir(out);
+            .map(|s| s.row.time_source.as_str().to_string())
+            .collect();
+        time_sources.sort();
+        time_sources.dedup();
+        let actual_from = clips[0].from_us;
+        let actual_to = clips[clips.len() - 1].to_us;
+        let m = Manifest {
+            format: "custos-export/1".into(),
+            software: Software {
+                name: "custos".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            controller: ControllerInfo {
+                name: controller.name.clone(),
+                registration_code: controller.registration_code.clone(),
+                address: controller.address.clone(),
+                email: controller.email.clone(),
+            },
+            case: req.case.clone(),
+            recipient: req.recipient.clone(),
+            reason: req.reason.clone(),
+            legal_basis: req
+                .legal_basis
+                .clone()
+                .unwrap_or_else(|| zone.legal_basis.clone()),
+            exporter: req.exporter.clone(),
+            exported_at: at(now_us),
+            camera: CameraInfo {
+                id: camera.id.clone(),
+                name: camera.name.clone(),
+                zone: zone.id.clone(),
+                zone_name: zone.name.clone(),
+                area: camera.area.clone(),
+            },
+            requested: Range {
+                from: at(req.from_us),
+                to: at(req.to_us),
+                duration_us: req.to_us - req.from_us,
+            },
+            actual: Range {
+                from: at(actual_from),
+                to: at(actual_to),
+                duration_us: actual_to - actual_from,
+            },
+            gaps,
+            time: TimeInfo {
+                timezone: config.timezone_name.clone(),
+                sources: time_sources,
+                max_clock_offset_us: sources
+                    .iter()
+                    .filter_map(|s| s.row.clock_offset_us)
+                    .max_by_key(|o| o.abs()),
+            },
+            sources: sources
+                .iter()
+                .map(|s| SourceSegment {
+                    path: s.row.path.clone(),
+                    start: at(s.row.start_us),
+                    end: at(s.row.end_us.unwrap_or(s.row.start_us)),
+                    bytes: s.row.bytes.unwrap_or(0),
+                    sha256: s.row.sha256.map(hex::encode).unwrap_or_default(),
+                    time_source: s.row.time_source.as_str().into(),
+                    clock_offset_us: s.row.clock_offset_us,
+                })
+                .collect(),
+            files,
+            public_key: hex::encode(key.public().as_bytes()),
+            key_fingerprint: key::fingerprint(&key.public()),
+        };
+        let mut json = serde_json::to_vec_pretty(&m)
+            .map_err(|e| Error::internal(format!("serialising the manifest: {e}")))?;
+        json.push(b'\n');
+        small_file(sink, manifest::MANIFEST_FILE, &json)?;
+        let sig = key.sign(&json);
+        let sig_text = manifest::render_signature(&json, &sig.to_bytes());
+        small_file(sink, manifest::SIGNATURE_FILE, sig_text.as_bytes())?;
 
-    // The disclosure register (004 §25.2): who received what, on what basis.
-    let sent: Vec<_> = m
-        .files
-        .iter()
-        .map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "bytes": f.bytes}))
-        .collect();
-    let manifest_sha: [u8; 32] = Sha256::digest(&json).into();
-    index.lock().record_disclosure(&NewDisclosure {
-        at_us: now_us,
-        case_id: req.case.as_deref(),
-        camera: &camera.id,
-        from_us: actual_from,
-        to_us: actual_to,
-        recipient: &req.recipient,
-        legal_basis: &m.legal_basis,
-        reason: &req.reason,
-        by_user: &req.exporter.user,
-        by_uid: req.exporter.uid,
-        files: &serde_json::Value::from(sent).to_string(),
-        manifest_sha256: &manifest_sha,
+        // The disclosure register (004 §25.2): who received what, on what
+        // basis. Written before the sink is finished: a recipient never holds
+        // a complete package the register does not list.
+        let sent: Vec<_> = m
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "bytes": f.bytes}))
+            .collect();
+        let manifest_sha: [u8; 32] = Sha256::digest(&json).into();
+        index.lock().record_disclosure(&NewDisclosure {
+            at_us: now_us,
+            case_id: req.case.as_deref(),
+            camera: &camera.id,
+            from_us: actual_from,
+            to_us: actual_to,
+            recipient: &req.recipient,
+            legal_basis: &m.legal_basis,
+            reason: &req.reason,
+            by_user: &req.exporter.user,
+            by_uid: req.exporter.uid,
+            files: &serde_json::Value::from(sent).to_string(),
+            manifest_sha256: &manifest_sha,
+        })?;
+        sink.finish()?;
+        Ok(m)
+    }
+}
+
+/// Writes one file through `sink`, hashing and counting what `body` writes.
+fn hashed_file(
+    sink: &mut dyn PackageSink,
+    name: &str,
+    len: u64,
+    body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<(u64, [u8; 32])> {
+    let mut result = (0, [0; 32]);
+    sink.file(name, len, &mut |w| {
+        let mut hashing = HashingWriter::new(w);
+        body(&mut hashing)?;
+        result = hashing.finish();
+        Ok(())
     })?;
-    Ok(m)
+    if result.0 != len {
+        return Err(Error::internal(format!(
+            "{name}: wrote {} bytes where {len} were laid out",
+            result.0
+        )));
+    }
+    Ok(result)
+}
+
+fn small_file(sink: &mut dyn PackageSink, name: &str, bytes: &[u8]) -> Result<(u64, [u8; 32])> {
+    hashed_file(sink, name, bytes.len() as u64, &mut |w| {
+        w.write_all(bytes)
+            .map_err(|e| Error::internal(format!("writing {name}: {e}")))
+    })
 }
 
 /// Creates `out` if missing; refuses one that holds anything, so a package
 /// never mixes with other files.
-fn prepare_dir(out: &Path) -> Result<()> {
+pub fn prepare_dir(out: &Path) -> Result<()> {
     fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
     let mut entries = fs::read_dir(out).map_err(|e| Error::io("cannot list", out, e))?;
     if entries.next().is_some() {
@@ -367,14 +522,6 @@ fn create_file(path: &Path) -> Result<File> {
         .mode(0o644)
         .open(path)
         .map_err(|e| Error::io("cannot create", path, e))
-}
-
-fn write_small(path: &Path, bytes: &[u8]) -> Result<(u64, [u8; 32])> {
-    let mut f = create_file(path)?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io("cannot write", path, e))?;
-    crate::storage::fsync_file(&f, path);
-    Ok((bytes.len() as u64, Sha256::digest(bytes).into()))
 }
 
 /// Opens a segment, checks it against its index hash and parses it.
@@ -594,36 +741,36 @@ fn compact(us: i64) -> String {
     ts.strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// Hashes and counts what passes through to a file.
-struct HashingWriter {
-    file: File,
+/// Hashes and counts what passes through.
+struct HashingWriter<'a> {
+    inner: &'a mut dyn Write,
     hash: Sha256,
     bytes: u64,
 }
 
-impl HashingWriter {
-    fn new(file: File) -> Self {
+impl<'a> HashingWriter<'a> {
+    fn new(inner: &'a mut dyn Write) -> Self {
         HashingWriter {
-            file,
+            inner,
             hash: Sha256::new(),
             bytes: 0,
         }
     }
 
-    fn finish(self) -> (File, u64, [u8; 32]) {
-        (self.file, self.bytes, self.hash.finalize().into())
+    fn finish(self) -> (u64, [u8; 32]) {
+        (self.bytes, self.hash.finalize().into())
     }
 }
 
-impl Write for HashingWriter {
+impl Write for HashingWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let n = self.inner.write(buf)?;
         self.hash.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        self.inner.flush()
     }
 }

@@ -66,65 +66,104 @@ pub fn write<W: Write, S>(
     tracks: &[TrackSpec],
     samples: impl IntoIterator<Item = SampleRef<S>>,
     creation_time_unix_secs: u64,
-    mut read_sample: impl FnMut(&SampleRef<S>, &mut [u8]) -> Result<()>,
+    read_sample: impl FnMut(&SampleRef<S>, &mut [u8]) -> Result<()>,
 ) -> Result<u64> {
-    if tracks.is_empty() {
-        return Err(Error::invalid("an MP4 file needs at least one track"));
-    }
-    for (spec, id) in tracks.iter().zip(1..) {
-        spec.validate(id)?;
-    }
-    let per_track = group_by_track(tracks, samples)?;
-    let chunks = plan_chunks(tracks, &per_track);
-    let creation = creation_time_unix_secs + MP4_EPOCH_OFFSET;
+    Layout::plan(tracks, samples, creation_time_unix_secs)?.write(out, read_sample)
+}
 
-    let mut ftyp = Vec::new();
-    let mut w = BoxWriter::new(&mut ftyp);
-    boxes::ftyp(&mut w, b"isom", &boxes::compatible_brands(tracks, false));
-    w.finish()?;
+/// A progressive MP4 laid out and not yet written: its length is known
+/// before the first byte goes out (an export announces it for progress).
+pub struct Layout<S> {
+    /// `ftyp`, `moov` and the `mdat` header.
+    head: Vec<u8>,
+    per_track: Vec<Vec<SampleRef<S>>>,
+    chunks: Vec<Chunk>,
+    len: u64,
+}
 
-    let payload: u64 = chunks.iter().map(|c| c.bytes).sum();
-    let mdat_header_len = boxes::mdat_header_len(payload);
-    let mut tables = sample_tables(tracks, &per_track, &chunks);
-    // The moov's size does not depend on the offsets' values, only on stco vs
-    // co64: lay it out once to learn its size, then for real.
-    let mut moov = build_moov(tracks, &per_track, &mut tables, &chunks, creation, 0)?;
-    let mut mdat_start = ftyp.len() as u64 + moov.len() as u64 + mdat_header_len;
-    if mdat_start + payload > u64::from(u32::MAX) {
-        for t in &mut tables {
-            t.co64 = true;
+impl<S> Layout<S> {
+    /// Lays out the file; the same checks and arguments as [`write`].
+    pub fn plan(
+        tracks: &[TrackSpec],
+        samples: impl IntoIterator<Item = SampleRef<S>>,
+        creation_time_unix_secs: u64,
+    ) -> Result<Layout<S>> {
+        if tracks.is_empty() {
+            return Err(Error::invalid("an MP4 file needs at least one track"));
         }
-        moov = build_moov(tracks, &per_track, &mut tables, &chunks, creation, 0)?;
-        mdat_start = ftyp.len() as u64 + moov.len() as u64 + mdat_header_len;
-    }
-    let sized = moov.len();
-    moov = build_moov(
-        tracks,
-        &per_track,
-        &mut tables,
-        &chunks,
-        creation,
-        mdat_start,
-    )?;
-    debug_assert_eq!(sized, moov.len());
-
-    let mut out = BufWriter::with_capacity(1 << 20, out);
-    let io = |e| io_error("writing MP4 export", e);
-    out.write_all(&ftyp).map_err(io)?;
-    out.write_all(&moov).map_err(io)?;
-    let mut header = Vec::new();
-    boxes::mdat_header(&mut BoxWriter::new(&mut header), payload);
-    out.write_all(&header).map_err(io)?;
-    let mut buf = Vec::new();
-    for chunk in &chunks {
-        for sample in &per_track[chunk.track][chunk.samples.clone()] {
-            buf.resize(sample.size as usize, 0);
-            read_sample(sample, &mut buf)?;
-            out.write_all(&buf).map_err(io)?;
+        for (spec, id) in tracks.iter().zip(1..) {
+            spec.validate(id)?;
         }
+        let per_track = group_by_track(tracks, samples)?;
+        let chunks = plan_chunks(tracks, &per_track);
+        let creation = creation_time_unix_secs + MP4_EPOCH_OFFSET;
+
+        let mut head = Vec::new();
+        let mut w = BoxWriter::new(&mut head);
+        boxes::ftyp(&mut w, b"isom", &boxes::compatible_brands(tracks, false));
+        w.finish()?;
+
+        let payload: u64 = chunks.iter().map(|c| c.bytes).sum();
+        let mdat_header_len = boxes::mdat_header_len(payload);
+        let mut tables = sample_tables(tracks, &per_track, &chunks);
+        // The moov's size does not depend on the offsets' values, only on stco
+        // vs co64: lay it out once to learn its size, then for real.
+        let mut moov = build_moov(tracks, &per_track, &mut tables, &chunks, creation, 0)?;
+        let mut mdat_start = head.len() as u64 + moov.len() as u64 + mdat_header_len;
+        if mdat_start + payload > u64::from(u32::MAX) {
+            for t in &mut tables {
+                t.co64 = true;
+            }
+            moov = build_moov(tracks, &per_track, &mut tables, &chunks, creation, 0)?;
+            mdat_start = head.len() as u64 + moov.len() as u64 + mdat_header_len;
+        }
+        let sized = moov.len();
+        moov = build_moov(
+            tracks,
+            &per_track,
+            &mut tables,
+            &chunks,
+            creation,
+            mdat_start,
+        )?;
+        debug_assert_eq!(sized, moov.len());
+        head.extend_from_slice(&moov);
+        boxes::mdat_header(&mut BoxWriter::new(&mut head), payload);
+        debug_assert_eq!(head.len() as u64, mdat_start);
+        Ok(Layout {
+            head,
+            per_track,
+            chunks,
+            len: mdat_start + payload,
+        })
     }
-    out.flush().map_err(io)?;
-    Ok(mdat_start + payload)
+
+    /// The length of the file in bytes (never 0: `ftyp` and `moov` at least).
+    pub fn bytes(&self) -> u64 {
+        self.len
+    }
+
+    /// Writes the file to `out`, fetching each sample through `read_sample`;
+    /// returns its length.
+    pub fn write<W: Write>(
+        &self,
+        out: W,
+        mut read_sample: impl FnMut(&SampleRef<S>, &mut [u8]) -> Result<()>,
+    ) -> Result<u64> {
+        let mut out = BufWriter::with_capacity(1 << 20, out);
+        let io = |e| io_error("writing MP4 export", e);
+        out.write_all(&self.head).map_err(io)?;
+        let mut buf = Vec::new();
+        for chunk in &self.chunks {
+            for sample in &self.per_track[chunk.track][chunk.samples.clone()] {
+                buf.resize(sample.size as usize, 0);
+                read_sample(sample, &mut buf)?;
+                out.write_all(&buf).map_err(io)?;
+            }
+        }
+        out.flush().map_err(io)?;
+        Ok(self.len)
+    }
 }
 
 /// Splits `samples` by track, checking ids and decode-time continuity.
