@@ -5,7 +5,9 @@
 //!
 //! Points: `after-mark` (retention aborts right after marking segments
 //! doomed), `slow-shutdown` (the shutdown waits 5 s before finalising, so a
-//! test can send the second stop signal while it is under way).
+//! test can send the second stop signal while it is under way),
+//! `slow-export` (an export stream pauses 1 s after each file, so a test can
+//! leave in the middle).
 
 use std::sync::OnceLock;
 

@@ -123,6 +123,9 @@ fn recorded() -> &'static Recorded {
     })
 }
 
+/// Tests that run custosd on the shared site take turns (one socket).
+static DAEMON: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn request(from_us: i64, to_us: i64) -> Request {
     Request {
         camera: CAM.into(),
@@ -404,6 +407,7 @@ fn an_officer_exports_through_the_daemon_into_her_own_files_registered_and_audit
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use support::api::{EVIDENCE, VIEWER, ctl_as, ctl_json, wait_socket};
     let r = recorded();
+    let _turn = DAEMON.lock().unwrap_or_else(|e| e.into_inner());
     let daemon = support::daemon::Daemon::start(&r.site);
     wait_socket(&r.site);
     let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
@@ -561,4 +565,72 @@ fn an_officer_exports_through_the_daemon_into_her_own_files_registered_and_audit
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains(&m.key_fingerprint));
+}
+
+/// An officer whose custosctl dies mid-export: the daemon notices before the
+/// package is complete, so nothing is registered as disclosed, the audit log
+/// says how the export ended, and the daemon goes on serving.
+#[test]
+fn an_export_whose_receiver_goes_away_is_not_registered_and_is_audited_as_cut() {
+    use custos::api::client::Client;
+    use std::io::Read;
+    let r = recorded();
+    let _turn = DAEMON.lock().unwrap_or_else(|e| e.into_inner());
+    let daemon = support::daemon::Daemon::start_with_failpoint(&r.site, Some("slow-export"));
+    support::api::wait_socket(&r.site);
+    let disclosed = || {
+        r.site
+            .index()
+            .disclosures(Some(CAM), i64::MIN)
+            .unwrap()
+            .len()
+    };
+    let before = disclosed();
+    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let body = serde_json::json!({
+        "camera": CAM,
+        "from": ts(r.before[0].start_us),
+        "to": ts(r.before[2].end_us.unwrap()),
+        "recipient": "Vilnius police",
+        "reason": "cut test",
+    });
+    let client = Client::new(&support::api::socket(&r.site));
+    let mut reply = client
+        .open("POST", "/v1/exports", &body, Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(reply.content_type, custos::export::stream::CONTENT_TYPE);
+    let mut head = [0u8; 5];
+    reply.body.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], b'P', "the stream starts with the package header");
+    drop(reply); // custosctl killed
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        let entries = r
+            .site
+            .index()
+            .audit_entries(&custos::audit::Filter {
+                from_us: None,
+                to_us: None,
+                uid: None,
+                action: Some("export.finished".into()),
+                limit: None,
+            })
+            .unwrap();
+        if let Some(e) = entries.into_iter().find(|e| e.record.reason == "cut test") {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no export.finished entry: {}",
+            r.site.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(finished.record.outcome, "unavailable", "{finished:?}");
+    assert!(finished.record.target.contains("went away"), "{finished:?}");
+    assert_eq!(disclosed(), before, "a cut export is not a disclosure");
+    // The daemon still serves.
+    assert!(client.get("/v1/status").is_ok());
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
 }

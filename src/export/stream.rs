@@ -139,7 +139,14 @@ impl<W: Write> PackageSink for StreamSink<W> {
         body(&mut data)?;
         data.send()?;
         let sha256 = hex::encode(data.hash.finalize());
-        self.json(b'E', &End { sha256 })
+        self.json(b'E', &End { sha256 })?;
+        // Each file is handed on whole before the next begins, so a receiver
+        // that went away is noticed before the disclosure is registered.
+        self.out.flush().map_err(gone)?;
+        if crate::failpoint::is("slow-export") {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
