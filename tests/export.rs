@@ -554,6 +554,28 @@ fn an_officer_exports_through_the_daemon_into_her_own_files_registered_and_audit
         rows.len()
     );
 
+    // On a terminal, custosctl shows its progress (run under script(1) for
+    // a pseudo-terminal); the package is the same.
+    let tty_out = out.with_file_name("pkg-tty");
+    let command = format!(
+        "{} --socket {} export --camera {CAM} --from {from} --to {to} --recipient Insurer \
+         --reason tty --out {}",
+        env!("CARGO_BIN_EXE_custosctl"),
+        support::api::socket(&r.site).display(),
+        tty_out.display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{shown}");
+    assert!(
+        shown.contains("exporting [") || shown.contains("checking the footage"),
+        "no progress shown on the terminal: {shown:?}"
+    );
+    assert!(custos::export::verify(&tty_out, None).unwrap().ok());
+
     assert!(daemon.terminate(Duration::from_secs(20)).success());
     // With the daemon stopped, the public key is still shown, from the
     // state directory of the configuration.
