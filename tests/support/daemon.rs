@@ -198,12 +198,17 @@ enabled = {enabled}
         Index::open_read_only(&self.index_path()).unwrap()
     }
 
-    /// The camera's segments, oldest first (none before the index exists).
+    /// The camera's segments, oldest first (none before the daemon has
+    /// created the index: the file exists a moment before its schema does).
     pub fn segments(&self, camera: &str) -> Vec<SegmentRow> {
         if !self.index_path().exists() {
             return Vec::new();
         }
-        self.index().segments(camera, 0, i64::MAX).unwrap()
+        match Index::open_read_only(&self.index_path()) {
+            Ok(index) => index.segments(camera, 0, i64::MAX).unwrap(),
+            Err(e) if e.message.contains("schema version 0") => Vec::new(),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     pub fn outages(&self, camera: &str) -> Vec<OutageRow> {
