@@ -28,7 +28,7 @@ mod verify;
 
 pub use key::NodeKey;
 pub use manifest::Manifest;
-pub use verify::{Problem, VerifyReport, verify};
+pub use verify::{Problem, VerifyReport, verify, verify_received};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -114,13 +114,15 @@ pub fn export(
 pub trait PackageSink {
     /// Announces the clips (name, bytes) before any is written.
     fn begin(&mut self, clips: &[(String, u64)]) -> Result<()>;
-    /// Writes the file `name` of exactly `len` bytes, which `body` produces.
+    /// Writes the file `name` of exactly `len` bytes, which `body` produces;
+    /// returns the bytes written and their SHA-256 (each file is hashed
+    /// once, by the sink, for the manifest and for the wire alike).
     fn file(
         &mut self,
         name: &str,
         len: u64,
         body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
-    ) -> Result<()>;
+    ) -> Result<(u64, [u8; 32])>;
     /// The package is complete and registered.
     fn finish(&mut self) -> Result<()>;
 }
@@ -147,12 +149,14 @@ impl PackageSink for DirSink<'_> {
         name: &str,
         _len: u64,
         body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<(u64, [u8; 32])> {
         let path = self.dir.join(name);
         let mut f = create_file(&path)?;
-        body(&mut f)?;
+        let mut hashing = HashingWriter::new(&mut f);
+        body(&mut hashing)?;
+        let written = hashing.finish();
         crate::storage::fsync_file(&f, &path);
-        Ok(())
+        Ok(written)
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -471,20 +475,14 @@ impl Prepared {
     }
 }
 
-/// Writes one file through `sink`, hashing and counting what `body` writes.
+/// Writes one file through `sink` and checks it came out as laid out.
 fn hashed_file(
     sink: &mut dyn PackageSink,
     name: &str,
     len: u64,
     body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
 ) -> Result<(u64, [u8; 32])> {
-    let mut result = (0, [0; 32]);
-    sink.file(name, len, &mut |w| {
-        let mut hashing = HashingWriter::new(w);
-        body(&mut hashing)?;
-        result = hashing.finish();
-        Ok(())
-    })?;
+    let result = sink.file(name, len, body)?;
     if result.0 != len {
         return Err(Error::internal(format!(
             "{name}: wrote {} bytes where {len} were laid out",

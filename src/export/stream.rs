@@ -123,7 +123,7 @@ impl<W: Write> PackageSink for StreamSink<W> {
         name: &str,
         len: u64,
         body: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<(u64, [u8; 32])> {
         self.json(
             b'F',
             &FileEntry {
@@ -135,18 +135,25 @@ impl<W: Write> PackageSink for StreamSink<W> {
             sink: self,
             buf: Vec::with_capacity(MAX_DATA),
             hash: Sha256::new(),
+            bytes: 0,
         };
         body(&mut data)?;
         data.send()?;
-        let sha256 = hex::encode(data.hash.finalize());
-        self.json(b'E', &End { sha256 })?;
+        let bytes = data.bytes;
+        let sha: [u8; 32] = data.hash.finalize().into();
+        self.json(
+            b'E',
+            &End {
+                sha256: hex::encode(sha),
+            },
+        )?;
         // Each file is handed on whole before the next begins, so a receiver
         // that went away is noticed before the disclosure is registered.
         self.out.flush().map_err(gone)?;
         if crate::failpoint::is("slow-export") {
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
-        Ok(())
+        Ok((bytes, sha))
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -160,12 +167,14 @@ struct DataFrames<'a, W: Write> {
     sink: &'a mut StreamSink<W>,
     buf: Vec<u8>,
     hash: Sha256,
+    bytes: u64,
 }
 
 impl<W: Write> DataFrames<'_, W> {
     fn send(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
             self.hash.update(&self.buf);
+            self.bytes += self.buf.len() as u64;
             let buf = std::mem::take(&mut self.buf);
             self.sink.frame(b'D', &buf)?;
             self.buf = buf;
@@ -193,7 +202,15 @@ impl<W: Write> Write for DataFrames<'_, W> {
 /// What [`receive`] wrote.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub files: Vec<FileEntry>,
+    pub files: Vec<ReceivedFile>,
+}
+
+/// A file as it arrived: its size and SHA-256, computed while writing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: [u8; 32],
 }
 
 /// Progress of a [`receive`]: bytes written so far and the total expected
@@ -219,6 +236,7 @@ pub fn receive(input: impl Read, dir: &Path, progress: &mut dyn Progress) -> Res
         files: Vec::new(),
         done: 0,
         total: 0,
+        payload: Vec::with_capacity(MAX_DATA),
     };
     match r.run(progress) {
         Ok(()) => Ok(Received { files: r.files }),
@@ -236,9 +254,11 @@ struct Receiver<'a, R: Read> {
     dir: &'a Path,
     /// Every file created, for the clean-up on failure.
     written: Vec<PathBuf>,
-    files: Vec<FileEntry>,
+    files: Vec<ReceivedFile>,
     done: u64,
     total: u64,
+    /// The last frame's payload (one buffer, reused).
+    payload: Vec<u8>,
 }
 
 /// A file being received.
@@ -252,11 +272,10 @@ struct Open {
 
 impl<R: Read> Receiver<'_, R> {
     fn run(&mut self, progress: &mut dyn Progress) -> Result<()> {
-        let (kind, payload) = self.frame()?;
-        if kind != b'P' {
+        if self.frame()? != b'P' {
             return Err(broken("the stream does not start with a package header"));
         }
-        let begin: Begin = parse(&payload)?;
+        let begin: Begin = parse(&self.payload)?;
         if begin.format != FORMAT {
             return Err(Error::invalid(format!(
                 "custosd sends export format {:?}; this custosctl reads {FORMAT}: use the \
@@ -268,10 +287,11 @@ impl<R: Read> Receiver<'_, R> {
         progress.update(0, self.total);
         let mut open: Option<Open> = None;
         loop {
-            let (kind, payload) = self.frame()?;
+            let kind = self.frame()?;
+            let payload = &self.payload;
             match (kind, open.as_mut()) {
                 (b'F', None) => {
-                    let entry: FileEntry = parse(&payload)?;
+                    let entry: FileEntry = parse(payload)?;
                     check_name(&entry.name)?;
                     if !begin.clips.contains(&entry) {
                         self.total += entry.bytes;
@@ -299,17 +319,18 @@ impl<R: Read> Receiver<'_, R> {
                             f.entry.name
                         )));
                     }
-                    f.hash.update(&payload);
+                    f.hash.update(payload);
                     f.file
-                        .write_all(&payload)
+                        .write_all(payload)
                         .map_err(|e| Error::io("cannot write", &f.path, e))?;
                     self.done += payload.len() as u64;
                     progress.update(self.done, self.total);
                 }
                 (b'E', Some(_)) => {
                     let f = open.take().unwrap_or_else(|| unreachable!());
-                    let end: End = parse(&payload)?;
-                    let sha = hex::encode(f.hash.finalize());
+                    let end: End = parse(payload)?;
+                    let digest: [u8; 32] = f.hash.finalize().into();
+                    let sha = hex::encode(digest);
                     if f.got != f.entry.bytes || sha != end.sha256 {
                         return Err(Error::new(
                             ErrorKind::Internal,
@@ -323,14 +344,18 @@ impl<R: Read> Receiver<'_, R> {
                     f.file
                         .sync_all()
                         .map_err(|e| Error::io("cannot flush to disk", &f.path, e))?;
-                    self.files.push(f.entry);
+                    self.files.push(ReceivedFile {
+                        name: f.entry.name,
+                        bytes: f.got,
+                        sha256: digest,
+                    });
                 }
                 (b'Z', None) => {
                     crate::storage::fsync_dir(self.dir);
                     return Ok(());
                 }
                 (b'X', _) => {
-                    let v: serde_json::Value = parse(&payload)?;
+                    let v: serde_json::Value = parse(payload)?;
                     let e = crate::api::client::error_from(500, &v);
                     return Err(Error::new(
                         e.kind,
@@ -347,7 +372,8 @@ impl<R: Read> Receiver<'_, R> {
         }
     }
 
-    fn frame(&mut self) -> Result<(u8, Vec<u8>)> {
+    /// Reads the next frame into `self.payload`; returns its kind.
+    fn frame(&mut self) -> Result<u8> {
         let mut head = [0u8; 5];
         self.input.read_exact(&mut head).map_err(cut)?;
         let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
@@ -355,9 +381,9 @@ impl<R: Read> Receiver<'_, R> {
         if len > max {
             return Err(broken(&format!("a frame of {len} bytes")));
         }
-        let mut payload = vec![0; len];
-        self.input.read_exact(&mut payload).map_err(cut)?;
-        Ok((head[0], payload))
+        self.payload.resize(len, 0);
+        self.input.read_exact(&mut self.payload).map_err(cut)?;
+        Ok(head[0])
     }
 }
 
