@@ -1,0 +1,974 @@
+//! Export throughput (issues 6 and 8): one hour of one 4 Mbit/s camera
+//! exported as a package, against a plain sequential copy of the same source
+//! bytes in the same run (the physical limit of this disk).
+//!
+//!     cargo bench --locked --bench export
+//!     EXPORT_BENCH_MINUTES=10 EXPORT_BENCH_ROUNDS=2 cargo bench --locked --bench export
+//!
+//! Environment: `EXPORT_BENCH_MINUTES` (length of the recording, default
+//! 60), `EXPORT_BENCH_ROUNDS` (rounds of the three methods, default 3),
+//! `EXPORT_BENCH_DROP_CACHES=0` (keep the page cache between runs; by default
+//! it is dropped when the bench runs as root, and the output says whether).
+//!
+//! The site is built once into `target/export-bench/site-<minutes>m/` and
+//! reused: a camera recorded as custosd records it (1920x1080 H.264 at 30 fps,
+//! a key frame every 2 s, 4 Mbit/s of video plus 64 kbit/s AAC, 60 s
+//! segments of 500 ms fragments written with [`FragmentedWriter`]), each
+//! segment indexed complete with its real SHA-256, frames and size. Sample
+//! payloads are pseudo-random bytes of realistic sizes (key frames ten times
+//! a P-frame). The index is copied from a pristine copy at every start, so
+//! disclosures and audit rows of earlier runs do not pile up.
+//!
+//! Each round runs, in rotating order, with the page cache dropped before each:
+//! - `copy`: the source segment files read in order with a 1 MiB buffer and
+//!   written into one new file, then fsynced (the export fsyncs too);
+//! - `library`: [`custos::export::export`] of the whole range;
+//! - `custosctl`: `custosctl export` as an officer runs it, against the real
+//!   custosd running on the site (the running uid is granted role evidence):
+//!   custosd cuts the package and streams it, custosctl writes it.
+//!
+//! MB/s is source bytes (the segments' total, 10^6 bytes) over wall time.
+//! CPU is this process's (copy, library) or custosctl's, plus custosd's
+//! over the same run (from /proc, 10 ms ticks).
+//! Every export is then checked outside the timing: the clips' video frames,
+//! key frames and sample bytes (parsed back with [`custos::mp4::scan_file`])
+//! must equal the sources', and [`custos::export::verify`] must pass.
+
+#[path = "recording/procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use comfy_table::Table;
+use custos::api::client::Client;
+use custos::config::Config;
+use custos::export::{self, NodeKey, Request, manifest::Exporter};
+use custos::index::{Index, NewSegment, SegmentRow, SegmentSummary, TimeSource};
+use custos::ingest::SharedIndex;
+use custos::mp4::{Codec, FragmentedWriter, Sample, TrackSpec};
+use custos::retention::Leases;
+use sha2::{Digest, Sha256};
+
+const CUSTOSD: &str = env!("CARGO_BIN_EXE_custosd");
+const CUSTOSCTL: &str = env!("CARGO_BIN_EXE_custosctl");
+
+const CAMERA: &str = "gate";
+const ZONE: &str = "entrance";
+/// 2026-11-02T08:00:00Z: the start of the recorded hour.
+const T0_US: i64 = 1_793_606_400_000_000;
+
+const FPS: u64 = 30;
+const GOP_FRAMES: u64 = 60;
+const VIDEO_BITS_PER_S: u64 = 4_000_000;
+const AUDIO_BITS_PER_S: u64 = 64_000;
+const SEGMENT_S: u64 = 60;
+/// As custosd's segmenter: a fragment per 500 ms of video.
+const FRAGMENT_FRAMES: u64 = FPS / 2;
+const VIDEO_TICKS_PER_FRAME: u64 = 90_000 / FPS;
+const AUDIO_RATE: u64 = 48_000;
+const AAC_FRAME: u64 = 1024;
+/// Bumped whenever the site's content changes, so a stale cache is rebuilt.
+const SITE_FORMAT: u32 = 1;
+
+/// The SPS x264 wrote for 1920x1080 constrained baseline (from the SPS
+/// tests in src/mp4/sps.rs) and a minimal PPS.
+const SPS_1080P: &str = "6742c028da01e0089f97016a02020280000003008000001e478c1950";
+const PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
+/// AAC-LC, 48 kHz, mono.
+const ASC_48K_MONO: [u8; 2] = [0x11, 0x88];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Copy,
+    Library,
+    Custosctl,
+}
+
+impl Method {
+    const ALL: [Method; 3] = [Method::Copy, Method::Library, Method::Custosctl];
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Copy => "copy",
+            Method::Library => "library",
+            Method::Custosctl => "custosctl",
+        }
+    }
+}
+
+/// What the hour's sources hold, to check every export against.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Content {
+    video_frames: u64,
+    key_frames: u64,
+    audio_frames: u64,
+    /// Sample payload bytes, both tracks.
+    sample_bytes: u64,
+}
+
+struct Run {
+    round: usize,
+    method: Method,
+    wall: Duration,
+    /// User + system CPU of the process doing the work (for `custosctl`,
+    /// the client; the daemon's share is `daemon_cpu`).
+    cpu: Duration,
+    /// `custosctl` only: custosd's CPU over the run (10 ms resolution).
+    daemon_cpu: Option<Duration>,
+    /// Bytes written (the copy's file, or the package's clips).
+    written: u64,
+    /// 1-minute load average before the run (the machine is shared).
+    load: String,
+    check: Result<(), String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let minutes: u64 = env_or("EXPORT_BENCH_MINUTES", 60)?;
+    let rounds: usize = env_or("EXPORT_BENCH_ROUNDS", 3)?;
+    let want_drop = env_or("EXPORT_BENCH_DROP_CACHES", 1u8)? != 0;
+    ensure!(
+        minutes > 0 && rounds > 0,
+        "EXPORT_BENCH_MINUTES and EXPORT_BENCH_ROUNDS must be at least 1"
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .context("CARGO_TARGET_TMPDIR has no parent")?
+        .join("export-bench");
+    let site = Site::new(dir.join(format!("site-{minutes}m")), minutes);
+    site.ensure_built()?;
+    site.reset_index()?;
+    site.write_config()?;
+    let from_us = T0_US;
+    let to_us = T0_US + (minutes * 60 * 1_000_000) as i64;
+    let rows = Index::open_read_only(&site.index())?.segments(CAMERA, from_us, to_us)?;
+    ensure!(
+        rows.len() as u64 == minutes * 60 / SEGMENT_S,
+        "the site's index lists {} segments; remove {} to rebuild it",
+        rows.len(),
+        site.dir.display()
+    );
+    let sources: Vec<PathBuf> = rows
+        .iter()
+        .map(|r| site.recordings().join(&r.path))
+        .collect();
+    let source_bytes: u64 = rows.iter().map(|r| r.bytes.unwrap_or(0)).sum();
+    let expected = content_of(&sources)?;
+    check_index_agrees(&rows, &expected)?;
+
+    let work = dir.join("work");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work)?;
+    let mut daemon = Daemon::start(&site, &dir.join("custosd.log"))?;
+    let dropped = want_drop && drop_caches();
+    let machine = procfs::machine();
+    let started = jiff::Timestamp::now();
+    eprintln!(
+        "export benchmark: {machine}; {minutes} min, {} segments, {:.1} MB; page cache {}",
+        rows.len(),
+        source_bytes as f64 / 1e6,
+        if dropped {
+            "dropped before each run"
+        } else {
+            "NOT dropped"
+        }
+    );
+
+    let mut runs = Vec::new();
+    for round in 0..rounds {
+        let mut order = Method::ALL;
+        order.rotate_left(round % Method::ALL.len());
+        for method in order {
+            let out = work.join(format!("r{round}-{}", method.name()));
+            if dropped {
+                drop_caches();
+            }
+            let load = procfs::loadavg();
+            let run = run_one(
+                &site,
+                method,
+                round,
+                &sources,
+                (from_us, to_us),
+                &out,
+                &expected,
+                daemon.pid(),
+            );
+            let mut run = match run {
+                Ok(r) => r,
+                Err(e) => {
+                    daemon.stop();
+                    return Err(e.context(format!("{} in round {round}", method.name())));
+                }
+            };
+            run.load = load;
+            eprintln!(
+                "-- round {round} {}: {:.2?}, {:.1} MB/s, load {}, {}",
+                method.name(),
+                run.wall,
+                mb_per_s(source_bytes, run.wall),
+                run.load,
+                run.check.as_ref().err().map_or("checked", String::as_str)
+            );
+            runs.push(run);
+            fs::remove_dir_all(&out)?;
+        }
+    }
+    daemon.stop();
+
+    println!();
+    println!("Export benchmark, {started}");
+    println!("Machine: {machine}");
+    println!(
+        "Source: {minutes} min of one camera, {} segments of {SEGMENT_S} s, {:.1} MB \
+         ({:.2} Mbit/s: H.264 1080p {FPS} fps, key frame every {GOP_FRAMES} frames, plus AAC); \
+         {} video frames",
+        rows.len(),
+        source_bytes as f64 / 1e6,
+        source_bytes as f64 * 8.0 / (minutes * 60) as f64 / 1e6,
+        expected.video_frames
+    );
+    println!(
+        "Page cache: {}",
+        if dropped {
+            "dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before every run"
+        } else {
+            "not dropped (not root, or EXPORT_BENCH_DROP_CACHES=0): reads may come from memory"
+        }
+    );
+    println!(
+        "Command: EXPORT_BENCH_MINUTES={minutes} EXPORT_BENCH_ROUNDS={rounds} \
+         cargo bench --locked --bench export"
+    );
+    println!();
+    println!("{}", runs_table(&runs, source_bytes));
+    println!();
+    println!("{}", summary_table(&runs, source_bytes));
+    let failed: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            r.check
+                .as_ref()
+                .err()
+                .map(|e| format!("round {} {}: {e}", r.round, r.method.name()))
+        })
+        .collect();
+    ensure!(
+        failed.is_empty(),
+        "exports failed their checks:\n{}",
+        failed.join("\n")
+    );
+    Ok(())
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a valid number")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+/// Flushes dirty pages and drops the page cache, so the next run reads from
+/// disk. False if not permitted (not root).
+fn drop_caches() -> bool {
+    nix::unistd::sync();
+    fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}
+
+/// User + system CPU time of this process (`RUSAGE_SELF`) or of its
+/// waited-for children (`RUSAGE_CHILDREN`).
+fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let d = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    d(u.ru_utime) + d(u.ru_stime)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_one(
+    site: &Site,
+    method: Method,
+    round: usize,
+    sources: &[PathBuf],
+    (from_us, to_us): (i64, i64),
+    out: &Path,
+    expected: &Content,
+    daemon: u32,
+) -> anyhow::Result<Run> {
+    let who = match method {
+        Method::Custosctl => libc::RUSAGE_CHILDREN,
+        _ => libc::RUSAGE_SELF,
+    };
+    let cpu0 = cpu_time(who);
+    let daemon0 = procfs::cpu_ticks(daemon);
+    let t = Instant::now();
+    let written = match method {
+        Method::Copy => copy(sources, out)?,
+        Method::Library => export_library(site, from_us, to_us, out)?,
+        Method::Custosctl => export_custosctl(site, from_us, to_us, out)?,
+    };
+    let wall = t.elapsed();
+    let cpu = cpu_time(who).saturating_sub(cpu0);
+    let daemon_cpu = match (method, daemon0, procfs::cpu_ticks(daemon)) {
+        (Method::Custosctl, Some(a), Some(b)) => Some(Duration::from_secs_f64(
+            b.saturating_sub(a) as f64 / procfs::ticks_per_second(),
+        )),
+        _ => None,
+    };
+    let check = match method {
+        Method::Copy => {
+            let total: u64 = sources
+                .iter()
+                .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
+                .sum();
+            if written == total {
+                Ok(())
+            } else {
+                Err(format!("copied {written} bytes of {total}"))
+            }
+        }
+        _ => check_package(out, expected),
+    };
+    Ok(Run {
+        round,
+        method,
+        wall,
+        cpu,
+        daemon_cpu,
+        written,
+        load: String::new(),
+        check,
+    })
+}
+
+/// The physical limit: every source byte read once, in order, and written
+/// once to a new file, made durable as the export makes its files.
+fn copy(sources: &[PathBuf], out: &Path) -> anyhow::Result<u64> {
+    fs::create_dir_all(out)?;
+    let path = out.join("copy.bin");
+    let mut dst = File::create_new(&path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    for src in sources {
+        let mut f = File::open(src).with_context(|| format!("opening {}", src.display()))?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            dst.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    }
+    dst.sync_all()?;
+    File::open(out)?.sync_all()?;
+    Ok(total)
+}
+
+fn export_library(site: &Site, from_us: i64, to_us: i64, out: &Path) -> anyhow::Result<u64> {
+    let config = Config::load(&site.config()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let index = SharedIndex::new(Index::open(&site.index())?);
+    let key = NodeKey::load_or_create(&config.daemon.state_dir)?;
+    let req = Request {
+        camera: CAMERA.into(),
+        from_us,
+        to_us,
+        case: None,
+        recipient: "Bench police, officer B. Bench".into(),
+        reason: "export benchmark".into(),
+        legal_basis: None,
+        exporter: Exporter {
+            user: "bench".into(),
+            uid: nix::unistd::getuid().as_raw(),
+        },
+    };
+    let now = jiff::Timestamp::now().as_microsecond();
+    let m = export::export(&index, &config, &Leases::new(), &key, &req, out, now)?;
+    Ok(m.files
+        .iter()
+        .filter(|f| f.name.ends_with(".mp4"))
+        .map(|f| f.bytes)
+        .sum())
+}
+
+fn export_custosctl(site: &Site, from_us: i64, to_us: i64, out: &Path) -> anyhow::Result<u64> {
+    let rfc3339 = |us: i64| {
+        jiff::Timestamp::from_microsecond(us)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    };
+    let output = Command::new(CUSTOSCTL)
+        .arg("--config")
+        .arg(site.config())
+        .arg("--socket")
+        .arg(site.socket())
+        .args(["export", "--camera", CAMERA])
+        .args(["--from", &rfc3339(from_us), "--to", &rfc3339(to_us)])
+        .args(["--recipient", "Bench police, officer B. Bench"])
+        .args(["--reason", "export benchmark"])
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "custosctl export failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(mp4_files(out)?
+        .iter()
+        .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
+        .sum())
+}
+
+fn mp4_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Frames, key frames and sample bytes of the video and audio tracks of
+/// `files`, parsed from their boxes.
+fn content_of(files: &[PathBuf]) -> anyhow::Result<Content> {
+    let mut c = Content::default();
+    for f in files {
+        let info = custos::mp4::scan_file(f)?;
+        for s in &info.samples {
+            let video = info.track(s.track).is_some_and(|t| t.codec.is_video());
+            if video {
+                c.video_frames += 1;
+                c.key_frames += u64::from(s.keyframe);
+            } else {
+                c.audio_frames += 1;
+            }
+            c.sample_bytes += u64::from(s.size);
+        }
+    }
+    Ok(c)
+}
+
+fn check_index_agrees(rows: &[SegmentRow], c: &Content) -> anyhow::Result<()> {
+    let frames: u64 = rows.iter().map(|r| r.frames.unwrap_or(0)).sum();
+    let keys: u64 = rows.iter().map(|r| r.key_frames.unwrap_or(0)).sum();
+    ensure!(
+        (frames, keys) == (c.video_frames, c.key_frames),
+        "the index counts {frames} frames and {keys} key frames, the files {} and {}",
+        c.video_frames,
+        c.key_frames
+    );
+    Ok(())
+}
+
+/// The package holds exactly the sources' media, and verifies.
+fn check_package(out: &Path, expected: &Content) -> Result<(), String> {
+    let files = mp4_files(out).map_err(|e| e.to_string())?;
+    let got = content_of(&files).map_err(|e| e.to_string())?;
+    if got != *expected {
+        return Err(format!("the clips hold {got:?}, the sources {expected:?}"));
+    }
+    let report = export::verify(out, None).map_err(|e| e.to_string())?;
+    if !report.ok() {
+        return Err(format!("verify: {:?}", report.problems));
+    }
+    Ok(())
+}
+
+fn runs_table(runs: &[Run], source_bytes: u64) -> Table {
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header([
+        "round",
+        "method",
+        "time s",
+        "MB/s",
+        "time / copy",
+        "CPU s",
+        "custosd CPU s",
+        "MB written",
+        "load",
+        "check",
+    ]);
+    for r in runs {
+        let copy = runs
+            .iter()
+            .find(|c| c.round == r.round && c.method == Method::Copy);
+        t.add_row([
+            r.round.to_string(),
+            r.method.name().to_owned(),
+            format!("{:.2}", r.wall.as_secs_f64()),
+            format!("{:.1}", mb_per_s(source_bytes, r.wall)),
+            copy.map_or("-".into(), |c| {
+                format!("{:.2}", r.wall.as_secs_f64() / c.wall.as_secs_f64())
+            }),
+            format!("{:.2}", r.cpu.as_secs_f64()),
+            r.daemon_cpu
+                .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
+            format!("{:.1}", r.written as f64 / 1e6),
+            r.load.clone(),
+            match &r.check {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("WRONG: {e}"),
+            },
+        ]);
+    }
+    t
+}
+
+/// Means over rounds; the throughput ratio is export MB/s over copy MB/s.
+fn summary_table(runs: &[Run], source_bytes: u64) -> Table {
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header([
+        "method",
+        "rounds",
+        "mean time s",
+        "mean MB/s",
+        "MB/s / copy MB/s",
+        "mean CPU s (client + custosd)",
+    ]);
+    let of = |m: Method| runs.iter().filter(move |r| r.method == m);
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    for m in Method::ALL {
+        let n = of(m).count();
+        let ratios: Vec<f64> = of(m)
+            .filter_map(|r| {
+                let c = of(Method::Copy).find(|c| c.round == r.round)?;
+                Some(c.wall.as_secs_f64() / r.wall.as_secs_f64())
+            })
+            .collect();
+        t.add_row([
+            m.name().to_owned(),
+            n.to_string(),
+            format!("{:.2}", mean(of(m).map(|r| r.wall.as_secs_f64()).collect())),
+            format!(
+                "{:.1}",
+                mean(of(m).map(|r| mb_per_s(source_bytes, r.wall)).collect())
+            ),
+            format!("{:.2}", mean(ratios)),
+            format!(
+                "{:.2}",
+                mean(
+                    of(m)
+                        .map(|r| (r.cpu + r.daemon_cpu.unwrap_or_default()).as_secs_f64())
+                        .collect()
+                )
+            ),
+        ]);
+    }
+    t
+}
+
+/// The benchmark's site: config, index, recordings, admin socket.
+struct Site {
+    dir: PathBuf,
+    minutes: u64,
+}
+
+impl Site {
+    fn new(dir: PathBuf, minutes: u64) -> Site {
+        Site { dir, minutes }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("custos.toml")
+    }
+    fn socket(&self) -> PathBuf {
+        self.dir.join("admin.sock")
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+    fn index(&self) -> PathBuf {
+        self.state().join("index.db")
+    }
+    fn pristine(&self) -> PathBuf {
+        self.dir.join("pristine.db")
+    }
+    fn recordings(&self) -> PathBuf {
+        self.dir.join("recordings")
+    }
+    fn marker(&self) -> PathBuf {
+        self.dir.join("built")
+    }
+
+    fn marker_text(&self) -> String {
+        format!("format {SITE_FORMAT}, {} minutes\n", self.minutes)
+    }
+
+    /// Builds the site unless a complete one of the same format is there.
+    fn ensure_built(&self) -> anyhow::Result<()> {
+        if fs::read_to_string(self.marker()).ok() == Some(self.marker_text()) {
+            return Ok(());
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+        fs::create_dir_all(self.state())?;
+        fs::create_dir_all(self.recordings())?;
+        let t = Instant::now();
+        eprintln!(
+            "building {} minutes of recording in {} (once)",
+            self.minutes,
+            self.dir.display()
+        );
+        {
+            let mut index = Index::open(&self.index())?;
+            let cam = index.camera_id(CAMERA)?;
+            let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+            let mut frame = Vec::new();
+            for seg in 0..self.minutes * 60 / SEGMENT_S {
+                let start_us = T0_US + (seg * SEGMENT_S * 1_000_000) as i64;
+                index.transaction(|ix| {
+                    write_segment(ix, &self.recordings(), cam, start_us, &mut rng, &mut frame)
+                })?;
+            }
+        }
+        nix::unistd::sync();
+        fs::copy(self.index(), self.pristine())?;
+        fs::write(self.marker(), self.marker_text())?;
+        eprintln!("built in {:.1?}", t.elapsed());
+        Ok(())
+    }
+
+    /// The index as built, without rows earlier runs added.
+    fn reset_index(&self) -> anyhow::Result<()> {
+        for ext in ["", "-wal", "-shm"] {
+            let _ = fs::remove_file(format!("{}{ext}", self.index().display()));
+        }
+        fs::copy(self.pristine(), self.index())?;
+        Ok(())
+    }
+
+    fn write_config(&self) -> anyhow::Result<()> {
+        let d = self.dir.display();
+        let uid = nix::unistd::getuid().as_raw();
+        let text = format!(
+            r#"timezone = "Europe/Vilnius"
+
+[daemon]
+state_dir = "{d}/state"
+socket = "{d}/admin.sock"
+max_retention_days = 3650
+
+[controller]
+name = "Bench school"
+registration_code = "190000000"
+address = "Bench street 1"
+email = "info@example.org"
+dpo = {{ name = "DPO", email = "dpo@example.org" }}
+
+[[storage]]
+id = "main"
+path = "{d}/recordings"
+create = true
+
+[evidence]
+path = "{d}/evidence"
+create = true
+
+[[zone]]
+id = "{ZONE}"
+name = "Entrance"
+retention_days = 3650
+purposes = ["safety"]
+legal_basis = "GDPR Art. 6(1)(e)"
+processor = "The school"
+audio = "allowed"
+
+# Disabled: the footage is already there, nothing is recorded.
+[[camera]]
+id = "{CAMERA}"
+name = "Gate"
+zone = "{ZONE}"
+url = "rtsp://127.0.0.1:9/{CAMERA}"
+audio = true
+segment = "{SEGMENT_S}s"
+area = "The school gate"
+enabled = false
+
+[[access.grant]]
+user = {uid}
+roles = ["evidence"]
+"#
+        );
+        fs::write(self.config(), text)?;
+        Ok(())
+    }
+}
+
+/// xorshift64*: payload bytes that do not compress, fast to make.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+fn tracks() -> Vec<TrackSpec> {
+    let sps = hex::decode(SPS_1080P).expect("constant hex");
+    let mut avcc = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1];
+    avcc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+    avcc.extend_from_slice(&sps);
+    avcc.push(1);
+    avcc.extend_from_slice(&(PPS.len() as u16).to_be_bytes());
+    avcc.extend_from_slice(&PPS);
+    vec![
+        TrackSpec::video(Codec::H264 { avcc }, 1920, 1080),
+        TrackSpec::audio(
+            Codec::Aac {
+                asc: ASC_48K_MONO.to_vec(),
+            },
+            AUDIO_RATE as u32,
+            1,
+        ),
+    ]
+}
+
+/// A sample's bytes: an AVC length-prefixed NAL unit (video) or a raw frame
+/// (audio) of `len` bytes in all.
+fn payload(rng: &mut XorShift, len: usize, nal: Option<u8>, out: &mut Vec<u8>) {
+    out.resize(len, 0);
+    rng.fill(out);
+    if let Some(header) = nal {
+        out[..4].copy_from_slice(&(len as u32 - 4).to_be_bytes());
+        out[4] = header;
+    }
+}
+
+/// One 60 s segment as custosd writes it: a row begun, the file made with
+/// [`FragmentedWriter`] one 500 ms fragment at a time (video then audio,
+/// one `write_all` each), fsynced, then the row completed with the file's
+/// size and SHA-256.
+fn write_segment(
+    ix: &Index,
+    root: &Path,
+    cam: custos::index::CameraId,
+    start_us: i64,
+    rng: &mut XorShift,
+    scratch: &mut Vec<u8>,
+) -> custos::Result<()> {
+    let rel = custos::storage::segment_path(ZONE, CAMERA, start_us)?;
+    let id = ix.begin_segment(&NewSegment {
+        camera: cam,
+        zone: ZONE,
+        root: "main",
+        path: &rel,
+        start_us,
+        time_source: TimeSource::Rtcp,
+        clock_offset_us: Some(1_500),
+    })?;
+    let file = custos::storage::create_segment_file(root, &rel)?;
+    let mut w = FragmentedWriter::new(
+        HashingFile::new(file),
+        tracks(),
+        (start_us / 1_000_000) as u64,
+    )?;
+    // Mean sizes for the bit rates: a GOP is one key frame worth ten
+    // P-frames and GOP-1 P-frames.
+    let gop_bytes = VIDEO_BITS_PER_S / 8 * GOP_FRAMES / FPS;
+    let p_mean = gop_bytes / (GOP_FRAMES - 1 + 10);
+    let audio_mean = AUDIO_BITS_PER_S / 8 * AAC_FRAME / AUDIO_RATE;
+    let frames = SEGMENT_S * FPS;
+    let audio_end = SEGMENT_S * AUDIO_RATE;
+    let mut data: Vec<Vec<u8>> = Vec::new();
+    let mut meta: Vec<(u32, u64, u32, bool)> = Vec::new();
+    for k in 0..frames / FRAGMENT_FRAMES {
+        data.clear();
+        meta.clear();
+        for f in k * FRAGMENT_FRAMES..(k + 1) * FRAGMENT_FRAMES {
+            let key = f % GOP_FRAMES == 0;
+            let len = if key {
+                rng.between(p_mean * 9, p_mean * 11)
+            } else {
+                rng.between(p_mean * 4 / 5, p_mean * 6 / 5)
+            };
+            payload(
+                rng,
+                len as usize,
+                Some(if key { 0x65 } else { 0x41 }),
+                scratch,
+            );
+            data.push(scratch.clone());
+            meta.push((
+                1,
+                f * VIDEO_TICKS_PER_FRAME,
+                VIDEO_TICKS_PER_FRAME as u32,
+                key,
+            ));
+        }
+        // The AAC frames starting in this fragment's half second; the last
+        // one is cut where the segment's video ends, as the segmenter does.
+        let (lo, hi) = (k * AUDIO_RATE / 2, (k + 1) * AUDIO_RATE / 2);
+        let mut t = lo.div_ceil(AAC_FRAME) * AAC_FRAME;
+        while t < hi {
+            let dur = AAC_FRAME.min(audio_end - t);
+            let len = rng.between(audio_mean * 4 / 5, audio_mean * 6 / 5);
+            payload(rng, len as usize, None, scratch);
+            data.push(scratch.clone());
+            meta.push((2, t, dur as u32, true));
+            t += AAC_FRAME;
+        }
+        let samples: Vec<Sample> = meta
+            .iter()
+            .zip(&data)
+            .map(|(&(track, decode_time, duration, keyframe), d)| Sample {
+                track,
+                decode_time,
+                duration,
+                composition_offset: 0,
+                keyframe,
+                data: d,
+            })
+            .collect();
+        w.write_fragment(&samples)?;
+    }
+    let (file, bytes, sha256) = w.into_inner().finish();
+    let path = root.join(&rel);
+    custos::storage::fsync_file(&file, &path);
+    ix.complete_segment(
+        id,
+        &SegmentSummary {
+            end_us: start_us + (SEGMENT_S * 1_000_000) as i64,
+            bytes,
+            frames,
+            key_frames: frames / GOP_FRAMES,
+            video_codec: "h264".into(),
+            audio_codec: Some("aac".into()),
+            sha256,
+            recovered: false,
+        },
+    )
+}
+
+/// A file that hashes and counts what is written to it, as the segmenter's.
+struct HashingFile {
+    file: File,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl HashingFile {
+    fn new(file: File) -> Self {
+        HashingFile {
+            file,
+            hash: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (File, u64, [u8; 32]) {
+        (self.file, self.bytes, self.hash.finalize().into())
+    }
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// The real custosd on the site.
+struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts custosd and waits until its socket answers `/v1/status`.
+    fn start(site: &Site, log: &Path) -> anyhow::Result<Daemon> {
+        let logf = File::create(log)?;
+        let child = Command::new(CUSTOSD)
+            .arg("--config")
+            .arg(site.config())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf)
+            .spawn()?;
+        let mut d = Daemon { child: Some(child) };
+        let client = Client::new(&site.socket());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if client.get("/v1/status").is_ok() {
+                return Ok(d);
+            }
+            let exited = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                d.stop();
+                bail!(
+                    "custosd did not answer on {} ({}); see {}",
+                    site.socket().display(),
+                    exited.map_or("timed out".into(), |s| s.to_string()),
+                    log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within 30 s.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
