@@ -238,10 +238,7 @@ pub fn prepare(
             utc(req.to_us)
         )));
     }
-    let sources = rows
-        .into_iter()
-        .map(|row| open_source(&config, row))
-        .collect::<Result<Vec<_>>>()?;
+    let sources = open_sources(&config, rows)?;
     let clips = plan_clips(&sources, req.from_us, req.to_us)?;
     if clips.is_empty() {
         return Err(Error::not_found(format!(
@@ -520,6 +517,42 @@ fn create_file(path: &Path) -> Result<File> {
         .mode(0o644)
         .open(path)
         .map_err(|e| Error::io("cannot create", path, e))
+}
+
+/// Opens, re-hashes and parses the sources on a few threads (hashing is
+/// the bulk of an export's CPU), keeping their order.
+fn open_sources(config: &Config, rows: Vec<SegmentRow>) -> Result<Vec<Source>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let per_thread = rows.len().div_ceil(threads).max(1);
+    let mut rows = rows.into_iter();
+    let batches: Vec<Vec<SegmentRow>> = std::iter::from_fn(|| {
+        let batch: Vec<SegmentRow> = rows.by_ref().take(per_thread).collect();
+        (!batch.is_empty()).then_some(batch)
+    })
+    .collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = batches
+            .into_iter()
+            .map(|batch| {
+                scope.spawn(move || {
+                    batch
+                        .into_iter()
+                        .map(|row| open_source(config, row))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut sources = Vec::new();
+        for w in workers {
+            let part = w
+                .join()
+                .map_err(|_| Error::internal("a thread checking export sources failed"))??;
+            sources.extend(part);
+        }
+        Ok(sources)
+    })
 }
 
 /// Opens a segment, checks it against its index hash and parses it.
