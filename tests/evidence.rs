@@ -489,4 +489,43 @@ fn through_the_api_the_evidence_officer_holds_and_closes_and_it_is_audited() {
             .any(|d| d["reason"] == "case_closed" && d["segments"] == 2),
         "{deletions:#}"
     );
+
+    // A case opened 40 days ago (default review 30 days) is overdue: the
+    // daemon's status flags it for those who may read cases, as a violation.
+    let config = Config::load(&site.config_path()).unwrap();
+    let index = SharedIndex::new(Index::open(&site.index_path()).unwrap());
+    let now = jiff::Timestamp::now().as_microsecond();
+    evidence::create_case(
+        &index,
+        &config,
+        &CaseRequest {
+            id: "old-1".into(),
+            title: "Forgotten case".into(),
+            authority: "Police".into(),
+            authority_ref: "PD-9".into(),
+            legal_basis: "GDPR Art. 6(1)(c)".into(),
+            review_days: None,
+        },
+        "officer",
+        now - 40 * DAY_US,
+    )
+    .unwrap();
+    let st = ctl(&["--json", "status"]);
+    assert_eq!(
+        st["overdue_reviews"],
+        serde_json::json!(["old-1"]),
+        "{st:#}"
+    );
+    let o = ctl_as(&site, EVIDENCE, &["status"]);
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        shown.contains("VIOLATION: case old-1 is past its review date"),
+        "{shown}"
+    );
+    let o = ctl_as(&site, OPERATOR, &["--json", "status"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        st["overdue_reviews"].is_null(),
+        "operators see no cases: {st:#}"
+    );
 }

@@ -622,8 +622,28 @@ fn status(state: &ApiState, config: &Config, caller: &Caller) -> Value {
         },
         "storage": storage,
         "storage_alarms": state.alarms.snapshot(),
+        "overdue_reviews": overdue_reviews(state, caller),
         "cameras": cameras(state, config, caller),
     })
+}
+
+/// Open cases past their review date (a retention violation: evidence is
+/// kept only while its purpose lasts), for callers who may read cases;
+/// `null` for others or if the index cannot be read.
+fn overdue_reviews(state: &ApiState, caller: &Caller) -> Value {
+    if caller.authorize(Action::CaseRead).is_err() {
+        return Value::Null;
+    }
+    match state
+        .read_index()
+        .and_then(|ix| ix.overdue_cases(state.clocks.realtime()))
+    {
+        Ok(ids) => json!(ids),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading overdue case reviews for the status");
+            Value::Null
+        }
+    }
 }
 
 /// The configured cameras the caller may see, with their live status. No

@@ -1026,6 +1026,13 @@ fn show_status(v: &Value, _: usize) {
     for a in v["storage_alarms"].as_array().into_iter().flatten() {
         println!("ALARM: {}", a);
     }
+    for id in v["overdue_reviews"].as_array().into_iter().flatten() {
+        println!(
+            "VIOLATION: case {} is past its review date: extend it with a reason \
+             (custosctl case review) or close it",
+            text(id)
+        );
+    }
     show_cameras(v, 0);
 }
 
