@@ -4,6 +4,7 @@
 mod camera;
 pub mod finisher;
 pub mod pipeline;
+mod rtptime;
 pub mod segmenter;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

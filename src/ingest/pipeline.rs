@@ -20,10 +20,11 @@ use crate::config::{Camera, Transport};
 use crate::error::{Error, Result};
 use crate::mp4;
 
+use super::rtptime::RtpTimestamper;
 use super::segmenter::{Frame, Kind, Segmenter};
 
-/// rtspsrc jitter-buffer latency. Over TCP packets arrive in order and are
-/// passed on at once (`buffer-mode=none`); this only bounds reordering on UDP.
+/// rtspsrc jitter-buffer latency: bounds reordering on UDP. Over TCP there
+/// is no jitter buffer (see `rtptime`).
 const LATENCY_MS: u32 = 200;
 
 /// Builds the pipeline for `camera`; frames go to `segmenter`.
@@ -51,11 +52,20 @@ pub fn build(
     }
     // RTCP sender reports give the camera's NTP time of each frame, as a
     // reference-timestamp meta, only when the RTP manager is asked for it.
-    src.connect("new-manager", false, |args| {
-        if let Ok(manager) = args[1].get::<gst::Element>()
-            && manager.has_property("add-reference-timestamp-meta")
-        {
+    let tcp = camera.transport == Transport::Tcp;
+    src.connect("new-manager", false, move |args| {
+        let Ok(manager) = args[1].get::<gst::Element>() else {
+            return None;
+        };
+        if manager.has_property("add-reference-timestamp-meta") {
             manager.set_property("add-reference-timestamp-meta", true);
+        }
+        // Over TCP nothing is reordered or lost: stamp packets on the
+        // reading thread instead of handing each to a jitter buffer's.
+        if tcp {
+            manager.connect("request-jitterbuffer", false, |_| {
+                Some(RtpTimestamper::new().upcast::<gst::Element>().to_value())
+            });
         }
         None
     });

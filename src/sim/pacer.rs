@@ -79,8 +79,16 @@ impl Feed {
                     return false;
                 };
                 // The running time exists once the pipeline plays; the RTSP
-                // server sets a live media playing while preparing it.
-                match src.current_running_time() {
+                // server sets a live media playing while preparing it. Only
+                // once the appsrc itself is PLAYING: the pipeline gives it
+                // its clock before its base time, and a running time read in
+                // between is the clock's absolute time (hours), which would
+                // stamp every buffer that far ahead and hold the media's
+                // first frame in its sink.
+                let running_time = (src.current_state() == gst::State::Playing)
+                    .then(|| src.current_running_time())
+                    .flatten();
+                match running_time {
                     Some(rt) => *self.origin.insert((now, rt)),
                     None => {
                         // Not playing yet (the media is configured before
