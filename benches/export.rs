@@ -34,6 +34,8 @@
 //! key frames and sample bytes (parsed back with [`custos::mp4::scan_file`])
 //! must equal the sources', and [`custos::export::verify`] must pass.
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "recording/procfs.rs"]
 #[allow(dead_code)]
 mod procfs;
@@ -41,12 +43,12 @@ mod procfs;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use comfy_table::Table;
-use custos::api::client::Client;
+use common::{Daemon, drop_caches, env_or};
 use custos::config::Config;
 use custos::export::{self, NodeKey, Request, manifest::Exporter};
 use custos::index::{Index, NewSegment, SegmentRow, SegmentSummary, TimeSource};
@@ -164,7 +166,13 @@ fn main() -> anyhow::Result<()> {
     let work = dir.join("work");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)?;
-    let mut daemon = Daemon::start(&site, &dir.join("custosd.log"))?;
+    let (_, mut daemon) = Daemon::start(
+        CUSTOSD,
+        &site.config(),
+        &site.socket(),
+        &dir.join("custosd.log"),
+        Duration::from_millis(20),
+    )?;
     let dropped = want_drop && drop_caches();
     let machine = procfs::machine();
     let started = jiff::Timestamp::now();
@@ -266,24 +274,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
-
 fn mb_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
-}
-
-/// Flushes dirty pages and drops the page cache, so the next run reads from
-/// disk. False if not permitted (not root).
-fn drop_caches() -> bool {
-    nix::unistd::sync();
-    fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
 }
 
 /// User + system CPU time of this process (`RUSAGE_SELF`) or of its
@@ -656,32 +648,10 @@ impl Site {
     }
 
     fn write_config(&self) -> anyhow::Result<()> {
-        let d = self.dir.display();
         let uid = nix::unistd::getuid().as_raw();
-        let text = format!(
-            r#"timezone = "Europe/Vilnius"
-
-[daemon]
-state_dir = "{d}/state"
-socket = "{d}/admin.sock"
-max_retention_days = 3650
-
-[controller]
-name = "Bench school"
-registration_code = "190000000"
-address = "Bench street 1"
-email = "info@example.org"
-dpo = {{ name = "DPO", email = "dpo@example.org" }}
-
-[[storage]]
-id = "main"
-path = "{d}/recordings"
-create = true
-
-[evidence]
-path = "{d}/evidence"
-create = true
-
+        let text = common::config_head(&self.dir)
+            + &format!(
+                r#"
 [[zone]]
 id = "{ZONE}"
 name = "Entrance"
@@ -706,7 +676,7 @@ enabled = false
 user = {uid}
 roles = ["evidence"]
 "#
-        );
+            );
         fs::write(self.config(), text)?;
         Ok(())
     }
@@ -903,72 +873,5 @@ impl Write for HashingFile {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
-    }
-}
-
-/// The real custosd on the site.
-struct Daemon {
-    child: Option<Child>,
-}
-
-impl Daemon {
-    /// Starts custosd and waits until its socket answers `/v1/status`.
-    fn start(site: &Site, log: &Path) -> anyhow::Result<Daemon> {
-        let logf = File::create(log)?;
-        let child = Command::new(CUSTOSD)
-            .arg("--config")
-            .arg(site.config())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .spawn()?;
-        let mut d = Daemon { child: Some(child) };
-        let client = Client::new(&site.socket());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if client.get("/v1/status").is_ok() {
-                return Ok(d);
-            }
-            let exited = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > deadline {
-                d.stop();
-                bail!(
-                    "custosd did not answer on {} ({}); see {}",
-                    site.socket().display(),
-                    exited.map_or("timed out".into(), |s| s.to_string()),
-                    log.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// SIGTERM, then SIGKILL if it has not exited within 30 s.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -40,17 +40,19 @@
 //! cost), with a warm page cache and after dropping it; against opening the
 //! index and counting its segments, and `PRAGMA quick_check`.
 
+#[path = "common/mod.rs"]
+mod common;
 #[path = "recording/procfs.rs"]
 #[allow(dead_code)]
 mod procfs;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use comfy_table::Table;
+use common::{Daemon, drop_caches, env_or};
 use custos::api::client::Client;
 use custos::api::params::encode;
 use custos::config::Config;
@@ -199,8 +201,14 @@ fn main() -> anyhow::Result<()> {
     let empty = dir.join("empty.db");
     if !empty.exists() {
         site.reset_index(None)?;
-        let (_, daemon) = Daemon::start(&site, &dir.join("custosd-startup.log"))?;
-        daemon.stop();
+        let (_, daemon) = Daemon::start(
+            CUSTOSD,
+            &site.config(),
+            &site.socket(),
+            &dir.join("custosd-startup.log"),
+            Duration::from_millis(2),
+        )?;
+        drop(daemon);
         let conn = rusqlite::Connection::open(site.index())?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         drop(conn);
@@ -245,21 +253,39 @@ fn main() -> anyhow::Result<()> {
             record(format!("index: PRAGMA quick_check, {label}"), t.elapsed());
 
             drop_caches_if(cold);
-            let (d, daemon) = Daemon::start(&site, &dir.join("custosd-startup.log"))?;
+            let (d, daemon) = Daemon::start(
+                CUSTOSD,
+                &site.config(),
+                &site.socket(),
+                &dir.join("custosd-startup.log"),
+                Duration::from_millis(2),
+            )?;
             record(format!("custosd, {rows} segments, {label}"), d);
-            daemon.stop();
+            drop(daemon);
 
             site.reset_index(Some(&empty))?;
             drop_caches_if(cold);
-            let (d, daemon) = Daemon::start(&site, &dir.join("custosd-startup.log"))?;
+            let (d, daemon) = Daemon::start(
+                CUSTOSD,
+                &site.config(),
+                &site.socket(),
+                &dir.join("custosd-startup.log"),
+                Duration::from_millis(2),
+            )?;
             record(format!("custosd, empty index, {label}"), d);
-            daemon.stop();
+            drop(daemon);
         }
     }
 
     // Queries: the daemon on a fresh copy; the index read directly beside it.
     site.reset_index(Some(&pristine))?;
-    let (_, daemon) = Daemon::start(&site, &dir.join("custosd.log"))?;
+    let (_, daemon) = Daemon::start(
+        CUSTOSD,
+        &site.config(),
+        &site.socket(),
+        &dir.join("custosd.log"),
+        Duration::from_millis(2),
+    )?;
     let index = Index::open_read_only(&site.index())?;
     let client = Client::new(&site.socket());
     let leases = Leases::new();
@@ -298,7 +324,7 @@ fn main() -> anyhow::Result<()> {
         results.push((q, raw, api));
     }
     drop(index);
-    daemon.stop();
+    drop(daemon);
     let load_after = procfs::loadavg();
 
     println!();
@@ -317,21 +343,6 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("{}", startup_table(&startup));
     Ok(())
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
-
-/// Flushes dirty pages and drops the page cache. False if not permitted.
-fn drop_caches() -> bool {
-    nix::unistd::sync();
-    fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
 }
 
 fn drop_caches_if(cold: bool) {
@@ -673,32 +684,7 @@ impl Site {
 
     fn write_config(&self) -> anyhow::Result<()> {
         use std::fmt::Write as _;
-        let d = self.dir.display();
-        let mut text = format!(
-            r#"timezone = "Europe/Vilnius"
-
-[daemon]
-state_dir = "{d}/state"
-socket = "{d}/admin.sock"
-max_retention_days = 3650
-
-[controller]
-name = "Bench school"
-registration_code = "190000000"
-address = "Bench street 1"
-email = "info@example.org"
-dpo = {{ name = "DPO", email = "dpo@example.org" }}
-
-[[storage]]
-id = "main"
-path = "{d}/recordings"
-create = true
-
-[evidence]
-path = "{d}/evidence"
-create = true
-"#
-        );
+        let mut text = common::config_head(&self.dir);
         for z in 0..ZONES {
             write!(
                 text,
@@ -744,74 +730,5 @@ impl XorShift {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
-    }
-}
-
-/// The real custosd on the site; killed if dropped without `stop`.
-struct Daemon {
-    child: Option<Child>,
-}
-
-impl Daemon {
-    /// Starts custosd and returns how long it took until its socket
-    /// answered `/v1/status` (polled every 2 ms).
-    fn start(site: &Site, log: &Path) -> anyhow::Result<(Duration, Daemon)> {
-        let _ = fs::remove_file(site.socket());
-        let logf = File::create(log)?;
-        let client = Client::new(&site.socket());
-        let t = Instant::now();
-        let child = Command::new(CUSTOSD)
-            .arg("--config")
-            .arg(site.config())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .spawn()?;
-        let mut d = Daemon { child: Some(child) };
-        loop {
-            if client.get("/v1/status").is_ok() {
-                return Ok((t.elapsed(), d));
-            }
-            let exited = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || t.elapsed() > Duration::from_secs(300) {
-                let status = exited.map_or("timed out".into(), |s| s.to_string());
-                d.terminate();
-                bail!(
-                    "custosd did not answer on {} ({status}); see {}",
-                    site.socket().display(),
-                    log.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// SIGTERM, then SIGKILL if it has not exited within 30 s.
-    fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.terminate();
     }
 }
