@@ -201,13 +201,7 @@ fn main() -> anyhow::Result<()> {
     let empty = dir.join("empty.db");
     if !empty.exists() {
         site.reset_index(None)?;
-        let (_, daemon) = Daemon::start(
-            CUSTOSD,
-            &site.config(),
-            &site.socket(),
-            &dir.join("custosd-startup.log"),
-            Duration::from_millis(2),
-        )?;
+        let (_, daemon) = site.start(&dir.join("custosd-startup.log"))?;
         drop(daemon);
         let conn = rusqlite::Connection::open(site.index())?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -253,25 +247,13 @@ fn main() -> anyhow::Result<()> {
             record(format!("index: PRAGMA quick_check, {label}"), t.elapsed());
 
             drop_caches_if(cold);
-            let (d, daemon) = Daemon::start(
-                CUSTOSD,
-                &site.config(),
-                &site.socket(),
-                &dir.join("custosd-startup.log"),
-                Duration::from_millis(2),
-            )?;
+            let (d, daemon) = site.start(&dir.join("custosd-startup.log"))?;
             record(format!("custosd, {rows} segments, {label}"), d);
             drop(daemon);
 
             site.reset_index(Some(&empty))?;
             drop_caches_if(cold);
-            let (d, daemon) = Daemon::start(
-                CUSTOSD,
-                &site.config(),
-                &site.socket(),
-                &dir.join("custosd-startup.log"),
-                Duration::from_millis(2),
-            )?;
+            let (d, daemon) = site.start(&dir.join("custosd-startup.log"))?;
             record(format!("custosd, empty index, {label}"), d);
             drop(daemon);
         }
@@ -279,13 +261,7 @@ fn main() -> anyhow::Result<()> {
 
     // Queries: the daemon on a fresh copy; the index read directly beside it.
     site.reset_index(Some(&pristine))?;
-    let (_, daemon) = Daemon::start(
-        CUSTOSD,
-        &site.config(),
-        &site.socket(),
-        &dir.join("custosd.log"),
-        Duration::from_millis(2),
-    )?;
+    let (_, daemon) = site.start(&dir.join("custosd.log"))?;
     let index = Index::open_read_only(&site.index())?;
     let client = Client::new(&site.socket());
     let leases = Leases::new();
@@ -655,6 +631,18 @@ struct Site {
 }
 
 impl Site {
+    /// custosd on the site, with the time until it answered (polled
+    /// every 2 ms).
+    fn start(&self, log: &Path) -> anyhow::Result<(Duration, Daemon)> {
+        Daemon::start(
+            CUSTOSD,
+            &self.config(),
+            &self.socket(),
+            log,
+            Duration::from_millis(2),
+        )
+    }
+
     fn new(dir: PathBuf) -> anyhow::Result<Site> {
         fs::create_dir_all(dir.join("state"))?;
         fs::create_dir_all(dir.join("recordings"))?;
