@@ -68,8 +68,13 @@ struct Args {
     /// Phases per recorder and N (alternating custosd and ffmpeg).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
-    /// Which recorders: custosd, ffmpeg, or both.
-    #[arg(long, value_delimiter = ',', default_value = "custosd,ffmpeg")]
+    /// Which recorders: custosd (GStreamer's RTSP client, the default),
+    /// custosd-retina (cameras with rtsp_client = "retina"), ffmpeg.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "custosd,custosd-retina,ffmpeg"
+    )]
     recorders: Vec<Recorder>,
     /// Keep the recordings and logs (the directory is printed).
     #[arg(long)]
@@ -83,9 +88,10 @@ struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 enum Recorder {
     Custosd,
+    CustosdRetina,
     Ffmpeg,
 }
 
@@ -93,6 +99,7 @@ impl Recorder {
     fn name(self) -> &'static str {
         match self {
             Recorder::Custosd => "custosd",
+            Recorder::CustosdRetina => "custosd-retina",
             Recorder::Ffmpeg => "ffmpeg",
         }
     }
@@ -267,15 +274,16 @@ fn phases_table(phases: &[Phase]) -> Table {
     t
 }
 
-/// custosd/ffmpeg per N, from the means over rounds.
+/// Each custosd client against ffmpeg, per N, from the means over rounds.
 fn ratio_table(phases: &[Phase]) -> Table {
     let mut t = Table::new();
     t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
     t.set_header([
         "N",
-        "CPU custosd/ffmpeg",
-        "RSS custosd/ffmpeg",
-        "PSS custosd/ffmpeg",
+        "recorder",
+        "CPU / ffmpeg",
+        "RSS / ffmpeg",
+        "PSS / ffmpeg",
     ]);
     let mut ns: Vec<usize> = phases.iter().map(|p| p.cameras).collect();
     ns.sort_unstable();
@@ -289,17 +297,23 @@ fn ratio_table(phases: &[Phase]) -> Table {
                 .collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         };
-        let ratio =
-            |f: fn(&Phase) -> f64| match (mean(Recorder::Custosd, f), mean(Recorder::Ffmpeg, f)) {
+        for recorder in [Recorder::Custosd, Recorder::CustosdRetina] {
+            if mean(recorder, |p| p.cpu_pct).is_none() {
+                continue;
+            }
+            let ratio = |f: fn(&Phase) -> f64| match (mean(recorder, f), mean(Recorder::Ffmpeg, f))
+            {
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
                 _ => "-".into(),
             };
-        t.add_row([
-            n.to_string(),
-            ratio(|p| p.cpu_pct),
-            ratio(|p| p.rss_mib),
-            ratio(|p| p.pss_mib),
-        ]);
+            t.add_row([
+                n.to_string(),
+                recorder.name().to_owned(),
+                ratio(|p| p.cpu_pct),
+                ratio(|p| p.rss_mib),
+                ratio(|p| p.pss_mib),
+            ]);
+        }
     }
     t
 }
@@ -461,11 +475,15 @@ impl Running {
     }
 }
 
-fn start_custosd(urls: &[(String, String)], dir: &Path) -> anyhow::Result<Running> {
+fn start_custosd(
+    urls: &[(String, String)],
+    rtsp_client: &str,
+    dir: &Path,
+) -> anyhow::Result<Running> {
     let root = dir.join("recordings");
     fs::create_dir_all(&root)?;
     let config = dir.join("custos.toml");
-    fs::write(&config, custosd_config(urls, dir))?;
+    fs::write(&config, custosd_config(urls, rtsp_client, dir))?;
     let check = Command::new(CUSTOSD)
         .args(["check-config"])
         .arg(&config)
@@ -494,7 +512,7 @@ fn start_custosd(urls: &[(String, String)], dir: &Path) -> anyhow::Result<Runnin
     })
 }
 
-fn custosd_config(urls: &[(String, String)], dir: &Path) -> String {
+fn custosd_config(urls: &[(String, String)], rtsp_client: &str, dir: &Path) -> String {
     use std::fmt::Write as _;
     let d = dir.display();
     let mut t = format!(
@@ -542,6 +560,7 @@ id = "{name}"
 name = "{name}"
 zone = "bench"
 url = "{url}"
+rtsp_client = "{rtsp_client}"
 segment = "{SEGMENT_SECS}s"
 area = "Simulated camera {name}"
 "#
@@ -664,7 +683,8 @@ fn run_phase(recorder: Recorder, n: usize, args: &Args, dir: &Path) -> anyhow::R
     let load_before = procfs::loadavg();
     let mut sim = Sim::start(n, dir)?;
     let running = match recorder {
-        Recorder::Custosd => start_custosd(&sim.urls, dir),
+        Recorder::Custosd => start_custosd(&sim.urls, "gstreamer", dir),
+        Recorder::CustosdRetina => start_custosd(&sim.urls, "retina", dir),
         Recorder::Ffmpeg => start_ffmpeg(&sim.urls, dir),
     };
     let mut running = match running {
@@ -736,7 +756,7 @@ fn run_phase(recorder: Recorder, n: usize, args: &Args, dir: &Path) -> anyhow::R
     }
     let restarts = match recorder {
         Recorder::Ffmpeg => ffmpeg_restarts,
-        Recorder::Custosd => fs::read_to_string(dir.join("custosd.log"))
+        Recorder::Custosd | Recorder::CustosdRetina => fs::read_to_string(dir.join("custosd.log"))
             .unwrap_or_default()
             .matches("camera failed")
             .count() as u64,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use custos::config::{
     AudioPolicy, Config, ConfigError, ConfigErrors, Credentials, DEFAULT_MAX_RETENTION_DAYS,
-    Destruction, Principal, Role, Transport, redact_url,
+    Destruction, Principal, Role, RtspClient, Transport, redact_url,
 };
 
 const FILE: &str = "/etc/custos/custos.toml";
@@ -134,6 +134,7 @@ fn base_config_parses_with_documented_defaults() {
     assert_eq!(cam.name, "1A-Fojė-Pietinė");
     assert_eq!(cam.segment, Duration::from_secs(60));
     assert_eq!(cam.transport, Transport::Tcp);
+    assert_eq!(cam.rtsp_client, RtspClient::Gstreamer);
     assert!(cam.enabled && !cam.audio && cam.credentials.is_none());
     assert_eq!(c.camera_root(cam).path, Path::new("/srv/custos/recordings"));
     assert!(!c.storage[0].create);
@@ -351,6 +352,59 @@ fn non_rtsp_url_is_refused() {
     let text = replace(BASE, "rtsp://127.0.0.1:8554/cam2", "http://127.0.0.1/cam2");
     let e = error_at(&text, "camera[1].url", line_of(&text, "http://"));
     assert_contains(&e.message, &["must start with rtsp:// or rtsps://"]);
+}
+
+#[test]
+fn the_retina_client_is_chosen_per_camera() {
+    let text = replace(
+        BASE,
+        "area = \"Pagrindiniai vartai\"",
+        "area = \"Pagrindiniai vartai\"\nrtsp_client = \"retina\"",
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.cameras[1].rtsp_client, RtspClient::Retina);
+    assert_eq!(c.cameras[0].rtsp_client, RtspClient::Gstreamer);
+}
+
+#[test]
+fn the_retina_client_over_udp_or_tls_is_refused() {
+    let retina = "area = \"Pagrindiniai vartai\"\nrtsp_client = \"retina\"";
+    let udp = replace(
+        BASE,
+        "area = \"Pagrindiniai vartai\"",
+        &format!("{retina}\ntransport = \"udp\""),
+    );
+    let e = error_at(&udp, "camera[1].rtsp_client", line_of(&udp, "rtsp_client"));
+    assert_contains(
+        &e.message,
+        &[
+            "over TCP only",
+            "transport = \"tcp\"",
+            "rtsp_client = \"gstreamer\"",
+        ],
+    );
+    let tls = replace(BASE, "area = \"Pagrindiniai vartai\"", retina);
+    let tls = replace(
+        &tls,
+        "rtsp://127.0.0.1:8554/cam2",
+        "rtsps://127.0.0.1:8322/cam2",
+    );
+    let e = error_at(&tls, "camera[1].rtsp_client", line_of(&tls, "rtsp_client"));
+    assert_contains(
+        &e.message,
+        &["cannot read rtsps://", "rtsp_client = \"gstreamer\""],
+    );
+    let unknown = replace(
+        BASE,
+        "area = \"Pagrindiniai vartai\"",
+        "area = \"x\"\nrtsp_client = \"ffmpeg\"",
+    );
+    let e = error_at(
+        &unknown,
+        "camera[1].rtsp_client",
+        line_of(&unknown, "rtsp_client"),
+    );
+    assert_contains(&e.message, &["retina", "gstreamer"]);
 }
 
 #[test]

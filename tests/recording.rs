@@ -39,14 +39,34 @@ fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Frames an RTSP client may lose per connection. retina drops media that
+/// arrives before the server's answer to PLAY, and gst-rtsp-server (the
+/// simulator) sends its first frame then (docs/design/ingest.md).
+fn lost_at_connect(client: &str) -> u64 {
+    match client {
+        "retina" => 1,
+        _ => 0,
+    }
+}
+
 #[test]
 fn two_cameras_record_contiguous_segments_and_lose_no_frame() {
+    two_cameras_record_contiguous_segments("gstreamer");
+}
+
+#[test]
+fn two_cameras_record_contiguous_segments_with_retina() {
+    two_cameras_record_contiguous_segments("retina");
+}
+
+fn two_cameras_record_contiguous_segments(client: &'static str) {
     let sim = simulator(vec![camera("east"), camera("west")]);
     let mut site = Site::new(vec![
         SiteCamera::new("east", sim.url("east")),
         SiteCamera::new("west", sim.url("west")),
     ]);
     site.stall_timeout = "10s";
+    site.rtsp_client = client;
     let daemon = site.start();
     for cam in ["east", "west"] {
         site.wait_complete(cam, 5, Duration::from_secs(60));
@@ -123,15 +143,24 @@ fn two_cameras_record_contiguous_segments_and_lose_no_frame() {
             in_files += frames;
         }
         let sent = sim.video_frames_sent(cam);
-        assert_eq!(
-            in_files, sent,
-            "{cam}: frames in files vs frames the simulator sent"
+        assert!(
+            in_files <= sent && sent - in_files <= lost_at_connect(client),
+            "{cam} ({client}): {in_files} frames in files, {sent} sent by the simulator"
         );
     }
 }
 
 #[test]
 fn h265_and_audio_cameras_record_both_tracks_in_sync() {
+    h265_and_audio_cameras("gstreamer");
+}
+
+#[test]
+fn h265_and_audio_cameras_record_both_tracks_in_sync_with_retina() {
+    h265_and_audio_cameras("retina");
+}
+
+fn h265_and_audio_cameras(client: &'static str) {
     let mut h265 = camera("h265");
     h265.codec = SimCodec::H265;
     let mut aac = camera("aac");
@@ -145,7 +174,8 @@ fn h265_and_audio_cameras_record_both_tracks_in_sync() {
         .collect();
     cams[1].audio = true;
     cams[2].audio = true;
-    let site = Site::new(cams);
+    let mut site = Site::new(cams);
+    site.rtsp_client = client;
     let daemon = site.start();
     for cam in ["h265", "aac", "pcma"] {
         site.wait_complete(cam, 2, Duration::from_secs(60));
@@ -261,17 +291,27 @@ fn kill_9_loses_less_than_a_second_and_recovers() {
 
 #[test]
 fn a_frozen_camera_and_a_restarted_camera_each_leave_one_outage() {
+    frozen_and_restarted_cameras("gstreamer");
+}
+
+#[test]
+fn a_frozen_camera_and_a_restarted_camera_each_leave_one_outage_with_retina() {
+    frozen_and_restarted_cameras("retina");
+}
+
+fn frozen_and_restarted_cameras(client: &'static str) {
     let sim = simulator(vec![
         camera("frozen"),
         camera("restarted"),
         camera("steady"),
     ]);
-    let site = Site::new(
+    let mut site = Site::new(
         ["frozen", "restarted", "steady"]
             .iter()
             .map(|c| SiteCamera::new(c, sim.url(c)))
             .collect(),
     );
+    site.rtsp_client = client;
     let daemon = site.start();
     for cam in ["frozen", "restarted", "steady"] {
         site.wait_complete(cam, 1, Duration::from_secs(30));
@@ -396,13 +436,23 @@ fn sighup_adds_and_removes_cameras_and_sigterm_finalises_everything() {
 
 #[test]
 fn credentials_never_reach_the_log() {
+    credentials_stay_out_of_the_log("gstreamer");
+}
+
+#[test]
+fn credentials_never_reach_the_log_with_retina() {
+    credentials_stay_out_of_the_log("retina");
+}
+
+fn credentials_stay_out_of_the_log(client: &'static str) {
     let sim = simulator(vec![camera("gate")]);
     let mut gate = SiteCamera::new("gate", sim.url("gate"));
     gate.credentials = Some(("operator".into(), "Tr0ub4dor-secret-pw".into()));
     // A camera that does not answer, so errors (which name the camera) are logged too.
     let mut dead = SiteCamera::new("dead", "rtsp://127.0.0.1:9/nothing".into());
     dead.credentials = Some(("admin".into(), "another-secret-pw".into()));
-    let site = Site::new(vec![gate, dead]);
+    let mut site = Site::new(vec![gate, dead]);
+    site.rtsp_client = client;
     let daemon = site.start();
     site.wait_complete("gate", 1, Duration::from_secs(30));
     wait_until(Duration::from_secs(20), "the dead camera's outage", || {

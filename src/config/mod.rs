@@ -89,6 +89,8 @@ pub const DEFAULT_REVIEW_DAYS_MAX: u32 = 365;
 pub const DEFAULT_AUDIO_POLICY: AudioPolicy = AudioPolicy::Forbidden;
 /// `camera[].transport`.
 pub const DEFAULT_TRANSPORT: Transport = Transport::Tcp;
+/// `camera[].rtsp_client`.
+pub const DEFAULT_RTSP_CLIENT: RtspClient = RtspClient::Gstreamer;
 /// `camera[].audio`.
 pub const DEFAULT_CAMERA_AUDIO: bool = false;
 /// `camera[].enabled`.
@@ -333,12 +335,29 @@ pub enum Transport {
     Udp,
 }
 
+/// The RTSP client that reads a camera (`camera[].rtsp_client`), default
+/// [`DEFAULT_RTSP_CLIENT`].
+///
+/// `retina` costs about a third of `gstreamer`'s CPU per camera
+/// (BENCHMARKS.md) but reads only `rtsp://` over TCP, and it drops media a
+/// server sends before its answer to PLAY (gst-rtsp-server sends the first
+/// frame then: one frame per connection), so it is not the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspClient {
+    /// The retina crate's client: interleaved RTP over TCP, read with
+    /// large reads and depacketised in Rust, on one thread per camera.
+    Retina,
+    /// GStreamer's rtspsrc with rtpbin and the depayloaders.
+    Gstreamer,
+}
+
 /// `[[camera]]`: one live source.
 ///
 /// Equality is *recording* equality: two cameras compare equal iff recording
 /// them is the same job. `name` and `area` are display and register fields and
 /// are ignored, so renaming a camera does not restart it (and cause a gap,
-/// 001 §20). A change of zone, URL, credentials, transport, audio, segment
+/// 001 §20). A change of zone, URL, credentials, transport, RTSP client, audio, segment
 /// length or `enabled` makes them differ. A change to the camera's storage
 /// root is not visible here; [`Config::camera_changes`] covers it.
 #[derive(Clone, Debug)]
@@ -357,6 +376,8 @@ pub struct Camera {
     pub credentials: Option<Credentials>,
     /// Default [`DEFAULT_TRANSPORT`].
     pub transport: Transport,
+    /// Default [`DEFAULT_RTSP_CLIENT`].
+    pub rtsp_client: RtspClient,
     /// Record sound. Default [`DEFAULT_CAMERA_AUDIO`]; only in a zone that allows it.
     pub audio: bool,
     /// Length of one segment file, [`MIN_SEGMENT`]..=[`MAX_SEGMENT`].
@@ -378,6 +399,7 @@ impl PartialEq for Camera {
             && self.url == other.url
             && self.credentials == other.credentials
             && self.transport == other.transport
+            && self.rtsp_client == other.rtsp_client
             && self.audio == other.audio
             && self.segment == other.segment
             && self.enabled == other.enabled

@@ -130,6 +130,7 @@ struct RawCamera {
     url: String,
     credentials: Option<String>,
     transport: Option<Transport>,
+    rtsp_client: Option<RtspClient>,
     audio: Option<bool>,
     segment: Option<String>,
     area: String,
@@ -939,6 +940,26 @@ impl<'s, 'a> Builder<'s, 'a> {
             } else {
                 urls.insert(raw.url.clone(), at.key("url"));
             }
+            let transport = raw.transport.unwrap_or(DEFAULT_TRANSPORT);
+            let rtsps = raw.url.to_ascii_lowercase().starts_with("rtsps:");
+            let rtsp_client = match raw.rtsp_client {
+                Some(RtspClient::Retina) if transport == Transport::Udp => {
+                    self.err(
+                        &at.key("rtsp_client"),
+                        "rtsp_client = \"retina\" reads RTP over TCP only; set transport = \"tcp\", or \
+                         rtsp_client = \"gstreamer\" for UDP",
+                    );
+                    RtspClient::Gstreamer
+                }
+                Some(RtspClient::Retina) if rtsps => {
+                    self.err(
+                        &at.key("rtsp_client"),
+                        "rtsp_client = \"retina\" cannot read rtsps:// (TLS); set rtsp_client = \"gstreamer\"",
+                    );
+                    RtspClient::Gstreamer
+                }
+                client => client.unwrap_or(DEFAULT_RTSP_CLIENT),
+            };
             let segment = self.duration(
                 &at.key("segment"),
                 raw.segment.as_deref(),
@@ -971,7 +992,8 @@ impl<'s, 'a> Builder<'s, 'a> {
                 zone: raw.zone,
                 url: raw.url,
                 credentials: None,
-                transport: raw.transport.unwrap_or(DEFAULT_TRANSPORT),
+                transport,
+                rtsp_client,
                 audio,
                 segment,
                 area: raw.area,

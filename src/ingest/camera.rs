@@ -1,7 +1,8 @@
 //! Supervision of one camera: connect, watch for errors, end of stream and
 //! stalls, reconnect with capped exponential backoff and jitter, and record
-//! every gap as an outage row. Each camera has its own thread and pipeline,
-//! so one bad camera cannot disturb another.
+//! every gap as an outage row. Each camera has its own thread and RTSP
+//! connection (retina's client or a GStreamer pipeline), so one bad camera
+//! cannot disturb another.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -13,10 +14,11 @@ use gstreamer::prelude::*;
 use rand::Rng;
 
 use crate::clock::{Clocks, UnixMicros};
-use crate::config::{Camera, redact_url};
+use crate::config::{Camera, RtspClient, redact_url};
 use crate::index::OutageId;
 
 use super::finisher::Finisher;
+use super::retina_source::RetinaSource;
 use super::segmenter::{Segmenter, Target};
 use super::{CameraState, CameraStatus, SharedIndex, pipeline};
 
@@ -38,6 +40,11 @@ pub struct CameraSettings {
 
 enum Event {
     Bus(gst::Message),
+    /// The retina connection numbered `connection` ended, and why.
+    Failed {
+        connection: u64,
+        reason: String,
+    },
     Stop,
 }
 
@@ -168,11 +175,14 @@ impl Supervisor {
         }
 
         let mut delay = RETRY_BASE;
-        loop {
+        for connection in 0.. {
             self.status.set_state(CameraState::Connecting);
             tracing::info!(camera = %self.camera.id, url = %url, "connecting");
             let started = Instant::now();
-            let outcome = self.connect_and_watch(&segmenter);
+            let outcome = match self.camera.rtsp_client {
+                RtspClient::Retina => self.read_with_retina(&segmenter, connection),
+                RtspClient::Gstreamer => self.connect_and_watch(&segmenter),
+            };
             let recorded_until = {
                 let mut seg = segmenter.lock().unwrap();
                 let until = seg.recorded_until();
@@ -232,8 +242,8 @@ impl Supervisor {
             }
             match self.rx.recv_timeout(left) {
                 Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return true,
-                // Messages from a pipeline already torn down.
-                Ok(Event::Bus(_)) => {}
+                // Messages from a connection already torn down.
+                Ok(Event::Bus(_) | Event::Failed { .. }) => {}
                 Err(RecvTimeoutError::Timeout) => return false,
             }
         }
@@ -263,16 +273,36 @@ impl Supervisor {
             }
             gst::BusSyncReply::Drop
         });
-        let outcome = self.watch(&pipeline);
+        let outcome = if pipeline.set_state(gst::State::Playing).is_err() {
+            Outcome::Failed("the pipeline could not start".into())
+        } else {
+            self.watch(u64::MAX)
+        };
         let _ = pipeline.set_state(gst::State::Null);
         bus.unset_sync_handler();
         outcome
     }
 
-    fn watch(&self, pipeline: &gst::Pipeline) -> Outcome {
-        if pipeline.set_state(gst::State::Playing).is_err() {
-            return Outcome::Failed("the pipeline could not start".into());
-        }
+    fn read_with_retina(&self, segmenter: &Arc<Mutex<Segmenter>>, connection: u64) -> Outcome {
+        let status = self.status.clone();
+        let tx = self.tx.clone();
+        let source = RetinaSource::start(
+            &self.camera,
+            segmenter.clone(),
+            self.clocks.clone(),
+            Arc::new(move || status.alive()),
+            Box::new(move |reason| {
+                let _ = tx.send(Event::Failed { connection, reason });
+            }),
+        );
+        let outcome = self.watch(connection);
+        source.stop();
+        outcome
+    }
+
+    /// Watches the running connection numbered `connection` until it fails,
+    /// stalls or is told to stop.
+    fn watch(&self, connection: u64) -> Outcome {
         let started = Instant::now();
         loop {
             match self.rx.recv_timeout(TICK) {
@@ -294,7 +324,13 @@ impl Supervisor {
                     }
                     _ => {}
                 },
-                Err(RecvTimeoutError::Timeout) => {}
+                Ok(Event::Failed {
+                    connection: c,
+                    reason,
+                }) if c == connection => {
+                    return Outcome::Failed(reason);
+                }
+                Ok(Event::Failed { .. }) | Err(RecvTimeoutError::Timeout) => {}
             }
             let last = self.status.last_data().max(started);
             let silent = last.elapsed();

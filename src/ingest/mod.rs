@@ -1,9 +1,11 @@
-//! Ingest: one supervised GStreamer pipeline per enabled camera, writing
+//! Ingest: one supervised RTSP connection per enabled camera (retina's
+//! client or a GStreamer pipeline, `config::RtspClient`), writing
 //! segments through `segmenter` and making them durable in `finisher`.
 
 mod camera;
 pub mod finisher;
 pub mod pipeline;
+mod retina_source;
 mod rtptime;
 pub mod segmenter;
 

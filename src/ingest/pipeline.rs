@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::mp4;
 
 use super::rtptime::RtpTimestamper;
-use super::segmenter::{Frame, Kind, Segmenter};
+use super::segmenter::{Frame, Kind, Payload, Segmenter};
 
 /// rtspsrc jitter-buffer latency: bounds reordering on UDP. Over TCP there
 /// is no jitter buffer (see `rtptime`).
@@ -264,7 +264,7 @@ fn appsink(
                     pts_ns: pts.nseconds(),
                     duration_ns,
                     keyframe,
-                    data,
+                    data: Payload::Gst(data),
                     arrival_us,
                     ntp_us,
                 });

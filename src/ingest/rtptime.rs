@@ -49,7 +49,7 @@ const RESYNC_AFTER_SECS: u64 = 30;
 
 /// The timestamp arithmetic, apart from the element so it can be tested.
 #[derive(Debug, Default)]
-struct Timing {
+pub(super) struct Timing {
     clock_rate: Option<u32>,
     /// Extended RTP timestamp of the last packet.
     last_ext: Option<i64>,
@@ -62,13 +62,20 @@ struct Timing {
 
 /// What `Timing::stamp` decided for one packet.
 #[derive(Debug, PartialEq, Eq)]
-struct Stamp {
-    pts_ns: u64,
-    ntp_ns: Option<u64>,
-    discont: bool,
+pub(super) struct Stamp {
+    pub pts_ns: u64,
+    pub ntp_ns: Option<u64>,
+    pub discont: bool,
 }
 
 impl Timing {
+    pub(super) fn with_clock_rate(rate: u32) -> Timing {
+        Timing {
+            clock_rate: (rate > 0).then_some(rate),
+            ..Timing::default()
+        }
+    }
+
     fn reset(&mut self) {
         *self = Timing {
             clock_rate: self.clock_rate,
@@ -92,7 +99,7 @@ impl Timing {
 
     /// Timestamps an RTP packet with RTP timestamp `ts` that arrived at
     /// `arrival_ns`; `None` before the clock rate is known.
-    fn stamp(&mut self, ts: u32, arrival_ns: u64) -> Option<Stamp> {
+    pub(super) fn stamp(&mut self, ts: u32, arrival_ns: u64) -> Option<Stamp> {
         let rate = self.clock_rate?;
         let ext = Timing::extend(self.last_ext, ts);
         let jumped = self
@@ -118,7 +125,7 @@ impl Timing {
 
     /// Records a sender report: RTP timestamp `ts` was NTP time `ntp` (32.32
     /// fixed point seconds since 1900). Ignored before the first packet.
-    fn sender_report(&mut self, ts: u32, ntp: u64) {
+    pub(super) fn sender_report(&mut self, ts: u32, ntp: u64) {
         if self.clock_rate.is_none() || self.last_ext.is_none() {
             return;
         }

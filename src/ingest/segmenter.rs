@@ -56,7 +56,25 @@ pub enum Kind {
     Audio,
 }
 
-/// One access unit from the parser, as GStreamer delivered it.
+/// The bytes of one access unit: GStreamer's buffer, mapped, or what the
+/// retina client assembled. Either way it is written without a copy.
+pub enum Payload {
+    Gst(gst::MappedBuffer<gst::buffer::Readable>),
+    Bytes(bytes::Bytes),
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Payload::Gst(b) => b.as_slice(),
+            Payload::Bytes(b) => b,
+        }
+    }
+}
+
+/// One access unit, from either RTSP client.
 pub struct Frame {
     pub kind: Kind,
     /// Decode timestamp in pipeline nanoseconds (PTS when the stream has no DTS).
@@ -64,7 +82,7 @@ pub struct Frame {
     pub pts_ns: u64,
     pub duration_ns: Option<u64>,
     pub keyframe: bool,
-    pub data: gst::MappedBuffer<gst::buffer::Readable>,
+    pub data: Payload,
     /// Local wall-clock time when the frame reached the recorder.
     pub arrival_us: UnixMicros,
     /// The camera's NTP time for this frame, from RTCP sender reports.
@@ -104,7 +122,7 @@ struct Pending {
     cto: i32,
     duration: u32,
     key: bool,
-    data: gst::MappedBuffer<gst::buffer::Readable>,
+    data: Payload,
 }
 
 struct TrackBuf {
@@ -193,7 +211,10 @@ pub struct Segmenter {
     index: SharedIndex,
     finisher: Finisher,
     status: Arc<CameraStatus>,
-    video_spec: Option<(mp4::TrackSpec, gst::Caps)>,
+    video_spec: Option<mp4::TrackSpec>,
+    /// The GStreamer caps `video_spec` came from, so unchanged caps are
+    /// recognised without converting them for every frame.
+    video_caps: Option<gst::Caps>,
     audio_spec: Option<mp4::TrackSpec>,
     anchor: Option<Anchor>,
     current: Option<Open>,
@@ -219,6 +240,7 @@ impl Segmenter {
             finisher,
             status,
             video_spec: None,
+            video_caps: None,
             audio_spec: None,
             anchor: None,
             current: None,
@@ -236,22 +258,30 @@ impl Segmenter {
         self.audio_spec = Some(spec);
     }
 
-    /// Sets the video format; a change of format starts a new segment.
+    /// Sets the video format from GStreamer caps (see `video_format`).
     pub fn video_caps(&mut self, caps: &gst::CapsRef) -> Result<()> {
-        if self
-            .video_spec
-            .as_ref()
-            .is_some_and(|(_, c)| c.as_ref() == caps)
-        {
+        if self.video_caps.as_ref().is_some_and(|c| c.as_ref() == caps) {
             return Ok(());
         }
-        let spec = super::pipeline::video_track_spec(caps)?;
+        self.video_format(super::pipeline::video_track_spec(caps)?);
+        self.video_caps = Some(caps.to_owned());
+        Ok(())
+    }
+
+    pub fn has_video_format(&self) -> bool {
+        self.video_spec.is_some()
+    }
+
+    /// Sets the video format; a change of format starts a new segment.
+    pub fn video_format(&mut self, spec: mp4::TrackSpec) {
+        if self.video_spec.as_ref() == Some(&spec) {
+            return;
+        }
         if self.current.is_some() {
             tracing::info!(camera = %self.target.camera_name, "video format changed; new segment");
             self.cut(None);
         }
-        self.video_spec = Some((spec, caps.to_owned()));
-        Ok(())
+        self.video_spec = Some(spec);
     }
 
     /// The end of recorded media so far, in wall-clock time.
@@ -357,7 +387,7 @@ impl Segmenter {
 
     /// Opens a segment starting at key frame `f`.
     fn open(&mut self, f: &Frame) -> Result<()> {
-        let (video, _) = self
+        let video = self
             .video_spec
             .clone()
             .ok_or_else(|| Error::internal("a video frame arrived before its format"))?;
@@ -599,7 +629,7 @@ impl Segmenter {
     }
 
     fn video_codec_name(&self) -> String {
-        match self.video_spec.as_ref().map(|(s, _)| &s.codec) {
+        match self.video_spec.as_ref().map(|s| &s.codec) {
             Some(mp4::Codec::H265 { .. }) => "h265".into(),
             _ => "h264".into(),
         }
@@ -652,7 +682,7 @@ fn write_fragment(open: &mut Open) -> Result<()> {
                 duration: p.duration,
                 composition_offset: p.cto,
                 keyframe: p.key,
-                data: p.data.as_slice(),
+                data: &p.data,
             });
         }
     }

@@ -71,6 +71,8 @@ pub struct Site {
     pub cameras: Vec<SiteCamera>,
     pub stall_timeout: &'static str,
     pub retry_max: &'static str,
+    /// `rtsp_client` of every camera: "gstreamer" (the default) or "retina".
+    pub rtsp_client: &'static str,
 }
 
 impl Site {
@@ -85,6 +87,7 @@ impl Site {
             cameras,
             stall_timeout: "2s",
             retry_max: "2s",
+            rtsp_client: "gstreamer",
         }
     }
 
@@ -155,6 +158,7 @@ id = "{id}"
 name = "{id}"
 zone = "indoor"
 url = "{url}"
+rtsp_client = "{client}"
 audio = {audio}
 segment = "{seg}s"
 area = "Test area of {id}"
@@ -162,6 +166,7 @@ enabled = {enabled}
 "#,
                 id = c.id,
                 url = c.url,
+                client = self.rtsp_client,
                 audio = c.audio,
                 seg = c.segment_secs,
                 enabled = c.enabled,
