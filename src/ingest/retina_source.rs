@@ -73,7 +73,6 @@ impl RetinaSource {
                     origin: Instant::now(),
                     timing: Vec::new(),
                     h265: false,
-                    frames: 0,
                 };
                 let ended = runtime.block_on(async {
                     tokio::select! {
@@ -114,8 +113,6 @@ struct Reader<'a> {
     timing: Vec<Timing>,
     /// The video is H.265.
     h265: bool,
-    /// Video frames received on this connection.
-    frames: u64,
 }
 
 /// The streams chosen from the camera's SDP.
@@ -174,22 +171,22 @@ impl Reader<'_> {
             .map_err(|e| describe_error(&e))?
             .demuxed()
             .map_err(|e| describe_error(&e))?;
+        let mut format_set = false;
         while let Some(item) = demuxed.next().await {
             match item.map_err(|e| describe_error(&e))? {
                 CodecItem::VideoFrame(f) => {
-                    if f.has_new_parameters() || !self.has_video_format() {
+                    // The format of the previous connection may differ: set
+                    // it at the first frame, and whenever the camera changes it.
+                    if f.has_new_parameters() || !format_set {
                         let spec = video_spec(demuxed.streams().get(f.stream_id()))?;
                         self.segmenter.lock().unwrap().video_format(spec);
+                        format_set = true;
                     }
                     let stream = f.stream_id();
                     let ts = f.timestamp().timestamp() as u32;
                     // retina 0.4 counts only IDR pictures as H.265 random
                     // access points; CRA and BLA (all IRAP) are key frames too.
                     let keyframe = f.is_random_access_point() || (self.h265 && h265_irap(f.data()));
-                    if self.frames == 0 {
-                        tracing::debug!(camera = %self.camera.id, keyframe, loss = f.loss(), "first video frame");
-                    }
-                    self.frames += 1;
                     let data = bytes::Bytes::from(f.into_data());
                     self.push(stream, Kind::Video, ts, None, keyframe, data);
                 }
@@ -222,10 +219,6 @@ impl Reader<'_> {
             }
         }
         Ok(())
-    }
-
-    fn has_video_format(&self) -> bool {
-        self.segmenter.lock().unwrap().has_video_format()
     }
 
     /// The first H.264/H.265 video stream, and the first AAC/G.711 audio

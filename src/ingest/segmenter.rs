@@ -268,10 +268,6 @@ impl Segmenter {
         Ok(())
     }
 
-    pub fn has_video_format(&self) -> bool {
-        self.video_spec.is_some()
-    }
-
     /// Sets the video format; a change of format starts a new segment.
     pub fn video_format(&mut self, spec: mp4::TrackSpec) {
         if self.video_spec.as_ref() == Some(&spec) {
