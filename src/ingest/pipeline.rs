@@ -307,14 +307,11 @@ pub fn video_track_spec(caps: &gst::CapsRef) -> Result<mp4::TrackSpec> {
         "video/x-h265" => mp4::Codec::H265 { hvcc: bytes },
         other => return Err(Error::invalid(format!("unsupported video format {other}"))),
     };
-    Ok(mp4::TrackSpec {
+    Ok(mp4::TrackSpec::video(
         codec,
-        timescale: 90_000,
-        width: s.get::<i32>("width").unwrap_or(0) as u16,
-        height: s.get::<i32>("height").unwrap_or(0) as u16,
-        sample_rate: 0,
-        channels: 0,
-    })
+        s.get::<i32>("width").unwrap_or(0) as u16,
+        s.get::<i32>("height").unwrap_or(0) as u16,
+    ))
 }
 
 /// The MP4 track for an audio stream, from its RTP caps in the SDP.
@@ -337,12 +334,5 @@ fn audio_track_spec(s: &gst::StructureRef) -> Option<mp4::TrackSpec> {
         "PCMU" => mp4::Codec::Pcmu,
         _ => return None,
     };
-    Some(mp4::TrackSpec {
-        codec,
-        timescale: rate,
-        width: 0,
-        height: 0,
-        sample_rate: rate,
-        channels,
-    })
+    Some(mp4::TrackSpec::audio(codec, rate, channels))
 }

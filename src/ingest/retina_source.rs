@@ -320,14 +320,8 @@ fn video_spec(stream: Option<&client::Stream>) -> Result<mp4::TrackSpec, String>
         _ => mp4::Codec::H264 { avcc: config },
     };
     let (width, height) = p.pixel_dimensions();
-    Ok(mp4::TrackSpec {
-        codec,
-        timescale: 90_000,
-        width: width.min(u32::from(u16::MAX)) as u16,
-        height: height.min(u32::from(u16::MAX)) as u16,
-        sample_rate: 0,
-        channels: 0,
-    })
+    let clamp = |v: u32| v.min(u32::from(u16::MAX)) as u16;
+    Ok(mp4::TrackSpec::video(codec, clamp(width), clamp(height)))
 }
 
 /// The MP4 track for an audio stream, from the SDP.
@@ -344,14 +338,8 @@ fn audio_spec(stream: &client::Stream) -> Option<mp4::TrackSpec> {
         "pcmu" => mp4::Codec::Pcmu,
         _ => return None,
     };
-    Some(mp4::TrackSpec {
-        codec,
-        timescale: rate,
-        width: 0,
-        height: 0,
-        sample_rate: rate,
-        channels: stream.channels().map_or(1, |c| c.get()),
-    })
+    let channels = stream.channels().map_or(1, |c| c.get());
+    Some(mp4::TrackSpec::audio(codec, rate, channels))
 }
 
 /// A retina error as one line. Retina's messages are multi-line with
