@@ -40,7 +40,7 @@ pub struct CameraSettings {
 
 enum Event {
     Bus(gst::Message),
-    /// The retina connection numbered `connection` ended, and why.
+    /// The connection numbered `connection` (retina's) ended, and why.
     Failed {
         connection: u64,
         reason: String,
@@ -181,7 +181,7 @@ impl Supervisor {
             let started = Instant::now();
             let outcome = match self.camera.rtsp_client {
                 RtspClient::Retina => self.read_with_retina(&segmenter, connection),
-                RtspClient::Gstreamer => self.connect_and_watch(&segmenter),
+                RtspClient::Gstreamer => self.read_with_gstreamer(&segmenter, connection),
             };
             let recorded_until = {
                 let mut seg = segmenter.lock().unwrap();
@@ -249,7 +249,7 @@ impl Supervisor {
         }
     }
 
-    fn connect_and_watch(&self, segmenter: &Arc<Mutex<Segmenter>>) -> Outcome {
+    fn read_with_gstreamer(&self, segmenter: &Arc<Mutex<Segmenter>>, connection: u64) -> Outcome {
         let status = self.status.clone();
         let on_data: Arc<dyn Fn() + Send + Sync> = Arc::new(move || status.alive());
         let pipeline = match pipeline::build(
@@ -276,7 +276,7 @@ impl Supervisor {
         let outcome = if pipeline.set_state(gst::State::Playing).is_err() {
             Outcome::Failed("the pipeline could not start".into())
         } else {
-            self.watch(u64::MAX)
+            self.watch(connection)
         };
         let _ = pipeline.set_state(gst::State::Null);
         bus.unset_sync_handler();
