@@ -354,7 +354,10 @@ impl Recorder {
     }
 }
 
-/// Creates the state directory and the storage roots marked `create`.
+/// Creates the state directory and the storage roots marked `create`, and
+/// makes every root of the daemon's data (state, storage, evidence) its
+/// alone: a root left open to a group by an older install is closed, so no
+/// group membership reaches footage, the index or the node key.
 fn prepare_dirs(config: &Config) -> Result<()> {
     let mut dirs: Vec<&Path> = vec![&config.daemon.state_dir];
     dirs.extend(
@@ -365,7 +368,28 @@ fn prepare_dirs(config: &Config) -> Result<()> {
             .map(|r| r.path.as_path()),
     );
     for dir in dirs {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+        crate::storage::create_private_dir_all(dir)?;
+    }
+    let roots = std::iter::once(config.daemon.state_dir.as_path())
+        .chain(config.storage.iter().map(|r| r.path.as_path()))
+        .chain(std::iter::once(config.evidence.path.as_path()))
+        .filter(|d| d.is_dir());
+    for dir in roots {
+        match crate::storage::make_private_dir(dir) {
+            Ok(None) => {}
+            Ok(Some(was)) => tracing::warn!(
+                dir = %dir.display(),
+                "{} was mode {was:04o}: group and others could reach footage or the index \
+                 around the API; it is now owner-only",
+                dir.display()
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "{} is open to other users and cannot be closed: they may read footage or \
+                 the index without a role or an audit entry; chmod 0700 it as its owner",
+                dir.display()
+            ),
+        }
     }
     for root in &config.storage {
         if !root.path.is_dir() {

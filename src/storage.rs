@@ -3,10 +3,21 @@
 //!
 //! Layout: `<root>/<zone>/<camera>/<YYYY-MM-DD>/<YYYYMMDDTHHMMSS.mmmZ>.mp4`,
 //! dates and times in UTC. See docs/design/storage.md for the write order.
+//!
+//! Footage is the daemon's alone (docs/design/security.md): every directory
+//! is created 0700 and every file 0600, set at creation whatever umask the
+//! process inherited, so no group membership reaches a recording around the
+//! API's roles and audit.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Mode of every directory the daemon creates.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file the daemon creates (evidence copies end read-only).
+pub const FILE_MODE: u32 = 0o600;
 
 use sha2::{Digest, Sha256};
 
@@ -33,8 +44,44 @@ pub fn create_segment_file(root: &Path, rel: &str) -> Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(FILE_MODE)
         .open(&path)
         .map_err(|e| Error::io("cannot create segment file", &path, e))
+}
+
+/// Creates `dir` and its missing parents with [`DIR_MODE`].
+pub fn create_private_dir_all(dir: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|e| Error::io("cannot create directory", dir, e))
+}
+
+/// Creates `dir` (and parents) with [`DIR_MODE`], or, if it exists with
+/// access for group or others (an older install, or made by hand), takes
+/// that access away. Returns the mode it had when it was changed.
+pub fn make_private_dir(dir: &Path) -> Result<Option<u32>> {
+    if !dir.exists() {
+        create_private_dir_all(dir)?;
+        return Ok(None);
+    }
+    let mode = fs::metadata(dir)
+        .map_err(|e| Error::io("cannot read", dir, e))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(None);
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode & 0o700)).map_err(|e| {
+        Error::io(
+            &format!("cannot take group and other access (mode {mode:04o}) from"),
+            dir,
+            e,
+        )
+    })?;
+    Ok(Some(mode))
 }
 
 /// Creates `dir` and any missing parents below `root`, fsyncing the parent
@@ -52,7 +99,7 @@ fn create_dirs_durably(root: &Path, dir: &Path) -> Result<()> {
             None => break,
         }
     }
-    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    create_private_dir_all(dir)?;
     for new in missing.iter().rev() {
         if let Some(parent) = new.parent() {
             fsync_dir(parent);

@@ -177,7 +177,7 @@ fn a_hold_protects_its_range_its_copy_verifies_and_closing_destroys_it() {
         assert!(copy.starts_with(&case_dir));
         assert_eq!(
             fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
-            0o444
+            0o400
         );
         let row = f.index.lock().segment(*seg).unwrap().unwrap();
         assert_eq!(

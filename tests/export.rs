@@ -87,6 +87,9 @@ fn recorded() -> &'static Recorded {
         // directory other uids can pass through to the socket.
         let mut config = fs::read_to_string(site.config_path()).unwrap();
         config.push_str(support::api::GRANTS);
+        // The cut-export test's in-process client is root, which needs a
+        // footage role to export, granted like anyone's.
+        config.push_str("\n[[access.grant]]\nuser = 0\nroles = [\"evidence\"]\n");
         fs::write(site.config_path(), config).unwrap();
         fs::set_permissions(
             site.dir.path(),
@@ -471,8 +474,11 @@ fn an_officer_exports_through_the_daemon_into_her_own_files_registered_and_audit
     expected.extend([MANIFEST_FILE.to_string(), SIGNATURE_FILE.to_string()]);
     expected.sort();
     assert_eq!(names, expected);
+    // ...and hers alone: footage for its recipient, 0600 in a 0700 directory.
+    assert_eq!(fs::metadata(&out).unwrap().mode() & 0o777, 0o700);
     for n in &names {
-        assert_eq!(fs::metadata(out.join(n)).unwrap().uid(), EVIDENCE, "{n}");
+        let meta = fs::metadata(out.join(n)).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (EVIDENCE, 0o600), "{n}");
     }
     // The clip is the frames asked for, parsed back.
     let clip = mp4::scan_file(&out.join(&m.files[0].name)).unwrap();
@@ -492,9 +498,17 @@ fn an_officer_exports_through_the_daemon_into_her_own_files_registered_and_audit
     let o = ctl_as(&r.site, VIEWER, &["key", "show"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains(&m.key_fingerprint));
+    // The key is public; the package is the officer's, who checks it before
+    // handing it on (another user cannot even read it).
     let o = ctl_as(
         &r.site,
         VIEWER,
+        &["verify", out.to_str().unwrap(), "--key", &m.public_key],
+    );
+    assert!(!o.status.success(), "a viewer read the officer's package");
+    let o = ctl_as(
+        &r.site,
+        EVIDENCE,
         &["verify", out.to_str().unwrap(), "--key", &m.public_key],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));

@@ -1,7 +1,9 @@
 //! Who is calling and what they may do. Identity is the peer's credentials
 //! on the Unix socket (SO_PEERCRED), never something the client says; the
 //! roles come from `[access]` in the current config (001 §24-27; 004 §12).
-//! root and the daemon's own user are admin. Roles do not imply one another:
+//! root and the daemon's own user are admin, and admin runs the system but
+//! reaches no footage by itself: footage needs a footage role (viewer,
+//! evidence, dpo) granted like anyone else's. Roles do not imply one another:
 //! each action lists the roles that allow it, in [`Action::allowed`].
 
 use std::collections::BTreeSet;
@@ -91,16 +93,24 @@ impl Caller {
         Caller { peer, roles, zones }
     }
 
-    /// Whether the caller sees every zone (any role other than viewer alone).
+    /// Whether the caller sees every zone's cameras (any role other than
+    /// viewer alone). Seeing a camera is not seeing its footage.
     pub fn all_zones(&self) -> bool {
         self.roles.iter().any(|r| *r != Role::Viewer)
     }
 
-    /// Whether the caller may see footage (or its listing) of `zone`.
-    pub fn may_see_zone(&self, zone: &str) -> bool {
+    /// Whether the caller holds a footage role for every zone (evidence or
+    /// dpo; admin is not one).
+    pub fn footage_everywhere(&self) -> bool {
         self.roles
             .iter()
-            .any(|r| matches!(r, Role::Evidence | Role::Dpo | Role::Admin))
+            .any(|r| matches!(r, Role::Evidence | Role::Dpo))
+    }
+
+    /// Whether the caller may see footage (or its listing) recorded under
+    /// `zone`: the zone stored with the footage, not its camera's zone today.
+    pub fn may_see_zone(&self, zone: &str) -> bool {
+        self.footage_everywhere()
             || (self.roles.contains(&Role::Viewer) && self.zones.contains(zone))
     }
 
@@ -194,9 +204,12 @@ impl Action {
             // Everyone with a role may see what is recorded and whether it
             // works; a viewer alone sees only the cameras of its zones.
             Action::Status | Action::Cameras => &[Viewer, Operator, Evidence, Dpo, Admin],
-            // Listings of footage: viewers for their zones; evidence and
-            // the DPO find footage for cases and data-subject requests.
-            Action::Recordings => &[Viewer, Evidence, Dpo, Admin],
+            // Footage and what leads to it is reached for a duty, never by
+            // rank (001 §24-26; 004 §12): viewers for their zones; evidence
+            // and the DPO find footage for cases and data-subject requests.
+            // admin runs the system and holds no footage role by itself.
+            Action::Recordings => &[Viewer, Evidence, Dpo],
+            // Facts about the system and its records, no footage.
             Action::RetentionStatus
             | Action::RetentionPlan
             | Action::Deletions
@@ -208,14 +221,13 @@ impl Action {
             // Camera health and storage figures, no footage: the operator's job.
             Action::Metrics => &[Operator, Admin],
             // Cases, holds and their evidence copies are the evidence
-            // officer's (admin may do everything, issue 5; every such act
-            // is audited with the role used); the DPO may read them and the
-            // disclosure register (004 §25.2).
-            Action::CaseRead | Action::Disclosures => &[Evidence, Dpo, Admin],
-            Action::CaseWrite | Action::CaseClose => &[Evidence, Admin],
+            // officer's; the DPO may read them and the disclosure register
+            // (004 §25.2).
+            Action::CaseRead | Action::Disclosures => &[Evidence, Dpo],
+            Action::CaseWrite | Action::CaseClose => &[Evidence],
             // Handing footage to a recipient (001 §22-23; 004 §17-19): the
             // evidence officer's act, checked against the legal basis.
-            Action::Export => &[Evidence, Admin],
+            Action::Export => &[Evidence],
             // The public key is public.
             Action::KeyShow => &[Viewer, Operator, Evidence, Dpo, Admin],
         }

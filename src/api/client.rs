@@ -56,7 +56,8 @@ impl Client {
                     ErrorKind::PermissionDenied,
                     format!(
                         "cannot open {path}: permission denied; the socket is for members of \
-                         group custos (ask the administrator to add your account)"
+                         group {} (ask the administrator to add your account to it)",
+                        socket_group(&self.socket)
                     ),
                 ),
                 _ => Error::unavailable(format!("cannot connect to {path}: {e}")),
@@ -291,4 +292,17 @@ fn parse_response(buf: &[u8]) -> Result<RawResponse> {
         }
     }
     Ok(RawResponse { status, body })
+}
+
+/// The name of the socket's group (or its gid), for telling a refused user
+/// which group to ask for; the configured default if it cannot be seen.
+fn socket_group(socket: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(socket) else {
+        return crate::config::DEFAULT_SOCKET_GROUP.to_owned();
+    };
+    match nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(meta.gid())) {
+        Ok(Some(g)) => g.name,
+        _ => format!("with gid {}", meta.gid()),
+    }
 }

@@ -246,8 +246,10 @@ fn retention(state: &ApiState, config: &Config, plan: bool) -> Result<Value> {
 
 /// Creates the socket at `path`: the parent directory if missing, a stale
 /// socket file removed (but not a live one, nor anything that is not a
-/// socket), mode 0660, group `custos` if that group exists.
-pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener> {
+/// socket), mode 0660, group `group` (a name or a numeric gid) if it exists.
+/// The socket's group is its own, never the daemon's: its members may
+/// connect, the daemon's files stay closed to them.
+pub fn bind(path: &Path, group: &str) -> Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
     }
@@ -270,15 +272,28 @@ pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener> {
         .map_err(|e| Error::io("cannot create the admin socket", path, e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| Error::io("cannot set the mode of", path, e))?;
-    match nix::unistd::Group::from_name("custos") {
-        Ok(Some(g)) => {
-            nix::unistd::chown(path, None, Some(g.gid)).map_err(|e| {
-                Error::io("cannot give group custos", path, std::io::Error::from(e))
+    let gid = match group.parse::<u32>() {
+        Ok(n) => Some(nix::unistd::Gid::from_raw(n)),
+        Err(_) => nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid),
+    };
+    match gid {
+        Some(gid) => {
+            nix::unistd::chown(path, None, Some(gid)).map_err(|e| {
+                Error::io(
+                    &format!("cannot give group {group}"),
+                    path,
+                    std::io::Error::from(e),
+                )
             })?;
         }
-        _ => tracing::info!(
+        None => tracing::warn!(
             socket = %path.display(),
-            "no group custos: the admin socket keeps the daemon's group"
+            "no group {group} (daemon.socket_group): the admin socket keeps the daemon's \
+             group, so only the daemon's user and root can use custosctl; create the group \
+             (groupadd --system {group}) and add the users who need custosctl to it"
         ),
     }
     listener
@@ -700,7 +715,7 @@ impl ApiServer {
         leases: Arc<Leases>,
         alarms: Arc<StorageAlarms>,
     ) -> Result<ApiServer> {
-        let listener = bind(&config.daemon.socket)?;
+        let listener = bind(&config.daemon.socket, &config.daemon.socket_group)?;
         let reload: ReloadFn = Arc::new(|| {
             nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGHUP)
                 .map_err(|e| Error::internal(format!("cannot signal the reload: {e}")))

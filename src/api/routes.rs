@@ -25,6 +25,9 @@ pub const MAX_REASON_LEN: usize = 500;
 const DEFAULT_WINDOW_US: i64 = 24 * 3600 * 1_000_000;
 /// Most audit entries one request returns.
 const MAX_AUDIT_LIMIT: u32 = 10_000;
+/// Most segments one recordings listing returns (a week of one-minute
+/// segments); the reply says where the next page starts.
+const MAX_LISTED_SEGMENTS: u32 = 10_080;
 
 /// A request as the router sees it.
 #[derive(Debug, Clone, Copy)]
@@ -315,7 +318,15 @@ fn dispatch(
         }
         Action::Recordings => {
             let id = camera.expect("route has an id");
-            query.only(&["from", "to", "reason"])?;
+            query.only(&["from", "to", "reason", "limit"])?;
+            let limit = query.u32("limit")?.unwrap_or(MAX_LISTED_SEGMENTS);
+            if limit == 0 || limit > MAX_LISTED_SEGMENTS {
+                return Err(Error::invalid(format!(
+                    "limit must be 1 to {MAX_LISTED_SEGMENTS}; the reply's more_from_us says \
+                     where the next page starts"
+                ))
+                .into());
+            }
             let now = state.clocks.realtime();
             let to = query.time("to", tz)?.unwrap_or(now);
             let from = query
@@ -327,27 +338,7 @@ fn dispatch(
                 show_time(to, tz)
             );
             let zone = config.camera(&id).map(|c| c.zone.clone());
-            let visible = match &zone {
-                Some(z) => caller.may_see_zone(z),
-                None => caller.all_zones(),
-            };
-            if !visible || (role == Role::Viewer && zone.is_none()) {
-                let zones: Vec<&str> = caller.zones.iter().map(String::as_str).collect();
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "{} has role viewer for zone{} {}; camera {id} is {}",
-                        caller.peer.describe(),
-                        if zones.len() == 1 { "" } else { "s" },
-                        zones.join(", "),
-                        match &zone {
-                            Some(z) => format!("in zone {z}"),
-                            None => "not in the configuration".into(),
-                        }
-                    ),
-                )
-                .into());
-            }
+            let visible_now = zone.as_deref().is_some_and(|z| caller.may_see_zone(z));
             let reason = query.get("reason").unwrap_or("").trim();
             draft.reason = printable(reason, MAX_REASON_LEN);
             if reason.is_empty() {
@@ -373,10 +364,28 @@ fn dispatch(
                 .into());
             }
             let index = state.read_index()?;
-            let segments = index.segments(&id, from, to)?;
-            let outages = index.outages(&id, from, to)?;
+            let mut segments = index.segments_page(&id, from, to, Some(limit + 1))?;
+            // A full page ends at the end of its last segment; the rest of
+            // the range (outages and gaps too) is the next page's.
+            let mut more_from = None;
+            if segments.len() > limit as usize {
+                segments.truncate(limit as usize);
+                more_from = segments.last().and_then(|s| s.end_us);
+            }
+            let to = more_from.unwrap_or(to);
+            let mut outages = index.outages(&id, from, to)?;
             if zone.is_none() && segments.is_empty() && outages.is_empty() {
                 return Err(no_camera(config, &id).into());
+            }
+            // Scope follows the zone each segment was recorded under: a
+            // camera moved from zone B to A shows its B-era footage only to
+            // viewers of B.
+            segments.retain(|s| caller.may_see_zone(&s.zone));
+            if !visible_now {
+                outages.clear();
+                if segments.is_empty() {
+                    return Err(not_your_zone(caller, &id, zone.as_deref()).into());
+                }
             }
             let gaps = gaps(&segments, from, to.min(now));
             Done::ok(json!({
@@ -388,6 +397,7 @@ fn dispatch(
                 "segments": segments,
                 "outages": outages,
                 "gaps": gaps,
+                "more_from_us": more_from,
             }))
         }
         Action::CameraControl => {
@@ -541,6 +551,28 @@ fn range_target(from: Option<&str>, to: Option<&str>) -> String {
         "from {} to {}",
         printable(from.unwrap_or("start"), 40),
         printable(to.unwrap_or("end"), 40)
+    )
+}
+
+/// A viewer asking for footage of a camera outside its zones.
+fn not_your_zone(caller: &Caller, id: &str, zone: Option<&str>) -> Error {
+    let zones: Vec<&str> = caller.zones.iter().map(String::as_str).collect();
+    let has = if caller.roles.contains(&Role::Viewer) {
+        format!(
+            "has role viewer for zone{} {}",
+            if zones.len() == 1 { "" } else { "s" },
+            zones.join(", ")
+        )
+    } else {
+        "has no footage role".to_owned()
+    };
+    let camera = match zone {
+        Some(z) => format!("camera {id} is in zone {z}"),
+        None => format!("camera {id} is not in the configuration"),
+    };
+    Error::new(
+        ErrorKind::PermissionDenied,
+        format!("{} {has}; {camera}", caller.peer.describe()),
     )
 }
 

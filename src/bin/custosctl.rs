@@ -1100,6 +1100,17 @@ fn show_recordings(v: &Value, last: usize) {
         }
         println!("{t}");
     }
+    if let Some(next) = v["more_from_us"]
+        .as_i64()
+        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+    {
+        // Exact to the microsecond, so the next page starts where this ends.
+        println!(
+            "More segments follow: run again with --from {}",
+            next.to_zoned(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%.6f%:z")
+        );
+    }
 }
 
 fn show_deletions(v: &Value, _: usize) {

@@ -32,8 +32,9 @@ pub enum Role {
     /// Handle data-subject requests, restrictions and erasure, read the audit
     /// journal (004 §17, §24-31), in every zone.
     Dpo,
-    /// Manage the daemon and its configuration; may do everything the other
-    /// roles may (issue 5: "admin (everything)"), every access audited.
+    /// Run the daemon: its configuration, cameras, status, the audit log's
+    /// verification. No footage, cases or exports by itself: those need a
+    /// footage role granted for a duty (001 §24-26; 004 §12).
     Admin,
 }
 

@@ -49,6 +49,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/custos/custos.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/custos";
 /// `daemon.socket`: the admin API's Unix socket.
 pub const DEFAULT_SOCKET: &str = "/run/custos/admin.sock";
+/// `daemon.socket_group`: the group that may connect to the admin socket.
+/// Its own group, not the daemon's: members reach the API, never the data.
+pub const DEFAULT_SOCKET_GROUP: &str = "custos-users";
 /// `daemon.stall_timeout`: a camera that sends no data this long counts as failed.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// `daemon.retry_max`: the reconnect backoff never waits longer than this.
@@ -144,6 +147,11 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     /// Unix socket of the admin API. Default [`DEFAULT_SOCKET`].
     pub socket: PathBuf,
+    /// Group (name, or a numeric gid) given the socket, mode 0660: who may
+    /// connect at all; roles decide what they may do. Default
+    /// [`DEFAULT_SOCKET_GROUP`]; if the group does not exist the socket keeps
+    /// the daemon's group (logged).
+    pub socket_group: String,
     /// A camera with no data for this long counts as failed and is reconnected.
     /// Default [`DEFAULT_STALL_TIMEOUT`].
     pub stall_timeout: Duration,

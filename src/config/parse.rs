@@ -42,6 +42,7 @@ const TOP_KEYS: &[&str] = &[
 struct RawDaemon {
     state_dir: Option<PathBuf>,
     socket: Option<PathBuf>,
+    socket_group: Option<String>,
     stall_timeout: Option<String>,
     retry_max: Option<String>,
     shutdown_timeout: Option<String>,
@@ -224,6 +225,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             daemon: DaemonConfig {
                 state_dir: PathBuf::from(DEFAULT_STATE_DIR),
                 socket: PathBuf::from(DEFAULT_SOCKET),
+                socket_group: DEFAULT_SOCKET_GROUP.to_owned(),
                 stall_timeout: DEFAULT_STALL_TIMEOUT,
                 retry_max: DEFAULT_RETRY_MAX,
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
@@ -469,6 +471,21 @@ impl<'s, 'a> Builder<'s, 'a> {
         }
         if let Some(p) = &raw.socket {
             self.daemon.socket = self.path_value(&at.key("socket"), p);
+        }
+        if let Some(g) = &raw.socket_group {
+            let ok = !g.is_empty()
+                && g.len() <= 32
+                && g.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if ok {
+                self.daemon.socket_group = g.clone();
+            } else {
+                self.err(
+                    &at.key("socket_group"),
+                    "is not a group name: give the name of the group whose members may use \
+                     custosctl (e.g. \"custos-users\"), or a numeric gid",
+                );
+            }
         }
         self.daemon.stall_timeout = self.duration(
             &at.key("stall_timeout"),

@@ -22,7 +22,7 @@
 //!   case. A crash in between leaves an open case whose close can be re-run.
 
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +36,8 @@ use crate::{Error, Result};
 
 /// Longest case id, in bytes.
 pub const MAX_CASE_ID_LEN: usize = 64;
+/// Mode of a finished evidence copy: read-only, the daemon's alone.
+pub const COPY_MODE: u32 = 0o400;
 
 /// Checks that `id` is safe as a single directory name: 1 to
 /// [`MAX_CASE_ID_LEN`] ASCII letters, digits, `-`, `_` and `.`, starting
@@ -326,10 +328,11 @@ fn create_dir(root: &Path, dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::create_dir_all(root).map_err(|e| Error::io("cannot create", root, e))?;
-    fs::create_dir(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o750))
-        .map_err(|e| Error::io("cannot chmod", dir, e))?;
+    crate::storage::create_private_dir_all(root)?;
+    fs::DirBuilder::new()
+        .mode(crate::storage::DIR_MODE)
+        .create(dir)
+        .map_err(|e| Error::io("cannot create", dir, e))?;
     crate::storage::fsync_dir(root);
     Ok(())
 }
@@ -369,7 +372,8 @@ fn copy_verified(src: &Path, dest: &Path, expected: &[u8; 32]) -> Result<(u64, [
             src.display()
         )));
     }
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o444))
+    // Read-only, and the daemon's alone like every recording.
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(COPY_MODE))
         .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
     fs::rename(&tmp, dest).map_err(|e| Error::io("cannot rename to", dest, e))?;
     Ok((bytes, sha))

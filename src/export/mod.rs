@@ -497,16 +497,19 @@ fn small_file(sink: &mut dyn PackageSink, name: &str, bytes: &[u8]) -> Result<(u
 }
 
 /// Creates `out` if missing; refuses one that holds anything, so a package
-/// never mixes with other files.
+/// never mixes with other files. The directory is made owner-only (0700)
+/// and every file in it 0600: a package is footage, for its recipient only.
 pub fn prepare_dir(out: &Path) -> Result<()> {
-    fs::create_dir_all(out).map_err(|e| Error::io("cannot create", out, e))?;
-    let mut entries = fs::read_dir(out).map_err(|e| Error::io("cannot list", out, e))?;
-    if entries.next().is_some() {
-        return Err(Error::conflict(format!(
-            "{} is not empty; export into a new directory",
-            out.display()
-        )));
+    if out.exists() {
+        let mut entries = fs::read_dir(out).map_err(|e| Error::io("cannot list", out, e))?;
+        if entries.next().is_some() {
+            return Err(Error::conflict(format!(
+                "{} is not empty; export into a new directory",
+                out.display()
+            )));
+        }
     }
+    crate::storage::make_private_dir(out)?;
     Ok(())
 }
 
@@ -514,7 +517,7 @@ fn create_file(path: &Path) -> Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(crate::storage::FILE_MODE)
         .open(path)
         .map_err(|e| Error::io("cannot create", path, e))
 }

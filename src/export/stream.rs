@@ -19,6 +19,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -300,6 +301,7 @@ impl<R: Read> Receiver<'_, R> {
                     let file = OpenOptions::new()
                         .write(true)
                         .create_new(true)
+                        .mode(crate::storage::FILE_MODE)
                         .open(&path)
                         .map_err(|e| Error::io("cannot create", &path, e))?;
                     self.written.push(path.clone());

@@ -193,6 +193,7 @@ impl Index {
     /// Opens (creating if missing) the index at `path` and brings its schema
     /// up to date.
     pub fn open(path: &Path) -> Result<Index> {
+        make_private(path)?;
         let conn = Connection::open(path).map_err(|e| {
             Error::unavailable(format!(
                 "cannot open the index database {}: {e}",
@@ -434,11 +435,22 @@ impl Index {
 
     /// Segments of `camera` overlapping `[from_us, to_us)`, oldest first.
     pub fn segments(&self, camera: &str, from_us: i64, to_us: i64) -> Result<Vec<SegmentRow>> {
+        self.segments_page(camera, from_us, to_us, None)
+    }
+
+    /// [`Index::segments`], at most `limit` of them (the first by start).
+    pub fn segments_page(
+        &self,
+        camera: &str,
+        from_us: i64,
+        to_us: i64,
+        limit: Option<u32>,
+    ) -> Result<Vec<SegmentRow>> {
         let sql = format!(
             "SELECT {SEGMENT_COLUMNS} FROM segment s JOIN camera c ON c.id = s.camera_id \
              WHERE c.name = :camera AND s.start_us >= :lo AND s.start_us < :to \
                AND (s.end_us IS NULL OR s.end_us > :from) \
-             ORDER BY s.start_us"
+             ORDER BY s.start_us LIMIT :limit"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
@@ -447,6 +459,8 @@ impl Index {
                 ":lo": from_us.saturating_sub(MAX_SEGMENT_US),
                 ":from": from_us,
                 ":to": to_us,
+                // SQLite reads a negative limit as none.
+                ":limit": limit.map_or(-1, i64::from),
             },
             segment_row,
         )?;
@@ -589,4 +603,38 @@ fn collect(
     rows: rusqlite::MappedRows<'_, impl FnMut(&rusqlite::Row) -> rusqlite::Result<SegmentRow>>,
 ) -> Result<Vec<SegmentRow>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Creates the database file owner-only (0600) before SQLite opens it, and
+/// takes group and other access from an existing one and its `-wal` and
+/// `-shm` (SQLite creates those with the database file's mode). The index
+/// holds the audit log, cases and the disclosure register: it is the
+/// daemon's alone, whatever umask the process inherited.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io("cannot create the index database", path, e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| Error::io("cannot make owner-only", file, e))?;
+            tracing::warn!(file = %file.display(), "index file was mode {mode:04o}; now owner-only");
+        }
+    }
+    Ok(())
 }

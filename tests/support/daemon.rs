@@ -73,6 +73,10 @@ pub struct Site {
     pub retry_max: &'static str,
     /// `rtsp_client` of every camera: "gstreamer" (the default) or "retina".
     pub rtsp_client: &'static str,
+    /// Lines added to the config's `[daemon]` section.
+    pub daemon_extra: String,
+    /// The umask custosd starts with (default: the test process's).
+    pub umask: Option<u32>,
 }
 
 impl Site {
@@ -88,6 +92,8 @@ impl Site {
             stall_timeout: "2s",
             retry_max: "2s",
             rtsp_client: "gstreamer",
+            daemon_extra: String::new(),
+            umask: None,
         }
     }
 
@@ -119,7 +125,7 @@ socket = "{d}/admin.sock"
 stall_timeout = "{stall}"
 retry_max = "{retry}"
 shutdown_timeout = "10s"
-
+{daemon_extra}
 [controller]
 name = "Test school"
 registration_code = "190000000"
@@ -148,6 +154,7 @@ audio = "allowed"
 "#,
             stall = self.stall_timeout,
             retry = self.retry_max,
+            daemon_extra = self.daemon_extra,
         );
         for c in &self.cameras {
             write!(
@@ -319,6 +326,16 @@ impl Daemon {
             .stderr(log);
         if let Some(fp) = failpoint {
             cmd.env("CUSTOS_FAILPOINT", fp);
+        }
+        if let Some(mask) = site.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask is async-signal-safe and touches no memory.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::umask(mask as libc::mode_t);
+                    Ok(())
+                });
+            }
         }
         Daemon {
             child: Some(cmd.spawn().unwrap()),
