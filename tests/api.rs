@@ -248,6 +248,140 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
 }
 
 // ---------------------------------------------------------------------------
+// Scope by the zone of the footage
+
+/// A camera moved from zone outdoor to indoor: its outdoor-era footage is
+/// shown only to viewers of outdoor, its indoor footage only to viewers of
+/// indoor (the zone stored with each segment, not the camera's today), and
+/// a long listing comes in pages that join without a gap or a repeat.
+#[test]
+fn footage_is_scoped_by_the_zone_it_was_recorded_under_and_listings_are_paged() {
+    let site = Site::new(vec![SiteCamera::new(
+        "cam1",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    // root lists pages over raw HTTP here, which needs a footage role.
+    let _daemon = start(&site, "\n[[access.grant]]\nuser = 0\nroles = [\"dpo\"]\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Index::open_read_only(&site.index_path()).is_err() {
+        assert!(Instant::now() < deadline, "no index");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let index = custos::ingest::SharedIndex::new(Index::open(&site.index_path()).unwrap());
+    // 2026-11-20T10:00:00Z: two minutes under outdoor, then one under indoor.
+    let t0 = 1_795_168_800_000_000_i64;
+    let min = 60_000_000;
+    for (i, zone) in ["outdoor", "outdoor", "indoor"].iter().enumerate() {
+        let start = t0 + i as i64 * min;
+        support::index::put_segment(&index, &site.root(), "cam1", zone, start, start + min, b"x");
+    }
+    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let (from, to) = (ts(t0), ts(t0 + 3 * min));
+    let list = |uid: u32| {
+        let args = [
+            "--json",
+            "recordings",
+            "--camera",
+            "cam1",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--reason",
+            "scope test",
+        ];
+        let o = ctl_as(&site, uid, &args);
+        let zones: Option<Vec<String>> = o.status.success().then(|| {
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            v["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["zone"].as_str().unwrap().to_owned())
+                .collect()
+        });
+        (
+            o.status.code(),
+            zones,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (_, zones, _) = list(VIEWER);
+    assert_eq!(
+        zones.unwrap(),
+        ["indoor"],
+        "a viewer of indoor sees only indoor footage"
+    );
+    let (_, zones, _) = list(VIEWER_OUTDOOR);
+    assert_eq!(
+        zones.unwrap(),
+        ["outdoor", "outdoor"],
+        "a viewer of outdoor sees the camera's outdoor-era footage"
+    );
+    let (_, zones, _) = list(EVIDENCE);
+    assert_eq!(zones.unwrap(), ["outdoor", "outdoor", "indoor"]);
+    // Where the camera holds nothing of outdoor, its viewer is refused.
+    let args = [
+        "recordings",
+        "--camera",
+        "cam1",
+        "--from",
+        &ts(t0 + 2 * min),
+        "--to",
+        &to,
+        "--reason",
+        "scope test",
+    ];
+    let o = ctl_as(&site, VIEWER_OUTDOOR, &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("zone outdoor") && err.contains("zone indoor"),
+        "{err}"
+    );
+    // An administrator without a footage role sees none of it.
+    let (code, _, err) = list(ADMIN);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains("needs role viewer or evidence or dpo"),
+        "{err}"
+    );
+
+    // Pages of two: the first ends where the second begins.
+    let sock = socket(&site);
+    let page = |from: i64, limit: u32| {
+        let (status, v) = raw(
+            &sock,
+            &get(&format!(
+                "/v1/cameras/cam1/recordings?from={}&to={}&reason=paging&limit={limit}",
+                custos::api::params::encode(&ts(from)),
+                custos::api::params::encode(&to)
+            )),
+        );
+        assert_eq!(status, 200, "{v}");
+        v
+    };
+    let first = page(t0, 2);
+    assert_eq!(first["segments"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["more_from_us"], t0 + 2 * min, "{first}");
+    assert_eq!(first["gaps"], serde_json::json!([]), "{first}");
+    let second = page(first["more_from_us"].as_i64().unwrap(), 2);
+    let starts: Vec<i64> = second["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start_us"].as_i64().unwrap())
+        .collect();
+    assert_eq!(starts, [t0 + 2 * min], "{second}");
+    assert!(second["more_from_us"].is_null(), "{second}");
+    let (status, v) = raw(
+        &sock,
+        &get("/v1/cameras/cam1/recordings?reason=paging&limit=0"),
+    );
+    assert_eq!(status, 400, "{v}");
+}
+
+// ---------------------------------------------------------------------------
 // Hostile input
 
 /// Sends `bytes` on a new connection and reads the reply until EOF.
