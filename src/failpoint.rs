@@ -7,7 +7,8 @@
 //! doomed), `slow-shutdown` (the shutdown waits 5 s before finalising, so a
 //! test can send the second stop signal while it is under way),
 //! `slow-export` (an export stream pauses 1 s after each file, so a test can
-//! leave in the middle).
+//! leave in the middle), `slow-audit-verify` (an audit verification takes
+//! 3 s more, so a test can keep long requests running).
 
 use std::sync::OnceLock;
 

@@ -382,6 +382,146 @@ fn footage_is_scoped_by_the_zone_it_was_recorded_under_and_listings_are_paged() 
 }
 
 // ---------------------------------------------------------------------------
+// Floods and long work
+
+/// Not a test by itself: the flooding client of
+/// `one_uid_flooding_the_socket_does_not_keep_other_callers_waiting`, run by
+/// it in a child process as another uid. 100 threads open connections as
+/// fast as the daemon closes them, half asking for the status, half only
+/// holding the connection open.
+#[test]
+#[ignore = "a child process of the flood test"]
+fn flood_helper() {
+    let Ok(sock) = std::env::var("CUSTOS_FLOOD_SOCKET") else {
+        return;
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    let threads: Vec<_> = (0..100)
+        .map(|i| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                while Instant::now() < until {
+                    let Ok(mut s) = UnixStream::connect(&sock) else {
+                        continue;
+                    };
+                    if i % 2 == 0 {
+                        let _ = s.write_all(&get("/v1/status"));
+                    }
+                    let _ = s.read_to_end(&mut Vec::new());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// A uid with no role floods the socket with 100 connections, reopened as
+/// fast as they are closed: it gets its few connections, the rest are
+/// closed at once, and root's `custosctl status` is answered within a few
+/// seconds every time.
+#[test]
+fn one_uid_flooding_the_socket_does_not_keep_other_callers_waiting() {
+    use std::os::unix::process::CommandExt;
+    let site = Site::new(vec![SiteCamera::new(
+        "cam1",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    let _daemon = start(&site, "");
+    /// Kills the flooder however the test ends.
+    struct Flood(std::process::Child);
+    impl Drop for Flood {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let flood = Flood(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "flood_helper", "--ignored", "--quiet"])
+            .env("CUSTOS_FLOOD_SOCKET", socket(&site))
+            .uid(NOBODY)
+            .gid(0)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let out = ctl_as(&site, 0, &["status"]);
+        assert!(
+            out.status.success(),
+            "root was not answered under the flood: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        slowest = slowest.max(t.elapsed());
+    }
+    drop(flood);
+    assert!(
+        slowest < Duration::from_secs(3),
+        "root waited {slowest:?} for its status"
+    );
+    assert!(
+        site.log().contains("closing its new ones"),
+        "the flooder's extra connections were not refused: {}",
+        site.log()
+    );
+}
+
+/// Long requests (here audit verifications, slowed to 3 s each by a
+/// failpoint) take turns: while four run, short requests are still
+/// answered at once, and every long one finishes.
+#[test]
+fn long_requests_take_turns_and_leave_threads_for_short_ones() {
+    let site = Site::new(vec![SiteCamera::new(
+        "cam1",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    let _daemon = support::api::start_with_failpoint(&site, "", Some("slow-audit-verify"));
+    let verifies: Vec<_> = (0..4)
+        .map(|_| {
+            let site_sock = socket(&site);
+            std::thread::spawn(move || {
+                let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"));
+                std::os::unix::process::CommandExt::uid(&mut cmd, DPO);
+                std::os::unix::process::CommandExt::gid(&mut cmd, 0);
+                cmd.arg("--socket")
+                    .arg(site_sock)
+                    .args(["audit", "verify"])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = ctl_as(&site, 0, &["status"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "status waited {:?} behind long requests",
+            t.elapsed()
+        );
+    }
+    for v in verifies {
+        let out = v.join().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Hostile input
 
 /// Sends `bytes` on a new connection and reads the reply until EOF.

@@ -65,6 +65,15 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default cap on connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 32;
+/// Connections one uid may hold at once: a flood from one account (a
+/// hostile client, a runaway script) cannot take every slot, so other
+/// callers are still answered.
+pub const MAX_CONNECTIONS_PER_UID: usize = 4;
+/// Long requests (exports, audit and copy verification, holds) served at
+/// once; the rest of the blocking pool always answers short requests.
+pub const LONG_WORK_SLOTS: usize = 2;
+/// Threads of the API's blocking pool.
+const BLOCKING_THREADS: usize = 6;
 /// Longest a connection may stay open, unless it is streaming an export
 /// that keeps moving.
 pub const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
@@ -121,6 +130,8 @@ pub struct ApiState {
     control: std::sync::Mutex<Option<crate::daemon::ControlSender>>,
     /// Requests answered, by outcome, for `/v1/metrics`.
     pub requests: crate::metrics::RequestCounter,
+    /// Turns for long requests ([`routes::is_long`]).
+    long_work: Arc<Semaphore>,
 }
 
 impl ApiState {
@@ -150,6 +161,7 @@ impl ApiState {
             alarms,
             requests: Default::default(),
             control: Default::default(),
+            long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
         })
     }
 
@@ -310,6 +322,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+    let per_uid = Arc::new(std::sync::Mutex::new(BTreeMap::<u32, usize>::new()));
+    let mut last_warned: Option<tokio::time::Instant> = None;
     let mut purge = tokio::time::interval(AUDIT_PURGE_INTERVAL);
     tokio::pin!(shutdown);
     loop {
@@ -324,22 +338,79 @@ pub async fn serve(
                 });
             }
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match slots.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let state = state.clone();
-                        tokio::spawn(async move {
-                            connection(stream, state).await;
-                            drop(permit);
-                        });
+                Ok((stream, _)) => {
+                    let Some(turn) = UidTurn::take(&per_uid, &stream) else {
+                        // Closed at once, before any work for it; warned
+                        // about at most once a minute, as a flood would
+                        // otherwise fill the log too.
+                        let now = tokio::time::Instant::now();
+                        if last_warned.is_none_or(|t| now - t >= Duration::from_secs(60)) {
+                            last_warned = Some(now);
+                            tracing::warn!(
+                                uid = stream.peer_cred().map(|c| c.uid()).ok(),
+                                "admin API: a uid holds {MAX_CONNECTIONS_PER_UID} connections \
+                                 already; closing its new ones"
+                            );
+                        }
+                        continue;
+                    };
+                    match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let state = state.clone();
+                            tokio::spawn(async move {
+                                connection(stream, state).await;
+                                drop((permit, turn));
+                            });
+                        }
+                        Err(_) => tracing::warn!("admin API: too many connections; closing a new one"),
                     }
-                    Err(_) => tracing::warn!("admin API: too many connections; closing a new one"),
-                },
+                }
                 Err(e) => {
                     // E.g. out of file descriptors: back off instead of spinning.
                     tracing::warn!(error = %e, "admin API: accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+        }
+    }
+}
+
+/// One of a uid's [`MAX_CONNECTIONS_PER_UID`] connections, given back when
+/// dropped.
+struct UidTurn {
+    uid: u32,
+    counts: Arc<std::sync::Mutex<BTreeMap<u32, usize>>>,
+}
+
+impl UidTurn {
+    /// A turn for the peer of `stream`, or None if its uid has all of its
+    /// turns (or the kernel names no peer).
+    fn take(
+        counts: &Arc<std::sync::Mutex<BTreeMap<u32, usize>>>,
+        stream: &UnixStream,
+    ) -> Option<UidTurn> {
+        let uid = stream.peer_cred().ok()?.uid();
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(uid).or_default();
+        if *n >= MAX_CONNECTIONS_PER_UID {
+            return None;
+        }
+        *n += 1;
+        Some(UidTurn {
+            uid,
+            counts: counts.clone(),
+        })
+    }
+}
+
+impl Drop for UidTurn {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.uid);
+            }
         }
     }
 }
@@ -597,6 +668,12 @@ async fn respond(
     };
     let (st, pr) = (state.clone(), peer.clone());
     activity.handling.fetch_add(1, Ordering::Relaxed);
+    // A long request waits for its turn here, holding no thread.
+    let _turn = if routes::is_long(&parts.method, parts.uri.path()) {
+        state.long_work.clone().acquire_owned().await.ok()
+    } else {
+        None
+    };
     let mut reply = tokio::task::spawn_blocking(move || {
         routes::handle(
             &st,
@@ -666,7 +743,7 @@ impl ApiServer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
-            .max_blocking_threads(4)
+            .max_blocking_threads(BLOCKING_THREADS)
             .thread_name("custos-api")
             .build()
             .map_err(|e| Error::internal(format!("cannot start the API runtime: {e}")))?;

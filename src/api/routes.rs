@@ -211,6 +211,50 @@ fn printable(s: &str, max: usize) -> String {
     s.chars().take(max).flat_map(char::escape_debug).collect()
 }
 
+/// The action a path (split after `/v1/`) asks for, and the camera id in it.
+fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a str>)> {
+    Some(match rest {
+        ["status"] => (Action::Status, None),
+        ["cameras"] => (Action::Cameras, None),
+        ["cameras", id] => (Action::Cameras, Some(*id)),
+        ["cameras", id, "recordings"] => (Action::Recordings, Some(*id)),
+        ["cameras", id, "enable" | "disable" | "restart"] => (Action::CameraControl, Some(*id)),
+        ["retention", "status"] => (Action::RetentionStatus, None),
+        ["retention", "plan"] => (Action::RetentionPlan, None),
+        ["deletions"] => (Action::Deletions, None),
+        ["audit"] => (Action::AuditRead, None),
+        ["audit", "verify"] => (Action::AuditVerify, None),
+        ["config", "reload"] => (Action::Reload, None),
+        ["metrics"] => (Action::Metrics, None),
+        ["cases"] if method == Method::POST => (Action::CaseWrite, None),
+        ["cases"] | ["cases", _] => (Action::CaseRead, None),
+        ["cases", _, "verify"] => (Action::CaseRead, None),
+        ["cases", _, "holds" | "review"] => (Action::CaseWrite, None),
+        ["cases", _, "close"] => (Action::CaseClose, None),
+        ["disclosures"] => (Action::Disclosures, None),
+        ["key"] => (Action::KeyShow, None),
+        ["exports"] => (Action::Export, None),
+        _ => return None,
+    })
+}
+
+/// Whether a request may take long (it hashes or copies footage, or walks
+/// the whole audit chain): such requests take turns, so they never hold
+/// every thread that answers the others.
+pub fn is_long(method: &Method, path: &str) -> bool {
+    let segs: Vec<&str> = path.split('/').collect();
+    let Some(rest) = segs.strip_prefix(&["", "v1"]) else {
+        return false;
+    };
+    match route(rest, method) {
+        Some((Action::Export | Action::AuditVerify, _)) => true,
+        Some((Action::CaseRead | Action::CaseWrite, _)) => {
+            matches!(rest.last(), Some(&"verify" | &"holds"))
+        }
+        _ => false,
+    }
+}
+
 fn dispatch(
     state: &ApiState,
     config: &Config,
@@ -227,34 +271,12 @@ fn dispatch(
         .into());
     };
     let get = req.method == Method::GET;
-    let (action, camera) = match rest {
-        ["status"] => (Action::Status, None),
-        ["cameras"] => (Action::Cameras, None),
-        ["cameras", id] => (Action::Cameras, Some(*id)),
-        ["cameras", id, "recordings"] => (Action::Recordings, Some(*id)),
-        ["cameras", id, "enable" | "disable" | "restart"] => (Action::CameraControl, Some(*id)),
-        ["retention", "status"] => (Action::RetentionStatus, None),
-        ["retention", "plan"] => (Action::RetentionPlan, None),
-        ["deletions"] => (Action::Deletions, None),
-        ["audit"] => (Action::AuditRead, None),
-        ["audit", "verify"] => (Action::AuditVerify, None),
-        ["config", "reload"] => (Action::Reload, None),
-        ["metrics"] => (Action::Metrics, None),
-        ["cases"] if req.method == Method::POST => (Action::CaseWrite, None),
-        ["cases"] | ["cases", _] => (Action::CaseRead, None),
-        ["cases", _, "verify"] => (Action::CaseRead, None),
-        ["cases", _, "holds" | "review"] => (Action::CaseWrite, None),
-        ["cases", _, "close"] => (Action::CaseClose, None),
-        ["disclosures"] => (Action::Disclosures, None),
-        ["key"] => (Action::KeyShow, None),
-        ["exports"] => (Action::Export, None),
-        _ => {
-            return Err(Error::not_found(format!(
-                "no endpoint {}; see docs/api.md for the list",
-                printable(req.path, 200)
-            ))
-            .into());
-        }
+    let Some((action, camera)) = route(rest, req.method) else {
+        return Err(Error::not_found(format!(
+            "no endpoint {}; see docs/api.md for the list",
+            printable(req.path, 200)
+        ))
+        .into());
     };
     draft.action = action.as_str().to_owned();
     let want = if matches!(
@@ -464,6 +486,9 @@ fn dispatch(
                 None => None,
                 Some(c) => Some(parse_checkpoint(c)?),
             };
+            if crate::failpoint::is("slow-audit-verify") {
+                std::thread::sleep(std::time::Duration::from_secs(3));
+            }
             let v = state.audit.verify(external.as_ref())?;
             let head = state.audit.head();
             Done::ok(json!({ "verification": v, "head": head }))

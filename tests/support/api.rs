@@ -61,13 +61,18 @@ zones = ["outdoor"]
 /// directory to other uids (so they can reach the socket), starts custosd
 /// and waits for its socket.
 pub fn start(site: &Site, extra: &str) -> Daemon {
+    start_with_failpoint(site, extra, None)
+}
+
+/// [`start`] with `CUSTOS_FAILPOINT` set (see src/failpoint.rs).
+pub fn start_with_failpoint(site: &Site, extra: &str, failpoint: Option<&str>) -> Daemon {
     site.write_config();
     let mut text = fs::read_to_string(site.config_path()).unwrap();
     text.push_str(GRANTS);
     text.push_str(extra);
     fs::write(site.config_path(), text).unwrap();
     fs::set_permissions(site.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let daemon = Daemon::start(site);
+    let daemon = Daemon::start_with_failpoint(site, failpoint);
     wait_socket(site);
     daemon
 }
