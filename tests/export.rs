@@ -238,7 +238,18 @@ fn export_across_three_segments_and_a_gap_keeps_every_frame_and_states_the_gap()
         m.requested.from.local.ends_with("+02:00") || m.requested.from.local.ends_with("+03:00")
     );
     assert_eq!(m.camera.area, "Test area of hall");
-    assert_eq!(m.legal_basis, "GDPR Art. 6(1)(e)");
+    // Two legal bases: the disclosure's (its case's) and the recording's
+    // (the zone each source was recorded under).
+    assert_eq!(m.legal_basis, "GDPR Art. 6(1)(c)");
+    assert_eq!(m.recorded_under.len(), 1, "{:#?}", m.recorded_under);
+    assert_eq!(
+        (
+            m.recorded_under[0].zone.as_str(),
+            m.recorded_under[0].legal_basis.as_str()
+        ),
+        ("indoor", "GDPR Art. 6(1)(e)")
+    );
+    assert!(m.sources.iter().all(|s| s.zone == "indoor"));
     assert_eq!(m.controller.name, "Test school");
     let used = r.before.len() + 2;
     assert_eq!(m.sources.len(), used, "{:#?}", m.sources);

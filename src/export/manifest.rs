@@ -24,7 +24,14 @@ pub struct Manifest {
     pub case: Option<String>,
     pub recipient: String,
     pub reason: String,
+    /// The legal basis of this disclosure: the one given with the export,
+    /// else its case's, else (no case) the basis the footage was recorded on.
     pub legal_basis: String,
+    /// The zones the footage was recorded under, each with the legal basis
+    /// and purposes of recording (the zone at the time, whatever the
+    /// camera's zone is today).
+    #[serde(default)]
+    pub recorded_under: Vec<RecordingBasis>,
     pub exporter: Exporter,
     pub exported_at: Instant,
     pub camera: CameraInfo,
@@ -94,6 +101,17 @@ pub struct CameraInfo {
     pub area: String,
 }
 
+/// Why footage was recorded: its zone then, and that zone's basis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingBasis {
+    pub zone: String,
+    /// Empty when the zone is no longer in the configuration.
+    pub zone_name: String,
+    /// "(zone no longer configured)" when it is not.
+    pub legal_basis: String,
+    pub purposes: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeInfo {
     pub timezone: String,
@@ -107,6 +125,9 @@ pub struct TimeInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceSegment {
     pub path: String,
+    /// The zone it was recorded under.
+    #[serde(default)]
+    pub zone: String,
     pub start: Instant,
     pub end: Instant,
     pub bytes: u64,

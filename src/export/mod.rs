@@ -46,8 +46,8 @@ use crate::mp4::{Mp4Info, TrackSpec};
 use crate::retention::Leases;
 use crate::{Error, Result};
 use manifest::{
-    CameraInfo, ControllerInfo, Exporter, Gap, Instant, OutputFile, Range, Software, SourceSegment,
-    TimeInfo,
+    CameraInfo, ControllerInfo, Exporter, Gap, Instant, OutputFile, Range, RecordingBasis,
+    Software, SourceSegment, TimeInfo,
 };
 
 /// Segments further apart than this are a gap in recording (a segment
@@ -66,7 +66,8 @@ pub struct Request {
     pub case: Option<String>,
     pub recipient: String,
     pub reason: String,
-    /// Default: the camera's zone's legal basis.
+    /// Default: the case's legal basis; without a case, the basis the
+    /// footage was recorded on.
     pub legal_basis: Option<String>,
     pub exporter: Exporter,
 }
@@ -174,6 +175,8 @@ pub struct Prepared {
     clips: Vec<Clip>,
     layouts: Vec<progressive::Layout<(usize, u64)>>,
     outages: Vec<crate::index::OutageRow>,
+    /// The legal basis of the request's case, if it has one.
+    case_basis: Option<String>,
     _lease: crate::retention::LeaseGuard,
 }
 
@@ -201,13 +204,14 @@ pub fn prepare(
             return Err(Error::invalid(format!("an export needs a {what}")));
         }
     }
-    if let Some(case) = &req.case {
-        match index.lock().case(case)? {
-            Some(c) if c.status == "open" => {}
+    let case_basis = match &req.case {
+        Some(case) => match index.lock().case(case)? {
+            Some(c) if c.status == "open" => Some(c.legal_basis),
             Some(_) => return Err(Error::conflict(format!("case {case} is closed"))),
             None => return Err(Error::not_found(format!("no case {case}"))),
-        }
-    }
+        },
+        None => None,
+    };
 
     // Lease, then read the rows: a segment doomed before the lease is gone.
     let ids: Vec<SegmentId> = index
@@ -262,6 +266,7 @@ pub fn prepare(
         clips,
         layouts,
         outages,
+        case_basis,
         _lease: lease,
         config,
     })
@@ -373,6 +378,25 @@ impl Prepared {
         time_sources.dedup();
         let actual_from = clips[0].from_us;
         let actual_to = clips[clips.len() - 1].to_us;
+        let mut recorded_under: Vec<RecordingBasis> = Vec::new();
+        for s in sources {
+            if recorded_under.iter().all(|r| r.zone != s.row.zone) {
+                recorded_under.push(match config.zone(&s.row.zone) {
+                    Some(z) => RecordingBasis {
+                        zone: z.id.clone(),
+                        zone_name: z.name.clone(),
+                        legal_basis: z.legal_basis.clone(),
+                        purposes: z.purposes.clone(),
+                    },
+                    None => RecordingBasis {
+                        zone: s.row.zone.clone(),
+                        zone_name: String::new(),
+                        legal_basis: "(zone no longer configured)".into(),
+                        purposes: Vec::new(),
+                    },
+                });
+            }
+        }
         let m = Manifest {
             format: "custos-export/1".into(),
             software: Software {
@@ -391,7 +415,9 @@ impl Prepared {
             legal_basis: req
                 .legal_basis
                 .clone()
-                .unwrap_or_else(|| zone.legal_basis.clone()),
+                .or_else(|| self.case_basis.clone())
+                .unwrap_or_else(|| recorded_under[0].legal_basis.clone()),
+            recorded_under,
             exporter: req.exporter.clone(),
             exported_at: at(now_us),
             camera: CameraInfo {
@@ -424,6 +450,7 @@ impl Prepared {
                 .iter()
                 .map(|s| SourceSegment {
                     path: s.row.path.clone(),
+                    zone: s.row.zone.clone(),
                     start: at(s.row.start_us),
                     end: at(s.row.end_us.unwrap_or(s.row.start_us)),
                     bytes: s.row.bytes.unwrap_or(0),
