@@ -546,6 +546,7 @@ fn in_process() -> InProcess {
         reload,
         custos::retention::Leases::new(),
         custos::retention::StorageAlarms::new(),
+        custos::clock::ClockGuard::new(),
     )
     .unwrap();
     InProcess {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use custos::ErrorKind;
-use custos::clock::SimulatedClocks;
+use custos::clock::{ClockGuard, SimulatedClocks};
 use custos::config::Config;
 use custos::evidence::{self, CaseRequest, HoldRequest};
 use custos::index::{DeletionReason, Index, SegmentId, SegmentState};
@@ -112,6 +112,7 @@ area = "Hall"
             leases: &self.leases,
             alarms: &self.alarms,
             clocks: &clocks,
+            guard: &ClockGuard::default(),
             free_bytes: &free_bytes,
             batch: 10,
             cancel: None,

@@ -578,6 +578,7 @@ fn the_unit_verifies_and_its_exposure_stays_low() {
     .unwrap();
     for want in [
         "Type=notify",
+        "After=network-online.target local-fs.target time-sync.target\n",
         "WatchdogSec=",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "User=custos",

@@ -42,7 +42,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use crate::audit::AuditLog;
-use crate::clock::Clocks;
+use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -116,6 +116,9 @@ pub struct ApiState {
     pub leases: Arc<Leases>,
     /// Storage roots full of protected footage, shown in the status.
     pub alarms: Arc<StorageAlarms>,
+    /// Whether the wall clock may be trusted to destroy (shared with the
+    /// reaper); its alarm is shown in the status and the metrics.
+    pub clock_guard: Arc<ClockGuard>,
     /// Where camera operations go: the daemon's main thread, which owns the
     /// recorder. None when the API runs without a recorder (tests).
     control: std::sync::Mutex<Option<crate::daemon::ControlSender>>,
@@ -126,6 +129,9 @@ pub struct ApiState {
 impl ApiState {
     /// State for a daemon whose index is at `index_path`; opens a read-write
     /// connection of its own for the audit log.
+    // Each argument is a handle the recorder shares; bundling them would
+    // only hide which is which at the two call sites.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
         cameras: CameraStatuses,
@@ -134,6 +140,7 @@ impl ApiState {
         reload: ReloadFn,
         leases: Arc<Leases>,
         alarms: Arc<StorageAlarms>,
+        clock_guard: Arc<ClockGuard>,
     ) -> Result<ApiState> {
         let audit = AuditLog::open(Index::open(&index_path)?)?;
         Ok(ApiState {
@@ -148,6 +155,7 @@ impl ApiState {
             reload,
             leases,
             alarms,
+            clock_guard,
             requests: Default::default(),
             control: Default::default(),
         })
@@ -206,10 +214,20 @@ impl ApiState {
         Index::open_read_only(&self.index_path)
     }
 
-    /// Deletes audit entries older than `audit.retention_years`.
+    /// Deletes audit entries older than `audit.retention_years`, unless the
+    /// clock guard doubts the wall clock (then nothing, and the alarm says
+    /// why).
     pub fn purge_audit(&self) -> Result<u64> {
         let years = self.config().audit.retention_years;
-        let now = jiff::Timestamp::from_microsecond(self.clocks.realtime())
+        let known = self.read_index()?.known_times()?;
+        let now = match self.clock_guard.check(self.clocks.as_ref(), &known) {
+            Ok(now) => now,
+            Err(alarm) => {
+                tracing::warn!(alarm = %alarm.state, "audit purge skipped");
+                return Ok(0);
+            }
+        };
+        let now = jiff::Timestamp::from_microsecond(now)
             .map_err(|e| Error::internal(format!("clock out of range: {e}")))?;
         let cutoff = now
             .to_zoned(jiff::tz::TimeZone::UTC)
@@ -699,6 +717,7 @@ impl ApiServer {
         index_path: PathBuf,
         leases: Arc<Leases>,
         alarms: Arc<StorageAlarms>,
+        clock_guard: Arc<ClockGuard>,
     ) -> Result<ApiServer> {
         let listener = bind(&config.daemon.socket)?;
         let reload: ReloadFn = Arc::new(|| {
@@ -713,6 +732,7 @@ impl ApiServer {
             reload,
             leases,
             alarms,
+            clock_guard,
         )?;
         tracing::info!(socket = %config.daemon.socket.display(), "admin API listening");
         ApiServer::start(listener, Arc::new(state))

@@ -1026,6 +1026,12 @@ fn show_status(v: &Value, _: usize) {
     for a in v["storage_alarms"].as_array().into_iter().flatten() {
         println!("ALARM: {}", a);
     }
+    if let Some(state) = v["clock_alarm"]["state"].as_str() {
+        println!(
+            "ALARM: clock: {state} (since {})",
+            when(&v["clock_alarm"]["since_us"], &tz)
+        );
+    }
     for id in v["overdue_reviews"].as_array().into_iter().flatten() {
         println!(
             "VIOLATION: case {} is past its review date: extend it with a reason \
