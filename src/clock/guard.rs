@@ -2,19 +2,24 @@
 //! only while the wall clock is plausible, because every cut-off is "now
 //! minus a ceiling" and a wrong "now" destroys footage inside its ceiling.
 //!
-//! The wall clock is plausible when both hold:
-//! - it is not earlier than what is already known to have happened (the
-//!   newest footage's end, the newest audit entry) by more than
-//!   [`TOLERANCE_US`]: a machine without a battery-backed RTC that boots in
-//!   2000 fails this;
+//! The wall clock is plausible when:
 //! - since the last check that found it plausible, it advanced by what the
 //!   monotonic clock did, within [`TOLERANCE_US`]: a clock stepped a year
 //!   forward (or back) fails this. The reference is kept from the last
 //!   *plausible* check, so a jumped clock never becomes the new normal by
 //!   being read twice; it is plausible again once it is put back.
+//! - before any check found it plausible (at start-up), it is not earlier
+//!   than what is already known to have happened (the newest footage's end,
+//!   the newest audit entry) by more than [`TOLERANCE_US`]: a machine
+//!   without a battery-backed RTC that boots in 2000 fails this. Once the
+//!   monotonic reference exists it is the better witness: footage stamped
+//!   while the clock was ahead must not keep the alarm on after the clock
+//!   is put back.
 //!
-//! Nothing is known on a fresh install and before the first check, so both
-//! pass. On an implausible reading the guard raises a [`ClockAlarm`] (status,
+//! Nothing is known on a fresh install before the first check, so it
+//! passes. Limits: a clock already wrong when custosd starts, but later
+//! than every known time, cannot be told from a long downtime; a machine
+//! that suspends shows as a forward jump (restart custosd then). On an implausible reading the guard raises a [`ClockAlarm`] (status,
 //! metrics, log at error once, saying what to check) and the caller deletes
 //! nothing; the alarm clears at the first plausible reading.
 
@@ -130,22 +135,9 @@ fn doubt(
     trusted: Option<(UnixMicros, Instant)>,
     known: &KnownTimes,
 ) -> Option<String> {
-    let facts = [
-        (known.newest_footage_us, "footage up to", "exists"),
-        (known.newest_audit_us, "audit entries up to", "exist"),
-    ];
-    for (at, what, verb) in facts {
-        if let Some(at) = at
-            && now < at.saturating_sub(TOLERANCE_US)
-        {
-            return Some(format!(
-                "the wall clock reads {} but {what} {} {verb}",
-                format_utc(now),
-                format_utc(at)
-            ));
-        }
-    }
-    let (then, then_mono) = trusted?;
+    let Some((then, then_mono)) = trusted else {
+        return before_known(now, known);
+    };
     let mono_us =
         i64::try_from(mono.saturating_duration_since(then_mono).as_micros()).unwrap_or(i64::MAX);
     let wall_us = now.saturating_sub(then);
@@ -162,6 +154,26 @@ fn doubt(
         format_utc(then),
         human(mono_us.unsigned_abs()),
     ))
+}
+
+/// Why `now` is earlier than what is known to have happened, if it is.
+fn before_known(now: UnixMicros, known: &KnownTimes) -> Option<String> {
+    let facts = [
+        (known.newest_footage_us, "footage up to", "exists"),
+        (known.newest_audit_us, "audit entries up to", "exist"),
+    ];
+    for (at, what, verb) in facts {
+        if let Some(at) = at
+            && now < at.saturating_sub(TOLERANCE_US)
+        {
+            return Some(format!(
+                "the wall clock reads {} but {what} {} {verb}",
+                format_utc(now),
+                format_utc(at)
+            ));
+        }
+    }
+    None
 }
 
 /// A long duration the way a person reads it: "365 days", "2 days 3 h",
@@ -216,8 +228,32 @@ mod tests {
         c.advance(Duration::from_secs(300));
         assert!(g.check(&c, &KnownTimes::default()).is_err());
         assert_eq!(g.raised_total(), 1);
+        // Footage stamped while the clock was ahead does not keep the alarm.
         c.step_wall(-YEAR_US);
-        assert!(g.check(&c, &KnownTimes::default()).is_ok());
+        let stamped_ahead = KnownTimes {
+            newest_footage_us: Some(NOW + YEAR_US),
+            newest_audit_us: None,
+        };
+        assert!(g.check(&c, &stamped_ahead).is_ok());
         assert_eq!(g.alarm(), None);
+    }
+
+    #[test]
+    fn at_start_up_a_clock_before_known_times_alarms() {
+        let c = SimulatedClocks::new(NOW);
+        let g = ClockGuard::default();
+        let known = KnownTimes {
+            newest_footage_us: Some(NOW + TOLERANCE_US + 1),
+            newest_audit_us: Some(NOW),
+        };
+        let a = g.check(&c, &known).unwrap_err();
+        assert!(a.state.contains("but footage up to"), "{a:?}");
+        // Within the tolerance (NTP's first step, a camera's clock) it passes.
+        let g = ClockGuard::default();
+        let known = KnownTimes {
+            newest_footage_us: Some(NOW + TOLERANCE_US),
+            newest_audit_us: Some(NOW + TOLERANCE_US),
+        };
+        assert_eq!(g.check(&c, &known), Ok(NOW));
     }
 }
