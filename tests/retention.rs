@@ -489,6 +489,8 @@ fn a_clock_stepped_a_year_forward_destroys_nothing_until_it_is_put_back() {
         1,
         "raised once, kept while it lasts"
     );
+    // Recorded while the clock was ahead: stamped a year in the future.
+    let stamped_ahead = f.segment("hall", f.clocks.realtime(), 100);
     for &id in &kept {
         assert_eq!(f.state(id), Some(SegmentState::Complete));
     }
@@ -501,6 +503,7 @@ fn a_clock_stepped_a_year_forward_destroys_nothing_until_it_is_put_back() {
     assert_eq!(f.guard.alarm(), None);
     assert_eq!(report.retention.segments, 1, "{report:?}");
     assert_eq!(f.state(late), None);
+    assert_eq!(f.state(stamped_ahead), Some(SegmentState::Complete));
     for &id in &kept {
         assert_eq!(f.state(id), Some(SegmentState::Complete));
     }
