@@ -746,6 +746,19 @@ fn a_jumped_clock_suspends_the_audit_purge_and_raises_an_alarm() {
         "{alarm}"
     );
     assert_eq!(gauge(&ip).as_deref(), Some("1"));
+    // The retention plan, computed on this clock, says that no pass runs.
+    let plan = routes::handle(
+        &ip.state,
+        &peer(0),
+        Request {
+            method: &get,
+            path: "/v1/retention/plan",
+            query: None,
+            body: b"",
+        },
+    );
+    assert_eq!(plan.status.as_u16(), 200, "{}", plan.body);
+    assert_eq!(plan.body["clock_alarm"], *alarm);
 
     // Back where it was: plausible, the purge runs (nothing is old yet).
     ip.clocks.step_wall(-10 * YEAR_US);

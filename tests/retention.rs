@@ -535,6 +535,23 @@ fn a_clock_back_in_2000_destroys_nothing_and_says_what_to_check() {
     assert_eq!(f.state(expired), None);
     assert_eq!(f.state(recent), Some(SegmentState::Complete));
     assert_eq!(report.retention.segments, 1, "{report:?}");
+
+    // While running: stepped back to 2000 five minutes later.
+    let expired = f.segment("gate", NOW - 15 * DAY_US, 100);
+    f.clocks.advance(Duration::from_secs(300));
+    f.clocks.step_wall(Y2000 - f.clocks.realtime());
+    let report = f.pass();
+    let alarm = report.clock_alarm.expect("a clock alarm");
+    assert!(
+        alarm
+            .state
+            .starts_with("the wall clock reads 2000-01-01T00:00:00.000Z and jumped back"),
+        "{alarm:?}"
+    );
+    assert_eq!(f.state(expired), Some(SegmentState::Complete));
+    f.clocks.step_wall(NOW + 300_000_000 - Y2000);
+    assert_eq!(f.pass().retention.segments, 1);
+    assert_eq!(f.state(expired), None);
 }
 
 #[test]

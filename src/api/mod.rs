@@ -259,6 +259,10 @@ fn retention(state: &ApiState, config: &Config, plan: bool) -> Result<Value> {
     };
     let mut value = value.map_err(|e| Error::internal(format!("retention report as JSON: {e}")))?;
     value["timezone"] = Value::String(config.timezone_name.clone());
+    // The plan is what a pass would do on this clock; while the clock is
+    // doubted no pass deletes anything, and the report must say so.
+    value["clock_alarm"] = serde_json::to_value(state.clock_guard.alarm())
+        .map_err(|e| Error::internal(format!("clock alarm as JSON: {e}")))?;
     Ok(value)
 }
 
