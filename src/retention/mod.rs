@@ -92,8 +92,8 @@ fn days_us(days: u32) -> Option<i64> {
 
 fn out_of_range(dir: &str, t: UnixMicros, days: u32) -> Error {
     Error::invalid(format!(
-        "{days} days {dir} {} is not a representable time; a period of days must be 1 to {} \
-         (daemon.max_retention_days); nothing is deleted on it",
+        "{days} days {dir} {} is not a representable time, so nothing is deleted on it; \
+         a config within its ranges never asks for one (retention days are 1 to {})",
         format_utc(t),
         MAX_RETENTION_DAYS_RANGE.1
     ))
