@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use custos::clock::SimulatedClocks;
+use custos::clock::{ClockGuard, SimulatedClocks};
 use custos::config::Config;
 use custos::index::{Index, NewSegment, SegmentSummary, TimeSource};
 use custos::ingest::SharedIndex;
@@ -192,6 +192,7 @@ fn run(index: &SharedIndex, config: &Config, now_us: i64, what: &str) {
         leases: &leases,
         alarms: &alarms,
         clocks: &clocks,
+        guard: &ClockGuard::default(),
         free_bytes: &|_| None,
         batch: DEFAULT_BATCH,
         cancel: None,

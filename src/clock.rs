@@ -1,6 +1,11 @@
 //! Time as Custos sees it: wall-clock UTC in microseconds since the Unix
 //! epoch, and a monotonic clock for timeouts. Policy code takes a `Clocks` so
-//! tests can put boundaries at exact instants.
+//! tests can put boundaries at exact instants. [`guard`] decides whether
+//! the wall clock may be trusted to destroy anything.
+
+pub mod guard;
+
+pub use guard::{ClockAlarm, ClockGuard, KnownTimes};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -43,6 +48,8 @@ pub fn system_time_micros(t: SystemTime) -> UnixMicros {
 pub struct SimulatedClocks {
     base: Instant,
     offset_us: Arc<AtomicI64>,
+    /// Steps of the wall clock alone (an NTP step, a bad RTC).
+    wall_step_us: Arc<AtomicI64>,
     realtime_at_base: UnixMicros,
 }
 
@@ -51,19 +58,29 @@ impl SimulatedClocks {
         SimulatedClocks {
             base: Instant::now(),
             offset_us: Arc::new(AtomicI64::new(0)),
+            wall_step_us: Arc::new(AtomicI64::new(0)),
             realtime_at_base: realtime,
         }
     }
 
+    /// Time passes: both clocks move by `by`.
     pub fn advance(&self, by: Duration) {
         self.offset_us
             .fetch_add(by.as_micros() as i64, Ordering::SeqCst);
+    }
+
+    /// The wall clock is stepped by `by_us` (negative: back); the monotonic
+    /// clock does not move.
+    pub fn step_wall(&self, by_us: i64) {
+        self.wall_step_us.fetch_add(by_us, Ordering::SeqCst);
     }
 }
 
 impl Clocks for SimulatedClocks {
     fn realtime(&self) -> UnixMicros {
-        self.realtime_at_base + self.offset_us.load(Ordering::SeqCst)
+        self.realtime_at_base
+            + self.offset_us.load(Ordering::SeqCst)
+            + self.wall_step_us.load(Ordering::SeqCst)
     }
 
     fn monotonic(&self) -> Instant {

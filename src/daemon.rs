@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::clock::{Clocks, SystemClocks};
+use crate::clock::{ClockGuard, Clocks, SystemClocks};
 use crate::config::{Camera, Config};
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -84,6 +84,9 @@ pub struct Recorder {
     statuses: crate::api::CameraStatuses,
     leases: Arc<Leases>,
     alarms: Arc<StorageAlarms>,
+    /// Whether the wall clock may be trusted to destroy: shared by the
+    /// reaper and the admin API's audit purge.
+    clock_guard: Arc<ClockGuard>,
     reaper: Option<Reaper>,
     /// Cameras an operator disabled at run time, with why (outage reason
     /// when they are enabled again).
@@ -104,12 +107,14 @@ impl Recorder {
         crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
         let leases = Leases::new();
         let alarms = StorageAlarms::new();
+        let clock_guard = ClockGuard::new();
         let reaper = Reaper::start(
             index.clone(),
             config.clone(),
             leases.clone(),
             alarms.clone(),
             clocks.clone(),
+            clock_guard.clone(),
         );
         let waker = reaper.waker();
         let (finisher, finisher_thread) =
@@ -124,6 +129,7 @@ impl Recorder {
             statuses: Default::default(),
             leases,
             alarms,
+            clock_guard,
             reaper: Some(reaper),
             disabled: BTreeMap::new(),
         };
@@ -161,6 +167,11 @@ impl Recorder {
     /// Storage roots full of protected footage, for the status API.
     pub fn storage_alarms(&self) -> &Arc<StorageAlarms> {
         &self.alarms
+    }
+
+    /// The clock guard of destruction, for the status API and the audit purge.
+    pub fn clock_guard(&self) -> &Arc<ClockGuard> {
+        &self.clock_guard
     }
 
     /// Live camera statuses, kept current as cameras start and stop.
@@ -424,6 +435,7 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
         index_path(recorder.config()),
         recorder.leases().clone(),
         recorder.storage_alarms().clone(),
+        recorder.clock_guard().clone(),
     ) {
         Ok(api) => Some(api),
         Err(e) => {

@@ -334,6 +334,24 @@ pub fn render(state: &ApiState) -> Result<String> {
     );
     e.sample(&[], status.violations as f64);
 
+    // The clock guard of destruction.
+    e.family(
+        "custos_clock_implausible",
+        Kind::Gauge,
+        "1 while the wall clock disagrees with recorded footage or the monotonic clock; \
+         retention passes and the audit purge are suspended. Must be 0.",
+    );
+    e.sample(
+        &[],
+        f64::from(u8::from(state.clock_guard.alarm().is_some())),
+    );
+    e.family(
+        "custos_clock_alarms_total",
+        Kind::Counter,
+        "Times the clock guard raised its alarm since start.",
+    );
+    e.sample(&[], state.clock_guard.raised_total() as f64);
+
     // The API and its audit log.
     e.family(
         "custos_api_requests_total",

@@ -796,6 +796,7 @@ struct InProcess {
     _dir: tempfile::TempDir,
     state: ApiState,
     reloads: Arc<AtomicUsize>,
+    clocks: SimulatedClocks,
 }
 
 fn in_process() -> InProcess {
@@ -809,20 +810,23 @@ fn in_process() -> InProcess {
         r.fetch_add(1, Ordering::SeqCst);
         Ok(())
     });
+    let clocks = SimulatedClocks::new(1_800_000_000_000_000);
     let state = ApiState::new(
         config,
         CameraStatuses::default(),
-        Arc::new(SimulatedClocks::new(1_800_000_000_000_000)),
+        Arc::new(clocks.clone()),
         index_path,
         reload,
         custos::retention::Leases::new(),
         custos::retention::StorageAlarms::new(),
+        custos::clock::ClockGuard::new(),
     )
     .unwrap();
     InProcess {
         _dir: dir,
         state,
         reloads,
+        clocks,
     }
 }
 
@@ -961,6 +965,93 @@ fn reload_is_signalled_only_after_it_is_audited_and_only_for_admins() {
     assert_eq!(last[0].record.reason, "new grant for anna");
     assert_eq!(last[0].record.outcome, "ok");
     assert_eq!(last[1].record.outcome, "permission_denied");
+}
+
+#[test]
+fn a_jumped_clock_suspends_the_audit_purge_and_raises_an_alarm() {
+    const YEAR_US: i64 = 365 * 86_400_000_000;
+    let ip = in_process();
+    let get = http::Method::GET;
+    let status = |ip: &InProcess| {
+        let r = routes::handle(
+            &ip.state,
+            &peer(0),
+            Request {
+                method: &get,
+                path: "/v1/status",
+                query: None,
+                body: b"",
+            },
+        );
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+        r.body
+    };
+    let entries = |ip: &InProcess| {
+        ip.state
+            .audit
+            .with_index(|ix| ix.audit_all())
+            .unwrap()
+            .len()
+    };
+    let gauge = |ip: &InProcess| {
+        let m = custos::metrics::render(&ip.state).unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("custos_clock_implausible "))
+            .map(str::to_owned)
+    };
+    assert!(status(&ip)["clock_alarm"].is_null());
+    assert_eq!(ip.state.purge_audit().unwrap(), 0);
+    assert_eq!(gauge(&ip).as_deref(), Some("0"));
+
+    // Ten years ahead, a minute later: every entry would be past
+    // audit.retention_years (3).
+    ip.clocks.advance(Duration::from_secs(60));
+    ip.clocks.step_wall(10 * YEAR_US);
+    let before = entries(&ip);
+    assert_eq!(ip.state.purge_audit().unwrap(), 0);
+    assert_eq!(entries(&ip), before, "the purge ran on a clock that jumped");
+    let alarm = &status(&ip)["clock_alarm"];
+    let text = alarm["state"].as_str().unwrap();
+    assert!(
+        text.contains("jumped forward by 3650 days since") && text.contains("audit purge"),
+        "{alarm}"
+    );
+    assert_eq!(gauge(&ip).as_deref(), Some("1"));
+    // The retention plan, computed on this clock, says that no pass runs.
+    let plan = routes::handle(
+        &ip.state,
+        &peer(0),
+        Request {
+            method: &get,
+            path: "/v1/retention/plan",
+            query: None,
+            body: b"",
+        },
+    );
+    assert_eq!(plan.status.as_u16(), 200, "{}", plan.body);
+    assert_eq!(plan.body["clock_alarm"], *alarm);
+
+    // Back where it was: plausible, the purge runs (nothing is old yet).
+    ip.clocks.step_wall(-10 * YEAR_US);
+    assert_eq!(ip.state.purge_audit().unwrap(), 0);
+    assert!(status(&ip)["clock_alarm"].is_null());
+    assert_eq!(gauge(&ip).as_deref(), Some("0"));
+
+    // Booted in 2000 (nothing remembered): the entries already written say
+    // the clock is wrong.
+    let ip = in_process();
+    status(&ip);
+    ip.clocks
+        .step_wall(946_684_800_000_000 - 1_800_000_000_000_000);
+    assert_eq!(ip.state.purge_audit().unwrap(), 0);
+    let text = status(&ip)["clock_alarm"]["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.starts_with("the wall clock reads 2000-01-01T00:00:00.000Z but audit entries up to 2027-01-15T08:00:00.000Z exist"),
+        "{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -274,6 +274,98 @@ fn retention_of_zero_days() {
 }
 
 #[test]
+fn every_number_is_bounded_and_an_out_of_range_one_names_its_range() {
+    // (section text, key, value line, expected message)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "[daemon]\nmax_retention_days = 0",
+            "daemon.max_retention_days",
+            "max_retention_days = 0",
+            "0 is out of range; give 1 to 366 (days",
+        ),
+        (
+            "[daemon]\nmax_retention_days = 367",
+            "daemon.max_retention_days",
+            "max_retention_days = 367",
+            "367 is out of range; give 1 to 366 (days",
+        ),
+        (
+            "[daemon]\nmax_retention_days = 4294967295",
+            "daemon.max_retention_days",
+            "max_retention_days = 4294967295",
+            "4294967295 is out of range; give 1 to 366 (days",
+        ),
+        (
+            "[daemon]\nstall_timeout = \"100000000h\"",
+            "daemon.stall_timeout",
+            "stall_timeout =",
+            "\"100000000h\" is out of range; allowed 1s to 1h (default 5s)",
+        ),
+        (
+            "[retention]\ninterval = \"0s\"",
+            "retention.interval",
+            "interval =",
+            "\"0s\" is out of range; allowed 1s to 1h (default 5min)",
+        ),
+        (
+            "[audit]\nretention_years = 4294967295",
+            "audit.retention_years",
+            "retention_years =",
+            "4294967295 is out of range; give 1 to 100 (years)",
+        ),
+        (
+            "[api]\nmax_body_bytes = 9223372036854775807",
+            "api.max_body_bytes",
+            "max_body_bytes =",
+            "9223372036854775807 is out of range; give 1024 to 16777216 (bytes)",
+        ),
+    ];
+    for (section, key, at, want) in cases {
+        let text = format!("{BASE}\n{section}\n");
+        let e = error_at(&text, key, line_of(&text, at));
+        assert!(e.message.starts_with(want), "{key}: {e}");
+    }
+    let evidence = |extra: &str| {
+        replace(
+            BASE,
+            "path = \"/srv/custos/evidence\"",
+            &format!("path = \"/srv/custos/evidence\"\n{extra}"),
+        )
+    };
+    for max in ["0", "3651", "4294967295"] {
+        let text = evidence(&format!("review_days_max = {max}"));
+        let e = error_at(
+            &text,
+            "evidence.review_days_max",
+            line_of(&text, "review_days_max"),
+        );
+        assert_eq!(
+            e.message,
+            format!("{max} is out of range; give 1 to 3650 (days; default 365)")
+        );
+    }
+    let text = evidence("review_days_max = 3650\nreview_days_default = 3650");
+    parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    for (key, value) in [("min_free", "2000000 TB"), ("budget", "2000000 TiB")] {
+        let text = replace(
+            BASE,
+            "path = \"/srv/custos/recordings\"",
+            &format!("path = \"/srv/custos/recordings\"\n{key} = \"{value}\""),
+        );
+        let e = error_at(&text, &format!("storage[0].{key}"), line_of(&text, value));
+        assert!(
+            e.message.contains("is out of range; give at most 1 EiB"),
+            "{key}: {e}"
+        );
+    }
+    // The top of every range is accepted, and nothing can overflow with it.
+    let text = replace(BASE, "retention_days = 14", "retention_days = 366");
+    let text = format!("{text}\n[daemon]\nmax_retention_days = 366\n");
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.zones[1].retention_days, 366);
+}
+
+#[test]
 fn retention_over_the_default_maximum() {
     let text = replace(BASE, "retention_days = 14", "retention_days = 45");
     let e = error_at(
@@ -1102,6 +1194,41 @@ fn check_config_warns_about_a_world_readable_secrets_file() {
         stderr_lines(&out).iter().any(|l| l.starts_with(&warning)),
         "{:?}",
         stderr_lines(&out)
+    );
+}
+
+#[test]
+fn check_config_refuses_numbers_out_of_range_and_a_reserve_larger_than_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = replace(
+        &disk_config(dir.path()),
+        "path = \"recordings\"",
+        "path = \"recordings\"\nmin_free = \"1000000 TiB\"",
+    );
+    let text = text.replace("[daemon]\n", "[daemon]\nmax_retention_days = 4294967295\n");
+    let cfg = write(dir.path(), "custos.toml", &text);
+    let lines = error_lines(&check(&cfg));
+    let max = format!(
+        "{}:{}: daemon.max_retention_days: 4294967295 is out of range; give 1 to 366 (days",
+        cfg.display(),
+        line_of(&text, "max_retention_days")
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(&max)),
+        "{lines:?}\nwant: {max}"
+    );
+    let reserve = format!(
+        "{}:{}: storage[0].min_free: {} bytes is not less than the whole filesystem holding {}",
+        cfg.display(),
+        line_of(&text, "min_free"),
+        1_000_000u64 << 40,
+        dir.path().join("recordings").display()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&reserve) && l.contains("every unprotected recording")),
+        "{lines:?}\nwant: {reserve}"
     );
 }
 

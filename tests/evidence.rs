@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use custos::ErrorKind;
-use custos::clock::SimulatedClocks;
+use custos::clock::{ClockGuard, SimulatedClocks};
 use custos::config::Config;
 use custos::evidence::{self, CaseRequest, HoldRequest};
 use custos::index::{DeletionReason, Index, SegmentId, SegmentState};
@@ -112,6 +112,7 @@ area = "Hall"
             leases: &self.leases,
             alarms: &self.alarms,
             clocks: &clocks,
+            guard: &ClockGuard::default(),
             free_bytes: &free_bytes,
             batch: 10,
             cancel: None,
@@ -383,6 +384,31 @@ fn review_dates_are_bounded_and_extending_needs_a_reason() {
     let c = evidence::extend_review(&f.index, &f.config, "r1", 60, "trial postponed", "u", NOW)
         .unwrap();
     assert_eq!(c.review_us, NOW + 60 * DAY_US);
+}
+
+/// A review period no config allows (its date does not fit in 64 bits, and
+/// used to wrap) is refused, not stored.
+#[test]
+fn a_review_date_out_of_range_is_an_error_not_a_wrapped_date() {
+    let mut f = Fixture::new("");
+    f.config.evidence.review_days_max = u32::MAX;
+    let req = CaseRequest {
+        id: "r3".into(),
+        title: "t".into(),
+        authority: "a".into(),
+        authority_ref: "r".into(),
+        legal_basis: "b".into(),
+        review_days: Some(u32::MAX),
+    };
+    let e = evidence::create_case(&f.index, &f.config, &req, "u", NOW).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
+    assert!(f.index.lock().case("r3").unwrap().is_none());
+    f.case("r4", NOW).unwrap();
+    let e =
+        evidence::extend_review(&f.index, &f.config, "r4", u32::MAX, "why", "u", NOW).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput, "{e}");
+    let c = f.index.lock().case("r4").unwrap().unwrap();
+    assert_eq!(c.review_us, NOW + 30 * DAY_US);
 }
 
 /// Through the real daemon's socket, as the evidence officer's uid: open a

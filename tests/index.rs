@@ -180,6 +180,125 @@ fn a_failed_transaction_leaves_nothing() {
 }
 
 #[test]
+fn a_failed_commit_is_rolled_back_and_the_connection_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(&dir.path().join("index.db")).unwrap();
+    let cam = index.camera_id("gate").unwrap();
+    // A deferred foreign key fails at COMMIT, after every statement succeeded.
+    let res: custos::Result<()> = index.transaction(|ix| {
+        ix.begin_segment(&NewSegment {
+            camera: cam,
+            zone: "z",
+            root: "main",
+            path: "a.mp4",
+            start_us: 0,
+            time_source: TimeSource::Local,
+            clock_offset_us: None,
+        })?;
+        ix.tamper_for_tests(
+            "PRAGMA defer_foreign_keys = ON;
+             INSERT INTO outage (camera_id, from_us, reason) VALUES (999, 0, 'no such camera');",
+        )
+    });
+    let err = res.expect_err("the COMMIT must fail");
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+    // Nothing of it landed, and the next transaction starts afresh rather
+    // than inside the one left open.
+    index
+        .transaction(|ix| ix.camera_id("hall").map(drop))
+        .unwrap();
+    assert!(index.unfinished_segments().unwrap().is_empty());
+    let other = Index::open(&dir.path().join("index.db")).unwrap();
+    assert!(other.unfinished_segments().unwrap().is_empty());
+}
+
+#[test]
+fn every_connection_waits_for_a_busy_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    drop(Index::open(&path).unwrap());
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let holder = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO camera (name) VALUES ('held');")
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            conn.execute_batch("COMMIT").unwrap();
+        })
+    };
+    locked_rx.recv().unwrap();
+    let t = std::time::Instant::now();
+    // Opening (schema check, pragmas) and writing both wait for the lock.
+    let mut index = Index::open(&path).unwrap();
+    index
+        .transaction(|ix| ix.camera_id("waiting").map(drop))
+        .unwrap();
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(1000),
+        "the write did not wait for the lock: {:?}",
+        t.elapsed()
+    );
+    let reader = Index::open_read_only(&path).unwrap();
+    assert_eq!(reader.schema_version().unwrap(), SCHEMA_VERSION);
+    holder.join().unwrap();
+}
+
+#[test]
+fn the_audit_purge_takes_only_a_prefix_of_old_entries() {
+    use custos::audit::{AuditLog, Record};
+    const Y2026: i64 = 1_795_341_600_000_000;
+    const Y2000: i64 = 946_684_800_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    let log = AuditLog::open(Index::open(&path).unwrap()).unwrap();
+    // Two old entries, two recent ones, one written while the clock read
+    // 2000, and a recent one after it.
+    let day = 86_400_000_000;
+    let times = [
+        Y2026 - 2000 * day,
+        Y2026 - 1999 * day,
+        Y2026 - day,
+        Y2026,
+        Y2000,
+        Y2026 + 1,
+    ];
+    for at_us in times {
+        log.append(Record {
+            at_us,
+            uid: 0,
+            user: "root".into(),
+            pid: 1,
+            role: "admin".into(),
+            action: "status".into(),
+            target: "-".into(),
+            reason: String::new(),
+            outcome: "ok".into(),
+        })
+        .unwrap();
+    }
+    drop(log);
+    let mut index = Index::open(&path).unwrap();
+    assert_eq!(index.newest_audit_at().unwrap(), Some(Y2026 + 1));
+    let cutoff = Y2026 - 3 * 365 * day;
+    assert_eq!(index.purge_audit(cutoff).unwrap(), 2);
+    let seqs: Vec<i64> = index.audit_all().unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        [3, 4, 5, 6],
+        "the 2000-stamped entry took newer ones with it"
+    );
+    assert_eq!(index.audit_anchor().unwrap().seq, 2);
+    // Again: entry 3 is recent, so nothing more goes.
+    assert_eq!(index.purge_audit(cutoff).unwrap(), 0);
+    // Once every entry is old, all of them go.
+    assert_eq!(index.purge_audit(Y2026 + 2).unwrap(), 4);
+    assert_eq!(index.audit_anchor().unwrap().seq, 6);
+}
+
+#[test]
 fn outages_open_and_close() {
     let dir = tempfile::tempdir().unwrap();
     let index = Index::open(&dir.path().join("index.db")).unwrap();

@@ -309,6 +309,9 @@ fn metrics_scrape_cleanly_and_count_what_happened() {
     // Reaper: nothing deleted yet, no violation.
     assert_eq!(m["custos_reaper_deleted_segments_total"].samples.len(), 0);
     assert_eq!(value(&m, "custos_retention_violations", &[]), Some(0.0));
+    // A healthy clock on a fresh install with recording going on: no alarm.
+    assert_eq!(value(&m, "custos_clock_implausible", &[]), Some(0.0));
+    assert_eq!(value(&m, "custos_clock_alarms_total", &[]), Some(0.0));
 
     // API and audit: the refused call, the operator's, and the scrapes.
     assert_eq!(
@@ -578,6 +581,7 @@ fn the_unit_verifies_and_its_exposure_stays_low() {
     .unwrap();
     for want in [
         "Type=notify",
+        "After=network-online.target local-fs.target time-sync.target\n",
         "WatchdogSec=",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "User=custos",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use custos::clock::{Clocks, SimulatedClocks};
+use custos::clock::{ClockGuard, Clocks, SimulatedClocks};
 use custos::config::{Config, Destruction};
 use custos::index::{CameraId, DeletionReason, Index, SegmentId, SegmentState};
 use custos::ingest::SharedIndex;
@@ -32,6 +32,7 @@ struct Fixture {
     clocks: SimulatedClocks,
     leases: Arc<Leases>,
     alarms: Arc<StorageAlarms>,
+    guard: Arc<ClockGuard>,
     /// What the storage view reports as free on the root.
     free: Option<u64>,
 }
@@ -104,6 +105,7 @@ impl Fixture {
             clocks: SimulatedClocks::new(NOW),
             leases: Leases::new(),
             alarms: StorageAlarms::new(),
+            guard: ClockGuard::new(),
             free: None,
         }
     }
@@ -138,6 +140,7 @@ impl Fixture {
             leases: &self.leases,
             alarms: &self.alarms,
             clocks: &self.clocks,
+            guard: &self.guard,
             free_bytes: &free_bytes,
             batch: 3, // small, so passes span several batches
             cancel: None,
@@ -379,6 +382,224 @@ fn start_up_finishes_a_deletion_marked_before_a_crash() {
     assert!(!paths[0].exists());
     assert_eq!(f.state(kept), Some(SegmentState::Complete));
     assert_eq!(f.files(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Premises: numbers at their bounds, a clock that jumped, protection that
+// appears between choosing and marking
+
+const YEAR_US: i64 = 365 * DAY_US;
+/// 2000-01-01T00:00:00Z, where a machine without an RTC battery boots.
+const Y2000: i64 = 946_684_800_000_000;
+
+#[test]
+fn the_longest_ceilings_keep_everything_inside_them() {
+    let mut f = Fixture::new("");
+    // The longest ceiling a config may set: footage inside it stays.
+    f.config.daemon.max_retention_days = 366;
+    f.config.zones[0].retention_days = 366;
+    let inside = f.segment("hall", NOW - 366 * DAY_US, 100);
+    let over = f.segment("hall", NOW - 366 * DAY_US - 1, 100);
+    let gate = f.segment("gate", NOW - 13 * DAY_US, 100);
+    let report = f.pass();
+    assert_eq!(report.retention.segments, 1, "{report:?}");
+    assert_eq!(f.state(over), None);
+    assert_eq!(f.state(inside), Some(SegmentState::Complete));
+    assert_eq!(f.state(gate), Some(SegmentState::Complete));
+
+    // Ceilings no config allows (their cut-off does not fit in 64 bits, and
+    // used to wrap into the future): the pass fails before deleting anything.
+    let recent = f.segment("hall", NOW - DAY_US, 100);
+    for (max, days) in [(u32::MAX, 10), (u32::MAX, u32::MAX), (366, u32::MAX)] {
+        f.config.daemon.max_retention_days = max;
+        f.config.zones[0].retention_days = days;
+        let free = |_: &custos::config::StorageRoot| None;
+        let err = retention::pass(&Context {
+            index: &f.index,
+            config: &f.config,
+            leases: &f.leases,
+            alarms: &f.alarms,
+            clocks: &f.clocks,
+            guard: &f.guard,
+            free_bytes: &free,
+            batch: 3,
+            cancel: None,
+        })
+        .expect_err("a cut-off out of range must fail the pass");
+        assert!(
+            err.to_string().contains("not a representable time"),
+            "{err}"
+        );
+        for kept in [inside, gate, recent] {
+            assert_eq!(f.state(kept), Some(SegmentState::Complete));
+        }
+        let plan = retention::plan(&f.index.lock(), &f.config, &f.leases, NOW, &|_| None);
+        assert!(plan.is_err(), "{plan:?}");
+    }
+    assert!(retention::cutoff(NOW, u32::MAX).is_err());
+    assert!(retention::cutoff(i64::MIN + DAY_US - 1, 1).is_err());
+    assert!(retention::days_after(i64::MAX - DAY_US + 1, 1).is_err());
+    assert_eq!(retention::cutoff(NOW, 366).unwrap(), NOW - 366 * DAY_US);
+}
+
+#[test]
+fn a_clock_stepped_a_year_forward_destroys_nothing_until_it_is_put_back() {
+    let f = Fixture::new("");
+    let expired = f.segment("hall", NOW - 11 * DAY_US, 100);
+    assert_eq!(f.pass().retention.segments, 1);
+    assert_eq!(f.state(expired), None);
+    let kept: Vec<SegmentId> = (0..5)
+        .map(|i| {
+            f.segment(
+                if i % 2 == 0 { "hall" } else { "gate" },
+                NOW - i * DAY_US,
+                100,
+            )
+        })
+        .collect();
+
+    // Five minutes later the clock is stepped a year ahead: every segment
+    // would be "expired".
+    f.clocks.advance(Duration::from_secs(300));
+    f.clocks.step_wall(YEAR_US);
+    let plan = retention::plan(
+        &f.index.lock(),
+        &f.config,
+        &f.leases,
+        f.clocks.realtime(),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(plan.total.segments, 5, "the premise of the test");
+    for _ in 0..2 {
+        let report = f.pass();
+        assert_eq!(report.retention.segments + report.disk_pressure.segments, 0);
+        let alarm = report.clock_alarm.expect("a clock alarm");
+        assert!(
+            alarm.state.contains("jumped forward by 365 days since")
+                && alarm.state.contains("check NTP")
+                && alarm.state.contains("destruction")
+                && alarm.state.contains("suspended"),
+            "{alarm:?}"
+        );
+        f.clocks.advance(Duration::from_secs(300));
+    }
+    assert_eq!(
+        f.guard.raised_total(),
+        1,
+        "raised once, kept while it lasts"
+    );
+    // Recorded while the clock was ahead: stamped a year in the future.
+    let stamped_ahead = f.segment("hall", f.clocks.realtime(), 100);
+    for &id in &kept {
+        assert_eq!(f.state(id), Some(SegmentState::Complete));
+    }
+
+    // Put back: the alarm clears and passes resume, deleting by the true time.
+    f.clocks.step_wall(-YEAR_US);
+    let late = f.segment("gate", NOW - 15 * DAY_US, 100);
+    let report = f.pass();
+    assert_eq!(report.clock_alarm, None);
+    assert_eq!(f.guard.alarm(), None);
+    assert_eq!(report.retention.segments, 1, "{report:?}");
+    assert_eq!(f.state(late), None);
+    assert_eq!(f.state(stamped_ahead), Some(SegmentState::Complete));
+    for &id in &kept {
+        assert_eq!(f.state(id), Some(SegmentState::Complete));
+    }
+}
+
+#[test]
+fn a_clock_back_in_2000_destroys_nothing_and_says_what_to_check() {
+    let f = Fixture::new("");
+    let expired = f.segment("hall", NOW - 11 * DAY_US, 100);
+    let recent = f.segment("hall", NOW, 100);
+    // A start-up (nothing remembered) on a machine whose clock reads 2000.
+    f.clocks.step_wall(Y2000 - NOW);
+    let report = f.pass();
+    assert_eq!(report.retention.segments + report.disk_pressure.segments, 0);
+    let alarm = report.clock_alarm.expect("a clock alarm");
+    assert!(
+        alarm.state.starts_with(
+            "the wall clock reads 2000-01-01T00:00:00.000Z but footage up to \
+             2026-11-22T10:00:00.000Z exists: check NTP"
+        ),
+        "{alarm:?}"
+    );
+    assert_eq!(f.state(expired), Some(SegmentState::Complete));
+    assert_eq!(f.state(recent), Some(SegmentState::Complete));
+    // Fixed: the expired segment goes, the recent one stays.
+    f.clocks.step_wall(NOW - Y2000);
+    let report = f.pass();
+    assert_eq!(report.clock_alarm, None);
+    assert_eq!(f.state(expired), None);
+    assert_eq!(f.state(recent), Some(SegmentState::Complete));
+    assert_eq!(report.retention.segments, 1, "{report:?}");
+
+    // While running: stepped back to 2000 five minutes later.
+    let expired = f.segment("gate", NOW - 15 * DAY_US, 100);
+    f.clocks.advance(Duration::from_secs(300));
+    f.clocks.step_wall(Y2000 - f.clocks.realtime());
+    let report = f.pass();
+    let alarm = report.clock_alarm.expect("a clock alarm");
+    assert!(
+        alarm
+            .state
+            .starts_with("the wall clock reads 2000-01-01T00:00:00.000Z and jumped back"),
+        "{alarm:?}"
+    );
+    assert_eq!(f.state(expired), Some(SegmentState::Complete));
+    f.clocks.step_wall(NOW + 300_000_000 - Y2000);
+    assert_eq!(f.pass().retention.segments, 1);
+    assert_eq!(f.state(expired), None);
+}
+
+#[test]
+fn protection_that_appears_between_choosing_and_marking_is_respected() {
+    let f = Fixture::new("");
+    let old = NOW - 20 * DAY_US;
+    let held = f.segment("hall", old, 100);
+    let restricted = f.segment("hall", old + SEG_US, 100);
+    let leased = f.segment("hall", old + 2 * SEG_US, 100);
+    let free = f.segment("hall", old + 3 * SEG_US, 100);
+    // Chosen...
+    let cut = retention::cutoff(NOW, 10).unwrap();
+    let chosen = f
+        .index
+        .lock()
+        .age_candidates("indoor", cut, custos::index::Cursor::START, 100)
+        .unwrap();
+    assert_eq!(chosen.len(), 4);
+    // ...then protected, before the marking.
+    let hall = f.camera("hall");
+    {
+        let ix = f.index.lock();
+        ix.add_hold("case-9", hall, old - 1, old, NOW).unwrap();
+        ix.add_restriction(hall, old + 1, old + 2, "subject request", NOW)
+            .unwrap();
+    }
+    let _lease = f.leases.acquire(&[leased]);
+    let free_bytes = |_: &custos::config::StorageRoot| None;
+    let ctx = Context {
+        index: &f.index,
+        config: &f.config,
+        leases: &f.leases,
+        alarms: &f.alarms,
+        clocks: &f.clocks,
+        guard: &f.guard,
+        free_bytes: &free_bytes,
+        batch: 100,
+        cancel: None,
+    };
+    let (deleted, skipped_leased) =
+        retention::delete_candidates(&ctx, NOW, DeletionReason::Retention, chosen).unwrap();
+    assert_eq!((deleted.segments, skipped_leased), (1, 1));
+    assert_eq!(f.state(free), None);
+    for kept in [held, restricted, leased] {
+        assert_eq!(f.state(kept), Some(SegmentState::Complete));
+    }
+    let journal = f.index.lock().deletion_journal(i64::MIN, i64::MAX).unwrap();
+    assert_eq!(journal.iter().map(|d| d.segments).sum::<u64>(), 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use crate::audit::AuditLog;
-use crate::clock::Clocks;
+use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -125,6 +125,9 @@ pub struct ApiState {
     pub leases: Arc<Leases>,
     /// Storage roots full of protected footage, shown in the status.
     pub alarms: Arc<StorageAlarms>,
+    /// Whether the wall clock may be trusted to destroy (shared with the
+    /// reaper); its alarm is shown in the status and the metrics.
+    pub clock_guard: Arc<ClockGuard>,
     /// Where camera operations go: the daemon's main thread, which owns the
     /// recorder. None when the API runs without a recorder (tests).
     control: std::sync::Mutex<Option<crate::daemon::ControlSender>>,
@@ -137,6 +140,9 @@ pub struct ApiState {
 impl ApiState {
     /// State for a daemon whose index is at `index_path`; opens a read-write
     /// connection of its own for the audit log.
+    // Each argument is a handle the recorder shares; bundling them would
+    // only hide which is which at the two call sites.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
         cameras: CameraStatuses,
@@ -145,6 +151,7 @@ impl ApiState {
         reload: ReloadFn,
         leases: Arc<Leases>,
         alarms: Arc<StorageAlarms>,
+        clock_guard: Arc<ClockGuard>,
     ) -> Result<ApiState> {
         let audit = AuditLog::open(Index::open(&index_path)?)?;
         Ok(ApiState {
@@ -159,6 +166,7 @@ impl ApiState {
             reload,
             leases,
             alarms,
+            clock_guard,
             requests: Default::default(),
             control: Default::default(),
             long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
@@ -218,10 +226,20 @@ impl ApiState {
         Index::open_read_only(&self.index_path)
     }
 
-    /// Deletes audit entries older than `audit.retention_years`.
+    /// Deletes audit entries older than `audit.retention_years`, unless the
+    /// clock guard doubts the wall clock (then nothing, and the alarm says
+    /// why).
     pub fn purge_audit(&self) -> Result<u64> {
         let years = self.config().audit.retention_years;
-        let now = jiff::Timestamp::from_microsecond(self.clocks.realtime())
+        let known = self.read_index()?.known_times()?;
+        let now = match self.clock_guard.check(self.clocks.as_ref(), &known) {
+            Ok(now) => now,
+            Err(alarm) => {
+                tracing::warn!(alarm = %alarm.state, "audit purge skipped");
+                return Ok(0);
+            }
+        };
+        let now = jiff::Timestamp::from_microsecond(now)
             .map_err(|e| Error::internal(format!("clock out of range: {e}")))?;
         let cutoff = now
             .to_zoned(jiff::tz::TimeZone::UTC)
@@ -253,6 +271,10 @@ fn retention(state: &ApiState, config: &Config, plan: bool) -> Result<Value> {
     };
     let mut value = value.map_err(|e| Error::internal(format!("retention report as JSON: {e}")))?;
     value["timezone"] = Value::String(config.timezone_name.clone());
+    // The plan is what a pass would do on this clock; while the clock is
+    // doubted no pass deletes anything, and the report must say so.
+    value["clock_alarm"] = serde_json::to_value(state.clock_guard.alarm())
+        .map_err(|e| Error::internal(format!("clock alarm as JSON: {e}")))?;
     Ok(value)
 }
 
@@ -791,6 +813,7 @@ impl ApiServer {
         index_path: PathBuf,
         leases: Arc<Leases>,
         alarms: Arc<StorageAlarms>,
+        clock_guard: Arc<ClockGuard>,
     ) -> Result<ApiServer> {
         let listener = bind(&config.daemon.socket, &config.daemon.socket_group)?;
         let reload: ReloadFn = Arc::new(|| {
@@ -805,6 +828,7 @@ impl ApiServer {
             reload,
             leases,
             alarms,
+            clock_guard,
         )?;
         tracing::info!(socket = %config.daemon.socket.display(), "admin API listening");
         ApiServer::start(listener, Arc::new(state))

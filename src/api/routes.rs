@@ -679,6 +679,7 @@ fn status(state: &ApiState, config: &Config, caller: &Caller) -> Value {
         },
         "storage": storage,
         "storage_alarms": state.alarms.snapshot(),
+        "clock_alarm": state.clock_guard.alarm(),
         "overdue_reviews": overdue_reviews(state, caller),
         "cameras": cameras(state, config, caller),
     })

@@ -943,6 +943,7 @@ fn show_retention(v: &Value, _: usize) {
         ]);
     }
     println!("{r}");
+    print_clock_alarm(v);
     println!(
         "{} camera(s) with footage past its ceiling; {} segment(s) being read",
         text(&v["violations"]),
@@ -978,12 +979,24 @@ fn show_plan(v: &Value, _: usize) {
             );
         }
     }
+    print_clock_alarm(v);
     println!(
         "next pass: {} segment(s), {}; {} skipped while being read",
         text(&v["total"]["segments"]),
         size(&v["total"]["bytes"]),
         text(&v["leased"])
     );
+}
+
+/// The clock guard's alarm, if the reply carries one: nothing is deleted
+/// while it lasts.
+fn print_clock_alarm(v: &Value) {
+    if let Some(state) = v["clock_alarm"]["state"].as_str() {
+        println!(
+            "ALARM: clock: {state} (since {})",
+            when(&v["clock_alarm"]["since_us"], &tz(v))
+        );
+    }
 }
 
 fn show_note(v: &Value, _: usize) {
@@ -1026,6 +1039,7 @@ fn show_status(v: &Value, _: usize) {
     for a in v["storage_alarms"].as_array().into_iter().flatten() {
         println!("ALARM: {}", a);
     }
+    print_clock_alarm(v);
     for id in v["overdue_reviews"].as_array().into_iter().flatten() {
         println!(
             "VIOLATION: case {} is past its review date: extend it with a reason \

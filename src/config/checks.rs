@@ -1,6 +1,6 @@
 //! Checks of directories on disk: storage roots, the evidence directory and
-//! the state directory. They only look (stat and access(2)); nothing is
-//! created here, so `check-config` never changes the machine.
+//! the state directory. They only look (stat, statvfs and access(2));
+//! nothing is created here, so `check-config` never changes the machine.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -89,4 +89,24 @@ fn writable(dir: &Path) -> Result<(), String> {
 
 fn on_root_filesystem(meta: &std::fs::Metadata) -> bool {
     std::fs::metadata("/").is_ok_and(|root| root.dev() == meta.dev())
+}
+
+/// A `min_free` reserve the filesystem holding `path` can meet: one as large
+/// as the filesystem would have the reaper delete every unprotected
+/// recording to reach it. A directory that cannot be read is reported by
+/// [`check_dir`], so it passes here.
+pub(crate) fn check_reserve(path: &Path, min_free: u64) -> Result<(), String> {
+    let Ok(fs) = nix::sys::statvfs::statvfs(path) else {
+        return Ok(());
+    };
+    let total = fs.blocks().saturating_mul(fs.fragment_size());
+    if min_free >= total {
+        return Err(format!(
+            "{min_free} bytes is not less than the whole filesystem holding {} ({total} bytes); \
+             the reaper would delete every unprotected recording to reach it: give less than \
+             {total} bytes (a few percent of the disk is usual)",
+            path.display()
+        ));
+    }
+    Ok(())
 }

@@ -61,6 +61,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// `daemon.max_retention_days`: one month, the longest period in the rules
 /// Custos serves (003 §24.2).
 pub const DEFAULT_MAX_RETENTION_DAYS: u32 = 31;
+/// Range allowed for `daemon.max_retention_days` (and so for every zone's
+/// `retention_days`): up to a year, far beyond any period in the rules yet
+/// small enough that no time arithmetic on it can overflow.
+pub const MAX_RETENTION_DAYS_RANGE: (u32, u32) = (1, 366);
 /// Range allowed for `daemon.stall_timeout`, `retry_max` and `shutdown_timeout`.
 pub const DAEMON_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(3600));
@@ -88,6 +92,12 @@ pub const AUDIT_RETENTION_YEARS_RANGE: (u32, u32) = (1, 100);
 pub const DEFAULT_REVIEW_DAYS: u32 = 30;
 /// `evidence.review_days_max`: the longest review period one may set on a copy.
 pub const DEFAULT_REVIEW_DAYS_MAX: u32 = 365;
+/// Range allowed for `evidence.review_days_max` (ten years: a case is
+/// reviewed at least that often); `review_days_default` runs from 1 to it.
+pub const REVIEW_DAYS_MAX_RANGE: (u32, u32) = (1, 3650);
+/// Largest `storage[].min_free` or `budget`, in bytes (1 EiB): keeps sums of
+/// sizes far from overflowing and catches a unit typed three times.
+pub const MAX_SIZE: u64 = 1 << 60;
 /// `zone[].audio`: sound is not recorded unless a zone allows it (001 §19).
 pub const DEFAULT_AUDIO_POLICY: AudioPolicy = AudioPolicy::Forbidden;
 /// `camera[].transport`.
@@ -161,7 +171,8 @@ pub struct DaemonConfig {
     /// Default [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
     /// Upper bound, in days, for any zone's `retention_days`: a guard against
-    /// typos such as 100 for 10. Default [`DEFAULT_MAX_RETENTION_DAYS`].
+    /// typos such as 100 for 10. Default [`DEFAULT_MAX_RETENTION_DAYS`],
+    /// range [`MAX_RETENTION_DAYS_RANGE`].
     pub max_retention_days: u32,
 }
 
@@ -209,9 +220,10 @@ pub struct StorageRoot {
     /// silently filling the system disk.
     pub create: bool,
     /// Keep at least this many bytes free; below it the oldest footage goes
-    /// first (001 §16; 004 §10). `None`: no reserve.
+    /// first (001 §16; 004 §10). `None`: no reserve. At most [`MAX_SIZE`],
+    /// and (checked on disk) less than the filesystem's size.
     pub min_free: Option<u64>,
-    /// Never use more than this many bytes. `None`: no budget.
+    /// Never use more than this many bytes, 1 to [`MAX_SIZE`]. `None`: no budget.
     pub budget: Option<u64>,
     /// How expired footage is destroyed (004 §11). Default [`DEFAULT_DESTRUCTION`].
     pub destruction: Destruction,
@@ -240,7 +252,8 @@ pub struct EvidenceConfig {
     /// Days until an evidence copy must be reviewed (kept only while its
     /// purpose lasts). Default [`DEFAULT_REVIEW_DAYS`].
     pub review_days_default: u32,
-    /// Longest review period, in days, one may set. Default [`DEFAULT_REVIEW_DAYS_MAX`].
+    /// Longest review period, in days, one may set. Default
+    /// [`DEFAULT_REVIEW_DAYS_MAX`], range [`REVIEW_DAYS_MAX_RANGE`].
     pub review_days_max: u32,
 }
 

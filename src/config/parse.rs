@@ -506,10 +506,17 @@ impl<'s, 'a> Builder<'s, 'a> {
             DAEMON_TIMEOUT_RANGE,
         );
         if let Some(max) = raw.max_retention_days {
-            if max == 0 {
-                self.err(&at.key("max_retention_days"), "must be at least 1 (days)");
-            } else {
+            let (lo, hi) = MAX_RETENTION_DAYS_RANGE;
+            if (lo..=hi).contains(&max) {
                 self.daemon.max_retention_days = max;
+            } else {
+                self.err(
+                    &at.key("max_retention_days"),
+                    format!(
+                        "{max} is out of range; give {lo} to {hi} (days; default \
+                         {DEFAULT_MAX_RETENTION_DAYS}, the longest period in the rules is one month, 003 §24.2)"
+                    ),
+                );
             }
         }
     }
@@ -701,9 +708,18 @@ impl<'s, 'a> Builder<'s, 'a> {
         }
     }
 
+    /// A size key, 0 to [`MAX_SIZE`] bytes.
     fn size(&mut self, at: &KeyPath, raw: Option<&str>) -> Option<u64> {
-        match parse_size(raw?) {
-            Ok(n) => Some(n),
+        let raw = raw?;
+        match parse_size(raw) {
+            Ok(n) if n <= MAX_SIZE => Some(n),
+            Ok(n) => {
+                self.err(
+                    at,
+                    format!("\"{raw}\" ({n} bytes) is out of range; give at most 1 EiB ({MAX_SIZE} bytes)"),
+                );
+                None
+            }
             Err(m) => {
                 self.err(at, m);
                 None
@@ -727,10 +743,13 @@ impl<'s, 'a> Builder<'s, 'a> {
         let path = self.path_value(&at.key("path"), &raw.path);
         let max = raw.review_days_max.unwrap_or(DEFAULT_REVIEW_DAYS_MAX);
         let default = raw.review_days_default.unwrap_or(DEFAULT_REVIEW_DAYS);
-        if max == 0 {
-            self.err(&at.key("review_days_max"), "must be at least 1 (days)");
-        }
-        if default == 0 || default > max {
+        let (lo, hi) = REVIEW_DAYS_MAX_RANGE;
+        if !(lo..=hi).contains(&max) {
+            self.err(
+                &at.key("review_days_max"),
+                format!("{max} is out of range; give {lo} to {hi} (days; default {DEFAULT_REVIEW_DAYS_MAX})"),
+            );
+        } else if default == 0 || default > max {
             self.err(
                 &at.key("review_days_default"),
                 format!("{default} must be from 1 to review_days_max ({max}) days"),
@@ -830,8 +849,11 @@ impl<'s, 'a> Builder<'s, 'a> {
             if raw.retention_days == 0 {
                 self.err(
                     &at.key("retention_days"),
-                    "must be at least 1 (days); it is the longest footage is kept in this zone \
-                     (004 §9), e.g. 10 for school premises, 14 for public spaces (001 §17)",
+                    format!(
+                        "must be at least 1 (days), not 0; give 1 to {max} days: it is the longest \
+                         footage is kept in this zone (004 §9), e.g. 10 for school premises, 14 for \
+                         public spaces (001 §17)"
+                    ),
                 );
             } else if raw.retention_days > max {
                 self.err(
@@ -1238,6 +1260,19 @@ impl<'s, 'a> Builder<'s, 'a> {
                 Ok(None) => {}
                 Ok(Some(w)) => self.warn(&at, w),
                 Err(m) => self.err(&at, m),
+            }
+        }
+        let reserves: Vec<(KeyPath, PathBuf, u64)> = self
+            .storage
+            .iter()
+            .filter_map(|(i, r)| {
+                let at = root().key("storage").index(*i).key("min_free");
+                r.min_free.map(|m| (at, r.path.clone(), m))
+            })
+            .collect();
+        for (at, path, min_free) in reserves {
+            if let Err(m) = checks::check_reserve(&path, min_free) {
+                self.err(&at, m);
             }
         }
     }

@@ -31,7 +31,7 @@ use crate::index::{
     CaseRow, CopyRow, DeletionReason, NewCase, NewCopy, NewDeletion, SegmentId, SegmentState,
 };
 use crate::ingest::SharedIndex;
-use crate::retention::{DAY_US, Leases};
+use crate::retention::{Leases, days_after};
 use crate::{Error, Result};
 
 /// Longest case id, in bytes.
@@ -126,7 +126,7 @@ pub fn create_case(
         legal_basis: &req.legal_basis,
         created_by: by_user,
         created_us: now_us,
-        review_us: now_us + i64::from(days) * DAY_US,
+        review_us: days_after(now_us, days)?,
     })?;
     index
         .case(&req.id)?
@@ -159,13 +159,7 @@ pub fn extend_review(
     check_review_days(config, days)?;
     let mut index = index.lock();
     index.transaction(|ix| {
-        ix.extend_review(
-            case_id,
-            now_us + i64::from(days) * DAY_US,
-            reason,
-            by_user,
-            now_us,
-        )
+        ix.extend_review(case_id, days_after(now_us, days)?, reason, by_user, now_us)
     })?;
     index
         .case(case_id)?

@@ -15,8 +15,13 @@ const AUDIT_ANCHOR: &str = "SELECT seq, hash FROM audit_anchor WHERE id = 1";
 const INSERT_AUDIT: &str = "INSERT INTO audit \
      (seq, at_us, uid, user, pid, role, action, target, reason, outcome, prev_hash, hash) \
      VALUES (:seq, :at, :uid, :user, :pid, :role, :action, :target, :reason, :outcome, :prev, :hash)";
-const LAST_BEFORE: &str =
-    "SELECT seq, hash FROM audit WHERE at_us < :before ORDER BY seq DESC LIMIT 1";
+/// The last entry of the prefix of entries all recorded before `:before`:
+/// an entry stamped long ago after newer ones (a clock that was wrong) ends
+/// the prefix instead of taking every newer entry with it.
+const LAST_BEFORE: &str = "SELECT seq, hash FROM audit \
+     WHERE seq < coalesce((SELECT min(seq) FROM audit WHERE at_us >= :before), 9223372036854775807) \
+     ORDER BY seq DESC LIMIT 1";
+const NEWEST_AT: &str = "SELECT max(at_us) FROM audit";
 const SET_ANCHOR: &str = "INSERT INTO audit_anchor (id, seq, hash, purged_us) \
      VALUES (1, :seq, :hash, :before) \
      ON CONFLICT (id) DO UPDATE SET seq = :seq, hash = :hash, purged_us = :before";
@@ -112,7 +117,16 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Deletes the entries recorded before `before_us`, moving the anchor to
+    /// Time of the newest entry, if any (on `audit_at`).
+    pub fn newest_audit_at(&self) -> Result<Option<UnixMicros>> {
+        Ok(self
+            .conn
+            .prepare_cached(NEWEST_AT)?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// Deletes the oldest entries, as long as each was recorded before
+    /// `before_us` (a contiguous prefix of the chain), moving the anchor to
     /// the last of them in the same transaction. Returns how many went.
     pub fn purge_audit(&mut self, before_us: UnixMicros) -> Result<u64> {
         self.transaction(|ix| {

@@ -9,6 +9,8 @@
 //! - A segment row exists before its file does (state `Recording`), and is
 //!   marked `Complete` only after its file is durable. Start-up recovery
 //!   therefore needs only the few rows that are not complete.
+//! - Every connection waits up to [`BUSY_TIMEOUT`] for a lock; a transaction
+//!   whose COMMIT fails is rolled back, never left open.
 
 mod audit;
 mod evidence;
@@ -37,6 +39,11 @@ pub const SCHEMA_VERSION: i64 = 1 + upgrade::STEPS.len() as i64;
 pub const MAX_SEGMENT_US: i64 = 15 * 60 * 1_000_000 + 10_000_000;
 
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
+
+/// How long every connection waits for another one's write lock before a
+/// statement fails with "database is locked": longer than any one batch of
+/// the reaper or the finisher holds it.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Row id of a camera in the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,7 +225,7 @@ impl Index {
                 path.display()
             ))
         })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let index = Index { conn };
         let version = index.schema_version()?;
         if version != SCHEMA_VERSION {
@@ -242,6 +249,8 @@ impl Index {
     }
 
     fn configure(&mut self) -> Result<()> {
+        // First, so that even switching to WAL waits for another writer.
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -254,7 +263,6 @@ impl Index {
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.pragma_update(None, "foreign_keys", true)?;
         self.conn.pragma_update(None, "secure_delete", true)?;
-        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(())
     }
 
@@ -300,10 +308,16 @@ impl Index {
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Index) -> Result<T>) -> Result<T> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         match f(self) {
-            Ok(v) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(v)
-            }
+            Ok(v) => match self.conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    // A failed COMMIT (disk full, I/O error, a deferred
+                    // constraint) leaves the transaction open: the next
+                    // statements would join it and land, or not, with it.
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    Err(e.into())
+                }
+            },
             Err(e) => {
                 // The rollback can only fail if there is no transaction left.
                 let _ = self.conn.execute_batch("ROLLBACK");

@@ -11,10 +11,13 @@
 //!   stays here.
 //! - Marking (state 1 -> 2) and the journal row are one transaction; rows
 //!   are removed only once their files are destroyed (see `crate::retention`).
+//!   Marking checks protection again, so a hold or restriction added after
+//!   a segment was chosen still keeps it.
 
 use rusqlite::{OptionalExtension, named_params};
 
 use super::{CameraId, Index, SEGMENT_COLUMNS, SegmentId, SegmentRow, segment_row};
+use crate::clock::KnownTimes;
 use crate::error::{Error, Result};
 
 /// Why footage was deleted, as stored in the journal.
@@ -177,7 +180,11 @@ const CANDIDATE_COLUMNS: &str =
 const CURSOR: &str =
     "s.start_us >= :after_start AND (s.start_us > :after_start OR s.id > :after_id)";
 
-const MARK_DOOMED: &str = "UPDATE segment SET state = 2 WHERE id = :id AND state = 1";
+/// Marks one segment doomed if it is still complete and still unprotected:
+/// a hold or restriction added since it was chosen keeps it.
+fn mark_doomed_sql() -> String {
+    format!("UPDATE segment AS s SET state = 2 WHERE s.id = :id AND s.state = 1 AND {UNPROTECTED}")
+}
 const REMOVE_DOOMED: &str = "DELETE FROM segment WHERE id = :id AND state = 2";
 const INSERT_DELETION: &str = "INSERT INTO deletion \
      (at_us, pass_us, camera_id, zone, root, from_us, to_us, segments, bytes, reason, actor) \
@@ -272,10 +279,11 @@ impl Index {
     }
 
     /// Marks complete segments doomed (state 1 -> 2). Returns those marked;
-    /// a segment no longer complete is skipped. Call inside
-    /// [`Index::transaction`] together with [`Index::record_deletion`].
+    /// a segment no longer complete, or now overlapping an active hold or
+    /// restriction, is skipped. Call inside [`Index::transaction`] together
+    /// with [`Index::record_deletion`].
     pub fn mark_doomed(&self, ids: &[SegmentId]) -> Result<Vec<SegmentId>> {
-        let mut stmt = self.conn.prepare_cached(MARK_DOOMED)?;
+        let mut stmt = self.conn.prepare_cached(&mark_doomed_sql())?;
         let mut marked = Vec::with_capacity(ids.len());
         for &id in ids {
             if stmt.execute(named_params! {":id": id.0})? == 1 {
@@ -283,6 +291,24 @@ impl Index {
             }
         }
         Ok(marked)
+    }
+
+    /// What the index knows to have happened, for the clock guard: the end
+    /// of the newest complete segment (the newest of each camera's, each
+    /// found on `segment_camera_start`) and the newest audit entry.
+    pub fn known_times(&self) -> Result<KnownTimes> {
+        let newest_footage_us = self
+            .conn
+            .prepare_cached(
+                "SELECT max((SELECT s.end_us FROM segment s \
+                   WHERE s.camera_id = c.id AND s.state = 1 \
+                   ORDER BY s.start_us DESC LIMIT 1)) FROM camera c",
+            )?
+            .query_row([], |r| r.get(0))?;
+        Ok(KnownTimes {
+            newest_footage_us,
+            newest_audit_us: self.newest_audit_at()?,
+        })
     }
 
     /// Doomed segments (deletions not yet finished), by id. On the

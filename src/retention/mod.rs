@@ -27,6 +27,14 @@
 //!   rows. Files and rows therefore never disagree once it has run.
 //! - The journal records camera, time range, count, bytes, reason and actor,
 //!   never content.
+//! - Premises first: a pass reads the wall clock through the
+//!   [`ClockGuard`] and, if the clock is implausible (stepped forward, or
+//!   earlier than footage already recorded), deletes nothing and reports the
+//!   alarm. Every cut-off is computed with checked arithmetic before the
+//!   first deletion; one that cannot be represented fails the pass.
+//! - Marking re-checks everything that protects a segment: leases under the
+//!   lease lock, holds and restrictions in the marking statement itself, so
+//!   protection added after a segment was chosen is respected.
 //!
 //! Failpoint for crash tests: with `CUSTOS_FAILPOINT=after-mark` in its
 //! environment, the process aborts right after the first marking commit.
@@ -39,9 +47,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::clock::{Clocks, UnixMicros};
-use crate::config::{Config, Destruction, StorageRoot};
-use crate::error::Result;
+use crate::clock::{ClockAlarm, ClockGuard, Clocks, UnixMicros, format_utc};
+use crate::config::{Config, Destruction, MAX_RETENTION_DAYS_RANGE, StorageRoot};
+use crate::error::{Error, Result};
 use crate::index::{
     CameraId, Candidate, Cursor, DeletionReason, Index, NewDeletion, Overdue, Protection,
     SegmentId, SegmentState,
@@ -62,9 +70,33 @@ pub const DEFAULT_BATCH: usize = 2_000;
 pub const REAPER_ACTOR: &str = "reaper";
 
 /// The end before which a zone's footage is over its ceiling at `now_us`:
-/// a segment goes iff `now_us - end_us > days × 86 400 s`.
-pub fn cutoff(now_us: UnixMicros, retention_days: u32) -> UnixMicros {
-    now_us - retention_days as i64 * DAY_US
+/// a segment goes iff `now_us - end_us > days × 86 400 s`. An error if that
+/// instant cannot be represented (a ceiling no valid config has): it is
+/// never allowed to wrap into the future.
+pub fn cutoff(now_us: UnixMicros, retention_days: u32) -> Result<UnixMicros> {
+    days_us(retention_days)
+        .and_then(|d| now_us.checked_sub(d))
+        .ok_or_else(|| out_of_range("before", now_us, retention_days))
+}
+
+/// `days` × 86 400 s after `t`, or an error if that cannot be represented.
+pub fn days_after(t: UnixMicros, days: u32) -> Result<UnixMicros> {
+    days_us(days)
+        .and_then(|d| t.checked_add(d))
+        .ok_or_else(|| out_of_range("after", t, days))
+}
+
+fn days_us(days: u32) -> Option<i64> {
+    i64::from(days).checked_mul(DAY_US)
+}
+
+fn out_of_range(dir: &str, t: UnixMicros, days: u32) -> Error {
+    Error::invalid(format!(
+        "{days} days {dir} {} is not a representable time, so nothing is deleted on it; \
+         a config within its ranges never asks for one (retention days are 1 to {})",
+        format_utc(t),
+        MAX_RETENTION_DAYS_RANGE.1
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -258,13 +290,15 @@ pub fn under_pressure(
 // The pass
 
 /// What a pass needs. `free_bytes` is the storage view (statvfs in the
-/// daemon, anything in tests); `cancel` stops a long pass between batches.
+/// daemon, anything in tests); `cancel` stops a long pass between batches;
+/// `guard` decides whether the clocks may be believed.
 pub struct Context<'a> {
     pub index: &'a SharedIndex,
     pub config: &'a Config,
     pub leases: &'a Leases,
     pub alarms: &'a StorageAlarms,
     pub clocks: &'a dyn Clocks,
+    pub guard: &'a ClockGuard,
     pub free_bytes: &'a dyn Fn(&StorageRoot) -> Option<u64>,
     pub batch: usize,
     pub cancel: Option<&'a AtomicBool>,
@@ -295,19 +329,37 @@ pub struct PassReport {
     pub leased: u64,
     /// Roots short of space with nothing left to delete.
     pub alarms: Vec<String>,
+    /// Set if the wall clock was implausible: the pass deleted nothing.
+    pub clock_alarm: Option<ClockAlarm>,
 }
 
-/// Runs one retention pass at the clocks' current time.
+/// Runs one retention pass at the clocks' current time, if the guard finds
+/// it plausible; otherwise deletes nothing and returns the alarm.
 pub fn pass(ctx: &Context) -> Result<PassReport> {
-    let now = ctx.clocks.realtime();
+    let known = ctx.index.lock().known_times()?;
+    let now = match ctx.guard.check(ctx.clocks, &known) {
+        Ok(now) => now,
+        Err(alarm) => {
+            return Ok(PassReport {
+                clock_alarm: Some(alarm),
+                ..PassReport::default()
+            });
+        }
+    };
+    let zone_cuts = ctx
+        .config
+        .zones
+        .iter()
+        .map(|z| Ok((z, cutoff(now, z.retention_days)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let root_cut = cutoff(now, ctx.config.daemon.max_retention_days)?;
     let mut report = PassReport {
         finished_doomed: finish_doomed(ctx.index, ctx.config, now)? as u64,
         ..PassReport::default()
     };
 
     // 1. Age, zone by zone.
-    for zone in &ctx.config.zones {
-        let cut = cutoff(now, zone.retention_days);
+    for (zone, cut) in zone_cuts {
         let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
             ix.age_candidates(&zone.id, cut, after, ctx.batch)
         })?;
@@ -317,10 +369,9 @@ pub fn pass(ctx: &Context) -> Result<PassReport> {
     }
     // Footage of zones no longer configured: nothing may outlive the
     // longest ceiling the config allows.
-    let cut = cutoff(now, ctx.config.daemon.max_retention_days);
     for root in &ctx.config.storage {
         let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
-            ix.root_age_candidates(&root.id, cut, after, ctx.batch)
+            ix.root_age_candidates(&root.id, root_cut, after, ctx.batch)
         })?;
         report.retention.segments += o.deleted.segments;
         report.retention.bytes += o.deleted.bytes;
@@ -411,16 +462,19 @@ fn delete_while(
             bytes += c.bytes;
             chosen.push(c);
         }
-        let (deleted, leased) = delete_batch(ctx, pass_us, reason, chosen)?;
+        let (deleted, leased) = delete_candidates(ctx, pass_us, reason, chosen)?;
         out.deleted.segments += deleted.segments;
         out.deleted.bytes += deleted.bytes;
         out.leased += leased;
     }
 }
 
-/// Marks, destroys and removes one batch. Returns what was deleted and how
-/// many candidates were skipped as leased.
-fn delete_batch(
+/// Marks, destroys and removes one batch of candidates chosen earlier in
+/// the pass. A candidate leased, held or restricted since it was chosen, or
+/// no longer complete, is skipped. Returns what was deleted and how many
+/// candidates were skipped as leased. Public so that tests can change
+/// protections between choosing and marking.
+pub fn delete_candidates(
     ctx: &Context,
     pass_us: UnixMicros,
     reason: DeletionReason,
@@ -518,7 +572,7 @@ fn journal(
 /// Removes day directories emptied before yesterday (UTC), and camera
 /// directories of cameras that no longer record there.
 fn tidy_dirs(config: &Config, dirs: &[PathBuf], now_us: UnixMicros) {
-    let keep_from = jiff::Timestamp::from_microsecond(now_us - DAY_US)
+    let keep_from = jiff::Timestamp::from_microsecond(now_us.saturating_sub(DAY_US))
         .map(|t| t.strftime("%Y-%m-%d").to_string())
         .unwrap_or_default();
     destroy::remove_empty_dirs(
@@ -627,7 +681,7 @@ pub fn plan(
         leased: 0,
     };
     for zone in &config.zones {
-        let cut = cutoff(now_us, zone.retention_days);
+        let cut = cutoff(now_us, zone.retention_days)?;
         scan(
             &|after| index.age_candidates(&zone.id, cut, after, PAGE),
             &mut |c| {
@@ -636,7 +690,7 @@ pub fn plan(
             },
         )?;
     }
-    let cut = cutoff(now_us, config.daemon.max_retention_days);
+    let cut = cutoff(now_us, config.daemon.max_retention_days)?;
     for root in &config.storage {
         scan(
             &|after| index.root_age_candidates(&root.id, cut, after, PAGE),
@@ -857,7 +911,7 @@ pub fn status(
         let days = zones[at].retention_days;
         let camera = CameraId(u.camera_id);
         let oldest = index.oldest_footage(camera, &u.zone)?;
-        let violation = index.overdue(camera, &u.zone, cutoff(now_us, days))?;
+        let violation = index.overdue(camera, &u.zone, cutoff(now_us, days)?)?;
         violations += violation.is_some() as usize;
         zones[at].cameras.push(CameraRetention {
             camera: u.camera.clone(),
@@ -869,7 +923,8 @@ pub fn status(
             protected_by: index.active_protections(camera)?,
             next_deletion_us: index
                 .oldest_unprotected_end(camera, &u.zone)?
-                .map(|end| end + days as i64 * DAY_US),
+                .map(|end| days_after(end, days))
+                .transpose()?,
             violation,
         });
     }

@@ -8,6 +8,9 @@
 //! elapsed OR woken OR config changed OR stop" with a single
 //! `recv_timeout`. Stopping sets a flag the pass checks between batches, so
 //! shutdown never waits for a long pass to finish.
+//!
+//! Every pass goes through the [`ClockGuard`], which the admin API's audit
+//! purge shares: a wall clock that jumped suspends both.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +18,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::clock::Clocks;
+use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
 use crate::ingest::SharedIndex;
 
@@ -64,6 +67,7 @@ impl Reaper {
         leases: Arc<Leases>,
         alarms: Arc<StorageAlarms>,
         clocks: Arc<dyn Clocks>,
+        guard: Arc<ClockGuard>,
     ) -> Reaper {
         let (tx, rx) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -80,6 +84,7 @@ impl Reaper {
                         leases: &leases,
                         alarms: &alarms,
                         clocks: clocks.as_ref(),
+                        guard: &guard,
                         free_bytes: &statvfs_free,
                         batch: DEFAULT_BATCH,
                         cancel: Some(&flag),
