@@ -7,7 +7,9 @@
 //! doomed), `slow-shutdown` (the shutdown waits 5 s before finalising, so a
 //! test can send the second stop signal while it is under way),
 //! `slow-export` (an export stream pauses 1 s after each file, so a test can
-//! leave in the middle).
+//! leave in the middle), `evidence-copy-before-row` (a hold aborts after its
+//! first copy is renamed into place and its directory fsynced, before the
+//! copy's row is written).
 
 use std::sync::OnceLock;
 
