@@ -802,7 +802,7 @@ fn appends_go_on_while_a_long_verify_runs() {
         // A long chain, built fast: no fsync per entry.
         let mut index = Index::open(&path).unwrap();
         index.tamper_for_tests("PRAGMA synchronous = OFF").unwrap();
-        for i in 0..200_000 {
+        for i in 0..100_000 {
             index.append_audit(&record(i)).unwrap();
         }
     }
@@ -822,7 +822,7 @@ fn appends_go_on_while_a_long_verify_runs() {
     }
     let (start, end, v) = verifying.join().unwrap();
     assert!(v.ok(), "{v:?}");
-    assert!(v.checked >= 200_000, "{v:?}");
+    assert!(v.checked >= 100_000, "{v:?}");
     let during = appended.iter().filter(|t| **t > start && **t < end).count();
     assert!(
         during >= 3,

@@ -12,7 +12,14 @@
 //!   renamed into place and the directory fsynced, and only then recorded.
 //!   A hard link is never used: overwrite-mode destruction of the original
 //!   would zero the evidence through the shared inode. A crash mid-copy
-//!   leaves at most a `.tmp` file, which the next hold on the case replaces.
+//!   leaves a `.tmp` file, or a copy in place without its row; the next hold
+//!   of the range copies it again (a copy is skipped only if the case has a
+//!   live row for it), and closing destroys either.
+//! - A hold and each copy row are written in transactions that check the
+//!   case is open; closing reads, marks and releases every copy and hold of
+//!   the case inside its own transaction. So once a close commits, no hold
+//!   of the case is active and no copy row live, and a hold racing the
+//!   close fails with a conflict after destroying what it wrote.
 //! - The hold row protects the originals from retention while it is active
 //!   (checked in retention's candidate queries); the copy is what the case
 //!   keeps, so releasing a hold never loses evidence of an open case.
@@ -20,6 +27,9 @@
 //!   counts), then in one transaction marks them destroyed, releases the
 //!   holds, writes `case_closed` rows to the deletion journal and closes the
 //!   case. A crash in between leaves an open case whose close can be re-run.
+//!   After the commit it destroys what is left in the directory (partial
+//!   copies, and copies a racing hold put there) and removes it; a crash
+//!   right after the commit can leave those files (nothing sweeps them yet).
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -32,7 +42,7 @@ use crate::index::{
 };
 use crate::ingest::SharedIndex;
 use crate::retention::{DAY_US, Leases};
-use crate::{Error, Result, failpoint};
+use crate::{Error, ErrorKind, Result, failpoint};
 
 /// Longest case id, in bytes.
 pub const MAX_CASE_ID_LEN: usize = 64;
@@ -285,9 +295,10 @@ pub fn add_hold(
             // A close that committed while we copied released this hold
             // and swept the directory before our files were all there:
             // what we left must go the way of the case's other copies.
-            let closed = index.lock().open_case(case_id).is_err();
-            if !closed {
-                return Err(e);
+            // Only a case known to be closed loses files here.
+            match index.lock().open_case(case_id) {
+                Err(closed) if closed.kind == ErrorKind::Conflict => {}
+                _ => return Err(e),
             }
             destroy_case_files(&dir, evidence_destruction(config), true)?;
             remove_case_dir(config, &dir)?;
