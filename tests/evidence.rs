@@ -873,13 +873,14 @@ fn a_copy_is_durable_in_its_directory_before_its_row_commits() {
         .expect("this test needs strace (apt-get install strace)");
     // Attached once strace says so for the daemon's threads.
     let mut stderr = BufReader::new(strace.stderr.take().unwrap());
-    let mut line = String::new();
+    let (mut line, mut said) = (String::new(), String::new());
     while !line.contains("attached") {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
-            "strace could not attach"
+            "strace could not attach to the daemon (it needs ptrace): {said}"
         );
+        said.push_str(&line);
     }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     std::thread::sleep(std::time::Duration::from_millis(500));
