@@ -8,7 +8,9 @@
 //! test can send the second stop signal while it is under way),
 //! `slow-export` (an export stream pauses 1 s after each file, so a test can
 //! leave in the middle), `slow-audit-verify` (an audit verification takes
-//! 3 s more, so a test can keep long requests running).
+//! 3 s more, so a test can keep long requests running),
+//! `evidence-copy-before-row` (a hold aborts after its first copy is renamed
+//! into place and its directory fsynced, before the copy's row is written).
 
 use std::sync::OnceLock;
 

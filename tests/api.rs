@@ -204,8 +204,26 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
     // Every call is in the audit log; every refusal as permission_denied,
     // with the caller's uid and pid and the action.
     let log = ctl_json(&site, &["audit", "list", "--limit", "10000"]);
-    let entries = log["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), calls, "one audit entry per call");
+    let all = log["entries"].as_array().unwrap();
+    let (intents, entries): (Vec<&Value>, Vec<&Value>) =
+        all.iter().partition(|e| e["outcome"] == routes::INTENT);
+    assert_eq!(entries.len(), calls, "one outcome entry per call");
+    // Every allowed state change also wrote its intent before it acted (an
+    // export's request entry is its intent).
+    let acts: usize = matrix()
+        .iter()
+        .filter(|(a, _, _)| {
+            [
+                "config.reload",
+                "camera.control",
+                "cases.write",
+                "cases.close",
+            ]
+            .contains(a)
+        })
+        .map(|(_, _, allowed)| allowed.len())
+        .sum();
+    assert_eq!(intents.len(), acts, "{intents:#?}");
     let mut denied: Vec<(u32, String)> = entries
         .iter()
         .filter(|e| e["outcome"] == "permission_denied")
@@ -932,8 +950,14 @@ proptest! {
                 prop_assert!(*uid == 0 || *uid == 2001 || *uid == 2004, "uid {uid} without a role got {status}");
             }
         }
-        let head = ip.state.audit.head();
-        prop_assert_eq!(head.seq - before, requests.len() as i64);
+        // One outcome entry per request (state changes also wrote an intent).
+        let outcomes = ip.state.audit
+            .with_index(|ix| ix.audit_all())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.seq > before && e.record.outcome != routes::INTENT)
+            .count();
+        prop_assert_eq!(outcomes, requests.len());
         let v = ip.state.audit.verify(None).unwrap();
         prop_assert!(v.ok(), "{:?}", v);
         let _ = ip.reloads.load(Ordering::SeqCst);
@@ -961,10 +985,141 @@ fn reload_is_signalled_only_after_it_is_audited_and_only_for_admins() {
         .audit
         .with_index(|ix| ix.audit_entries(&Default::default()))
         .unwrap();
-    assert_eq!(last[0].record.action, "config.reload");
-    assert_eq!(last[0].record.reason, "new grant for anna");
+    // Newest first: the outcome, the intent written before the signal, and
+    // the refusal (which did nothing, so it has no intent).
+    for e in &last[..2] {
+        assert_eq!(e.record.action, "config.reload");
+        assert_eq!(e.record.reason, "new grant for anna");
+        assert_eq!(e.record.uid, 0);
+    }
     assert_eq!(last[0].record.outcome, "ok");
-    assert_eq!(last[1].record.outcome, "permission_denied");
+    assert_eq!(last[1].record.outcome, routes::INTENT);
+    assert_eq!(last[2].record.outcome, "permission_denied");
+}
+
+/// A state change is audited before it acts: when its intent entry cannot
+/// be written (a trigger makes every insert into `audit` fail), the reply
+/// is 503 and nothing is done.
+#[test]
+fn a_state_change_whose_intent_cannot_be_audited_does_nothing() {
+    let ip = in_process();
+    let post = http::Method::POST;
+    let index = Index::open(&ip.state.index_path).unwrap();
+    index
+        .tamper_for_tests(
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit \
+             BEGIN SELECT RAISE(ABORT, 'audit insert refused by the test'); END",
+        )
+        .unwrap();
+    let open_case = Request {
+        method: &post,
+        path: "/v1/cases",
+        query: None,
+        body: br#"{"id": "c-1", "title": "t", "authority": "police", "authority_ref": "r-1", "legal_basis": "GDPR Art. 6(1)(c)"}"#,
+    };
+    let reload = Request {
+        method: &post,
+        path: "/v1/config/reload",
+        query: None,
+        body: b"",
+    };
+    for req in [open_case, reload] {
+        let r = routes::handle(&ip.state, &peer(0), req);
+        assert_eq!(r.status.as_u16(), 503, "{}: {}", req.path, r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("audit log cannot be written") && message.contains("nothing was done"),
+            "{message}"
+        );
+    }
+    assert!(index.cases().unwrap().is_empty(), "a case was opened");
+    assert_eq!(
+        ip.reloads.load(Ordering::SeqCst),
+        0,
+        "a reload was signalled"
+    );
+    assert_eq!(ip.state.audit.head().seq, 0);
+
+    // Once the log can be written again, the same requests act, each
+    // between its intent and its outcome.
+    index.tamper_for_tests("DROP TRIGGER no_audit").unwrap();
+    for req in [open_case, reload] {
+        let r = routes::handle(&ip.state, &peer(0), req);
+        assert!(r.status.is_success(), "{}: {}", req.path, r.body);
+    }
+    assert_eq!(index.cases().unwrap().len(), 1);
+    assert_eq!(ip.reloads.load(Ordering::SeqCst), 1);
+    let entries = index.audit_all().unwrap();
+    let got: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.record.action.as_str(), e.record.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("cases.write", routes::INTENT),
+            ("cases.write", "ok"),
+            ("config.reload", routes::INTENT),
+            ("config.reload", "ok"),
+        ]
+    );
+    assert_eq!(entries[0].record.target, "case c-1");
+    assert!(ip.state.audit.verify(None).unwrap().ok());
+}
+
+/// Verifying reads the chain outside the writer's lock: entries are
+/// appended while a long chain is checked.
+#[test]
+fn appends_go_on_while_a_long_verify_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    {
+        // A long chain, built fast: no fsync per entry.
+        let mut index = Index::open(&path).unwrap();
+        index.tamper_for_tests("PRAGMA synchronous = OFF").unwrap();
+        for i in 0..100_000 {
+            index.append_audit(&record(i)).unwrap();
+        }
+    }
+    let log = Arc::new(AuditLog::open(Index::open(&path).unwrap()).unwrap());
+    let verifying = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let v = log.verify(None).unwrap();
+            (start, Instant::now(), v)
+        })
+    };
+    let mut appended = Vec::new();
+    while !verifying.is_finished() {
+        log.append(record(0)).unwrap();
+        appended.push(Instant::now());
+    }
+    let (start, end, v) = verifying.join().unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert!(v.checked >= 100_000, "{v:?}");
+    let during = appended.iter().filter(|t| **t > start && **t < end).count();
+    assert!(
+        during >= 3,
+        "only {during} of {} appends were committed during the {:?} the verify took",
+        appended.len(),
+        end - start
+    );
+    assert!(log.verify(None).unwrap().ok());
+}
+
+fn record(i: i64) -> Record {
+    Record {
+        at_us: 1_800_000_000_000_000 + i,
+        uid: 2004,
+        user: "uid 2004".into(),
+        pid: 4242,
+        role: "dpo".into(),
+        action: "audit.list".into(),
+        target: "-".into(),
+        reason: String::new(),
+        outcome: "ok".into(),
+    }
 }
 
 #[test]

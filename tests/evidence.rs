@@ -555,3 +555,409 @@ fn through_the_api_the_evidence_officer_holds_and_closes_and_it_is_audited() {
         "operators see no cases: {st:#}"
     );
 }
+
+/// Closing a case while a hold is being added to it (each through a
+/// connection of its own, as two API requests would): whichever wins, the
+/// closed case keeps no active hold, no live copy row and no copy on disk,
+/// and a hold that lost says so.
+#[test]
+fn a_hold_racing_the_close_of_its_case_leaves_nothing_behind() {
+    let f = Fixture::new("destruction = \"overwrite\"");
+    let t0 = NOW - DAY_US;
+    for i in 1..=3 {
+        f.segment(t0 + i * SEG_US, 4096);
+    }
+    let path = f.dir.path().join("state/index.db");
+    let closer = SharedIndex::new(Index::open(&path).unwrap());
+    let holder = SharedIndex::new(Index::open(&path).unwrap());
+    let (mut held, mut lost, mut refused) = (0, 0, 0);
+    for round in 0..200 {
+        let case = format!("race-{round}");
+        f.case(&case, NOW).unwrap();
+        let go = Arc::new(std::sync::Barrier::new(2));
+        let hold = {
+            let (index, config, leases, go) = (
+                holder.clone(),
+                f.config.clone(),
+                f.leases.clone(),
+                go.clone(),
+            );
+            let req = HoldRequest {
+                case_id: case.clone(),
+                camera: "hall".into(),
+                from_us: t0,
+                to_us: t0 + 3 * SEG_US,
+            };
+            std::thread::spawn(move || {
+                go.wait();
+                evidence::add_hold(&index, &config, &leases, &req, NOW)
+            })
+        };
+        go.wait();
+        // Staggered starts, so the close lands before, during and after
+        // each step of the hold across the rounds.
+        std::thread::sleep(std::time::Duration::from_micros((round % 25) * 200));
+        let closed = evidence::close_case(&closer, &f.config, &case, "race", "admin", NOW);
+        let hold = hold.join().unwrap();
+        closed.unwrap_or_else(|e| panic!("round {round}: the close failed: {e}"));
+        let st = evidence::case_status(&f.index, &case, NOW).unwrap();
+        match hold {
+            Ok(_) => held += 1,
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Conflict, "round {round}: {e}");
+                if st.holds.is_empty() {
+                    refused += 1;
+                } else {
+                    lost += 1;
+                }
+            }
+        }
+        assert_eq!(st.case.status, "closed", "round {round}");
+        assert!(
+            st.holds.iter().all(|h| h.released_us.is_some()),
+            "round {round}: an active hold on a closed case: {:#?}",
+            st.holds
+        );
+        assert_eq!(
+            st.copies, 0,
+            "round {round}: a live copy row of a closed case"
+        );
+        let left = files_under(&f.evidence_dir().join(&case));
+        assert!(
+            left.is_empty(),
+            "round {round}: copies left on disk: {left:?}"
+        );
+    }
+    eprintln!(
+        "{held} holds made before the close, {lost} made but undone by it, {refused} refused"
+    );
+}
+
+/// Every state change is audited before it acts (docs/design/security.md):
+/// while the audit log cannot be written (a trigger refuses every insert
+/// into `audit`), closing a case destroys no copy, adding a hold creates
+/// none, and disabling a camera leaves it recording. Once the log works
+/// again, the same requests act, each between its intent and its outcome.
+#[test]
+fn with_the_audit_log_unwritable_close_hold_and_camera_control_do_nothing() {
+    use support::api::{EVIDENCE, OPERATOR, ctl_as, ctl_json, start};
+
+    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
+    let _daemon = start(&site, "");
+    let segs: Vec<_> = site
+        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .collect();
+    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ctl = |uid: u32, args: &[&str]| {
+        let o = ctl_as(&site, uid, args);
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = ctl(
+        EVIDENCE,
+        &[
+            "case",
+            "open",
+            "--id",
+            "e-1",
+            "--title",
+            "t",
+            "--authority",
+            "Police",
+            "--authority-ref",
+            "PD-9",
+            "--legal-basis",
+            "GDPR Art. 6(1)(c)",
+        ],
+    );
+    assert!(ok, "{err}");
+    let hold = |seg: &custos::index::SegmentRow| {
+        ctl(
+            EVIDENCE,
+            &[
+                "hold",
+                "add",
+                "--case",
+                "e-1",
+                "--camera",
+                "cam1",
+                "--from",
+                &ts(seg.start_us),
+                "--to",
+                &ts(seg.end_us.unwrap()),
+            ],
+        )
+    };
+    let (ok, err) = hold(&segs[0]);
+    assert!(ok, "{err}");
+    let case_dir = site.dir.path().join("evidence").join("e-1");
+    // One copy, or two if the next segment starts a tick before this ends.
+    let copies = files_under(&case_dir);
+    assert!(!copies.is_empty());
+    let copy_bytes: Vec<Vec<u8>> = copies.iter().map(|c| fs::read(c).unwrap()).collect();
+
+    let index = Index::open(&site.index_path()).unwrap();
+    index
+        .tamper_for_tests(
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit \
+             BEGIN SELECT RAISE(ABORT, 'audit insert refused by the test'); END",
+        )
+        .unwrap();
+    let refused = |(ok, err): (bool, String)| {
+        assert!(!ok, "acted without an audit entry");
+        assert!(err.contains("audit log cannot be written"), "{err}");
+    };
+    refused(ctl(EVIDENCE, &["case", "close", "e-1", "--reason", "done"]));
+    refused(hold(&segs[1]));
+    refused(ctl(
+        OPERATOR,
+        &["camera", "disable", "cam1", "--reason", "test"],
+    ));
+
+    // The copy is intact and the case open with its one hold.
+    assert_eq!(files_under(&case_dir), copies);
+    for (c, bytes) in copies.iter().zip(&copy_bytes) {
+        assert_eq!(&fs::read(c).unwrap(), bytes);
+    }
+    let ix = SharedIndex::new(Index::open(&site.index_path()).unwrap());
+    let st = evidence::case_status(&ix, "e-1", 0).unwrap();
+    assert_eq!(st.case.status, "open");
+    assert_eq!(st.holds.len(), 1, "{:#?}", st.holds);
+    assert_eq!(st.copies, copies.len());
+    // The camera records on.
+    let n = site
+        .segments("cam1")
+        .iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .count();
+    site.wait_complete("cam1", n + 2, std::time::Duration::from_secs(30));
+
+    index.tamper_for_tests("DROP TRIGGER no_audit").unwrap();
+    let (ok, err) = ctl(EVIDENCE, &["case", "close", "e-1", "--reason", "done"]);
+    assert!(ok, "{err}");
+    assert!(!case_dir.exists());
+    let log = ctl_json(&site, &["audit", "list", "--action", "cases.close"]);
+    let outcomes: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "intent"], "newest first: {log:#}");
+    let v = ctl_json(&site, &["audit", "verify"]);
+    assert!(v["verification"]["broken"].is_null(), "{v:#}");
+}
+
+/// A copy is renamed into place and its directory fsynced before its row is
+/// written. A daemon killed between the two (failpoint) leaves the copy's
+/// file and no row; the next hold of the range records the copy again
+/// rather than taking the unrecorded file for one made earlier.
+#[test]
+fn a_crash_between_a_copy_and_its_row_is_mended_by_the_next_hold() {
+    use support::api::{EVIDENCE, ctl_as, start, wait_socket};
+    use support::daemon::Daemon;
+
+    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
+    let daemon = start(&site, "");
+    let segs: Vec<_> = site
+        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .collect();
+    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ctl = |args: &[&str]| {
+        let o = ctl_as(&site, EVIDENCE, args);
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = ctl(&[
+        "case",
+        "open",
+        "--id",
+        "e-1",
+        "--title",
+        "t",
+        "--authority",
+        "Police",
+        "--authority-ref",
+        "PD-9",
+        "--legal-basis",
+        "GDPR Art. 6(1)(c)",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        daemon
+            .terminate(std::time::Duration::from_secs(20))
+            .success()
+    );
+
+    // Mid-segment bounds: exactly these two overlap the range, whatever
+    // ticks their neighbours share.
+    let mid = |s: &custos::index::SegmentRow| ts((s.start_us + s.end_us.unwrap()) / 2);
+    let (from, to) = (mid(&segs[0]), mid(&segs[1]));
+    let hold = [
+        "hold", "add", "--case", "e-1", "--camera", "cam1", "--from", &from, "--to", &to,
+    ];
+    let mut daemon = Daemon::start_with_failpoint(&site, Some("evidence-copy-before-row"));
+    wait_socket(&site);
+    let (ok, _) = ctl(&hold);
+    assert!(!ok, "the daemon should have died at the failpoint");
+    let status = daemon.wait(std::time::Duration::from_secs(20));
+    assert!(!status.success(), "{}", site.log());
+    assert!(
+        site.log()
+            .contains("failpoint evidence-copy-before-row reached")
+    );
+    let case_dir = site.dir.path().join("evidence").join("e-1");
+    let left = files_under(&case_dir);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(
+        left[0].extension().unwrap(),
+        "mp4",
+        "renamed into place: {left:?}"
+    );
+    let ix = SharedIndex::new(Index::open_read_only(&site.index_path()).unwrap());
+    assert_eq!(ix.lock().case_copies("e-1").unwrap().len(), 0);
+
+    let _daemon = Daemon::start(&site);
+    wait_socket(&site);
+    let o = ctl_as(&site, EVIDENCE, &[&["--json"][..], &hold].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let held: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        held["hold"]["copies"].as_array().unwrap().len(),
+        2,
+        "{held:#}"
+    );
+    assert_eq!(files_under(&case_dir).len(), 2);
+    let config = Config::load(&site.config_path()).unwrap();
+    let bad = evidence::verify_copies(&ix, &config, "e-1").unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(ix.lock().case_copies("e-1").unwrap().len(), 2);
+}
+
+/// The order of the durable steps of a copy, as the kernel sees them
+/// (strace on the running daemon): the copy is renamed into place, its
+/// case directory fsynced, and only then is its row committed (the WAL's
+/// sync). A crash after the commit cannot lose the copy's name.
+#[test]
+fn a_copy_is_durable_in_its_directory_before_its_row_commits() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use support::api::{EVIDENCE, ctl_as, start};
+
+    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
+    let daemon = start(&site, "");
+    let segs: Vec<_> = site
+        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .collect();
+    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ctl = |args: &[&str]| {
+        let o = ctl_as(&site, EVIDENCE, args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ctl(&[
+        "case",
+        "open",
+        "--id",
+        "e-1",
+        "--title",
+        "t",
+        "--authority",
+        "Police",
+        "--authority-ref",
+        "PD-9",
+        "--legal-basis",
+        "GDPR Art. 6(1)(c)",
+    ]);
+
+    let trace = site.dir.path().join("strace.txt");
+    let mut strace = Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-e",
+            "trace=rename,renameat,renameat2,fsync,fdatasync",
+            "-o",
+        ])
+        .arg(&trace)
+        .args(["-p", &daemon.pid().to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("this test needs strace (apt-get install strace)");
+    // Attached once strace says so for the daemon's threads.
+    let mut stderr = BufReader::new(strace.stderr.take().unwrap());
+    let (mut line, mut said) = (String::new(), String::new());
+    while !line.contains("attached") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "strace could not attach to the daemon (it needs ptrace): {said}"
+        );
+        said.push_str(&line);
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Mid-segment bounds: exactly these two overlap the range, whatever
+    // ticks their neighbours share.
+    let mid = |s: &custos::index::SegmentRow| ts((s.start_us + s.end_us.unwrap()) / 2);
+    let (from, to) = (mid(&segs[0]), mid(&segs[1]));
+    ctl(&[
+        "hold", "add", "--case", "e-1", "--camera", "cam1", "--from", &from, "--to", &to,
+    ]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(strace.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    strace.wait().unwrap();
+
+    let case_dir = site.dir.path().join("evidence").join("e-1");
+    let case_dir = format!("<{}>", case_dir.canonicalize().unwrap().display());
+    let text = fs::read_to_string(&trace).unwrap();
+    // "TID  call(...) = result"; strace pads the TID.
+    let lines: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(tid, call)| (tid, call.trim_start()))
+        .collect();
+    let mut checked = 0;
+    for (i, (tid, call)) in lines.iter().enumerate() {
+        let renamed_copy = call.starts_with("rename")
+            && call.contains("/evidence/e-1/")
+            && call.contains(".mp4\"")
+            && call.contains(".mp4.tmp\"");
+        if !renamed_copy {
+            continue;
+        }
+        // What this thread made durable next.
+        let syncs: Vec<&str> = lines[i + 1..]
+            .iter()
+            .filter(|(t, _)| t == tid)
+            .map(|(_, c)| *c)
+            .take_while(|c| !c.starts_with("rename"))
+            .filter(|c| c.starts_with("fsync") || c.starts_with("fdatasync"))
+            .collect();
+        let dir = syncs.iter().position(|c| c.contains(&case_dir));
+        let wal = syncs.iter().position(|c| c.contains("index.db-wal>"));
+        assert!(
+            matches!((dir, wal), (Some(d), Some(w)) if d < w),
+            "after {call}, thread {tid} synced {syncs:#?}: the case directory must be \
+             fsynced before the copy's row is committed"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "both copies' renames traced:\n{text}");
+}

@@ -10,17 +10,12 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::{Action, Caller};
 use super::params::Query;
+use super::routes::Draft;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::evidence::{self, CaseRequest, HoldRequest};
 use crate::index::Index;
 use crate::ingest::SharedIndex;
-
-/// What the audit entry should name.
-pub(super) struct Audit {
-    pub target: String,
-    pub reason: Option<String>,
-}
 
 fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| {
@@ -51,7 +46,7 @@ pub(super) fn export(
     state: &ApiState,
     caller: &Caller,
     req_body: &[u8],
-    audit: &mut Audit,
+    draft: &mut Draft,
 ) -> Result<super::routes::StreamFn> {
     let config = state.config();
     let b: ExportBody = body(
@@ -67,7 +62,7 @@ pub(super) fn export(
         super::params::parse_time(&b.from, tz)?,
         super::params::parse_time(&b.to, tz)?,
     );
-    audit.target = format!(
+    draft.set_target(format!(
         "camera {} from {} to {}{} for {}",
         b.camera,
         super::params::show_time(from_us, tz),
@@ -77,8 +72,8 @@ pub(super) fn export(
             .map(|c| format!(" case {c}"))
             .unwrap_or_default(),
         b.recipient.escape_debug(),
-    );
-    audit.reason = Some(b.reason.clone());
+    ));
+    draft.set_reason(&b.reason);
     if let Some(cam) = config.camera(&b.camera)
         && !caller.may_see_zone(&cam.zone)
     {
@@ -143,7 +138,7 @@ pub(super) fn handle(
     rest: &[&str],
     query: &Query,
     req_body: &[u8],
-    audit: &mut Audit,
+    draft: &mut Draft,
 ) -> Result<Value> {
     let config: &Config = &state.config();
     let now = state.clocks.realtime();
@@ -151,7 +146,7 @@ pub(super) fn handle(
     let case_id = match rest {
         ["cases", id, ..] => {
             let id = super::params::decode_path(id)?;
-            audit.target = format!("case {}", id.escape_debug());
+            draft.set_target(format!("case {}", id.escape_debug()));
             evidence::validate_case_id(&id)?;
             Some(id)
         }
@@ -191,7 +186,8 @@ pub(super) fn handle(
                 req_body,
                 r#"{"id": "2026-0042", "title": "...", "authority": "...", "authority_ref": "...", "legal_basis": "...", "review_days": 30}"#,
             )?;
-            audit.target = format!("case {}", req.id.escape_debug());
+            draft.set_target(format!("case {}", req.id.escape_debug()));
+            draft.intend()?;
             let case = evidence::create_case(&writable(state)?, config, &req, &user, now)?;
             Ok(json!({ "case": case }))
         }
@@ -211,13 +207,14 @@ pub(super) fn handle(
             let tz = &config.timezone;
             let from = super::params::parse_time(&b.from, tz)?;
             let to = super::params::parse_time(&b.to, tz)?;
-            audit.target = format!("case {id} camera {}", b.camera.escape_debug());
+            draft.set_target(format!("case {id} camera {}", b.camera.escape_debug()));
             let req = HoldRequest {
                 case_id: id,
                 camera: b.camera,
                 from_us: from,
                 to_us: to,
             };
+            draft.intend()?;
             let r = evidence::add_hold(&writable(state)?, config, &state.leases, &req, now)?;
             Ok(json!({ "hold": r }))
         }
@@ -230,7 +227,8 @@ pub(super) fn handle(
                 reason: String,
             }
             let b: B = body(req_body, r#"{"days": 60, "reason": "trial postponed"}"#)?;
-            audit.reason = Some(b.reason.clone());
+            draft.set_reason(&b.reason);
+            draft.intend()?;
             let c = evidence::extend_review(
                 &writable(state)?,
                 config,
@@ -250,7 +248,8 @@ pub(super) fn handle(
                 reason: String,
             }
             let b: B = body(req_body, r#"{"reason": "proceedings ended"}"#)?;
-            audit.reason = Some(b.reason.clone());
+            draft.set_reason(&b.reason);
+            draft.intend()?;
             let r = evidence::close_case(&writable(state)?, config, &id, &b.reason, &user, now)?;
             Ok(json!({ "closed": r }))
         }
@@ -259,7 +258,7 @@ pub(super) fn handle(
             let camera = query.get("camera");
             if let Some(c) = camera {
                 super::params::check_id("camera", c)?;
-                audit.target = format!("camera {c}");
+                draft.set_target(format!("camera {c}"));
             }
             let since = query.time("since", &config.timezone)?.unwrap_or(i64::MIN);
             let rows = state.read_index()?.disclosures(camera, since)?;

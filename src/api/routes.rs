@@ -4,7 +4,15 @@
 //!
 //! Every request that reaches the router is audited, allowed or not, before
 //! its reply is sent; if the audit entry cannot be written, the reply is a
-//! 503 and nothing is returned or done (an unaudited access must not happen).
+//! 503 and nothing is returned (an unaudited access must not happen).
+//!
+//! A state-changing request (a POST) is audited twice: an entry with outcome
+//! [`INTENT`] once it is authorised and checked, just before it acts, and
+//! its outcome entry after. The act runs only once its intent is committed,
+//! so an act is never missing from the log; if the intent cannot be
+//! written, the reply is a 503 and nothing is done. (An export's request
+//! entry is its intent, written before the first byte; `export.finished`
+//! is its outcome.)
 
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -19,6 +27,8 @@ use crate::config::{Config, Role};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{SCHEMA_VERSION, SegmentRow};
 
+/// The outcome of the entry a state-changing request writes before it acts.
+pub const INTENT: &str = "intent";
 /// Longest accepted purpose of access, in bytes.
 pub const MAX_REASON_LEN: usize = 500;
 /// Default window of a recordings listing when `from` is not given.
@@ -92,22 +102,68 @@ impl From<ApiError> for Reply {
     }
 }
 
-/// What the audit entry will say; filled in as the request is understood.
-struct Draft {
+/// What the audit entries will say; filled in as the request is understood.
+pub(super) struct Draft<'a> {
+    state: &'a ApiState,
+    peer: &'a Peer,
     action: String,
     role: String,
     target: String,
     reason: String,
+    /// The seq of the intent entry, once written.
+    intent: Option<i64>,
 }
 
-/// What a successful handler returns: the reply, and something to do once
-/// the audit entry is written (e.g. send the reload signal).
+impl Draft<'_> {
+    pub(super) fn set_target(&mut self, target: String) {
+        self.target = target;
+    }
+
+    pub(super) fn set_reason(&mut self, reason: &str) {
+        self.reason = printable(reason, MAX_REASON_LEN);
+    }
+
+    fn record(&self, outcome: &str) -> Record {
+        Record {
+            at_us: self.state.clocks.realtime(),
+            uid: self.peer.uid,
+            user: self.peer.user_name(),
+            pid: self.peer.pid,
+            role: self.role.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            reason: self.reason.clone(),
+            outcome: outcome.to_owned(),
+        }
+    }
+
+    /// Writes the intent entry of a state-changing request. Called once the
+    /// request is checked, right before it acts; on an error the caller
+    /// must do nothing.
+    pub(super) fn intend(&mut self) -> Result<()> {
+        match self.state.audit.append(self.record(INTENT)) {
+            Ok(entry) => {
+                self.intent = Some(entry.seq);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, action = %self.action,
+                    "cannot write the audit log; refusing to act");
+                Err(Error::unavailable(format!(
+                    "the audit log cannot be written ({e}); nothing was done, and no request \
+                     is served until it can"
+                )))
+            }
+        }
+    }
+}
+
+/// What a successful handler returns.
 struct Done {
     status: StatusCode,
     body: Value,
     text: Option<(&'static str, String)>,
     stream: Option<Stream>,
-    after: Option<Box<dyn FnOnce() -> Result<()> + Send>>,
 }
 
 impl Done {
@@ -117,7 +173,6 @@ impl Done {
             body,
             text: None,
             stream: None,
-            after: None,
         })
     }
 }
@@ -146,57 +201,56 @@ pub fn handle(state: &ApiState, peer: &Peer, req: Request) -> Reply {
     let config = state.config();
     let caller = Caller::new(peer.clone(), &config, state.daemon_uid);
     let mut draft = Draft {
+        state,
+        peer,
         action: format!("{} {}", req.method, printable(req.path, 200)),
         role: "none".into(),
         target: "-".into(),
         reason: String::new(),
+        intent: None,
     };
     let result = dispatch(state, &config, &caller, req, &mut draft);
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => e.kind.as_str(),
     };
-    let role = draft.role.clone();
-    let record = Record {
-        at_us: state.clocks.realtime(),
-        uid: peer.uid,
-        user: peer.user_name(),
-        pid: peer.pid,
-        role: draft.role,
-        action: draft.action,
-        target: draft.target,
-        reason: draft.reason,
-        outcome: outcome.to_owned(),
-    };
-    let appended = state.audit.append(record);
+    let appended = state.audit.append(draft.record(outcome));
     state.requests.count(match appended {
         Ok(_) => outcome,
         Err(_) => ErrorKind::Unavailable.as_str(),
     });
     if let Err(e) = appended {
         tracing::error!(error = %e, "cannot write the audit log; refusing the request");
-        return ApiError::from(Error::unavailable(format!(
-            "the audit log cannot be written ({e}); no request is served until it can"
-        )))
-        .into();
+        // Acts happen only after their intent entry, so without one nothing
+        // was done.
+        let message = match (draft.intent, &result) {
+            (None, _) => format!(
+                "the audit log cannot be written ({e}); nothing was done, and no request is \
+                 served until it can"
+            ),
+            (Some(seq), Ok(_)) => format!(
+                "{} was done (audit entry {seq} records the intent), but its outcome cannot \
+                 be written to the audit log ({e}); no further request is served until it can",
+                draft.action
+            ),
+            (Some(seq), Err(failed)) => format!(
+                "{} failed ({}; audit entry {seq} records the intent), and its outcome cannot \
+                 be written to the audit log ({e}); no further request is served until it can",
+                draft.action, failed.message
+            ),
+        };
+        return ApiError::from(Error::unavailable(message)).into();
     }
     match result {
-        Ok(done) => {
-            if let Some(after) = done.after
-                && let Err(e) = after()
-            {
-                return ApiError::from(e).into();
-            }
-            Reply {
-                status: done.status,
-                body: done.body,
-                text: done.text,
-                stream: done.stream.map(|mut st| {
-                    st.audit.role = role.clone();
-                    st
-                }),
-            }
-        }
+        Ok(done) => Reply {
+            status: done.status,
+            body: done.body,
+            text: done.text,
+            stream: done.stream.map(|mut st| {
+                st.audit.role = draft.role.clone();
+                st
+            }),
+        },
         Err(e) => {
             if e.kind == ErrorKind::PermissionDenied {
                 tracing::warn!(uid = peer.uid, pid = peer.pid, "{}", e.message);
@@ -437,20 +491,15 @@ fn dispatch(
             if config.camera(&id).is_none() {
                 return Err(no_camera(config, &id).into());
             }
+            draft.intend()?;
             let note = state.control_camera(&id, op, caller.peer.describe())?;
             Done::ok(json!({ "camera": id, "note": note }))
         }
         Action::RetentionStatus | Action::RetentionPlan => {
             query.only(&[])?;
             super::retention(state, config, action == Action::RetentionPlan)
-                .map(|body| Done {
-                    status: StatusCode::OK,
-                    body,
-                    text: None,
-                    stream: None,
-                    after: None,
-                })
                 .map_err(ApiError::from)
+                .and_then(Done::ok)
         }
         Action::Deletions => {
             query.only(&["from", "to"])?;
@@ -500,7 +549,6 @@ fn dispatch(
                 body: Value::Null,
                 text: Some((crate::metrics::CONTENT_TYPE, crate::metrics::render(state)?)),
                 stream: None,
-                after: None,
             })
         }
         Action::CaseRead
@@ -508,30 +556,12 @@ fn dispatch(
         | Action::CaseClose
         | Action::Disclosures
         | Action::KeyShow => {
-            let mut audit = super::evidence::Audit {
-                target: draft.target.clone(),
-                reason: None,
-            };
-            let r =
-                super::evidence::handle(state, caller, action, rest, &query, req.body, &mut audit);
-            draft.target = audit.target;
-            if let Some(reason) = audit.reason {
-                draft.reason = printable(&reason, MAX_REASON_LEN);
-            }
+            let r = super::evidence::handle(state, caller, action, rest, &query, req.body, draft);
             Done::ok(r?)
         }
         Action::Export => {
             query.only(&[])?;
-            let mut audit = super::evidence::Audit {
-                target: draft.target.clone(),
-                reason: None,
-            };
-            let r = super::evidence::export(state, caller, req.body, &mut audit);
-            draft.target = audit.target.clone();
-            if let Some(reason) = &audit.reason {
-                draft.reason = printable(reason, MAX_REASON_LEN);
-            }
-            let run = r?;
+            let run = super::evidence::export(state, caller, req.body, draft)?;
             Ok(Done {
                 status: StatusCode::OK,
                 body: Value::Null,
@@ -546,7 +576,6 @@ fn dispatch(
                         reason: draft.reason.clone(),
                     },
                 }),
-                after: None,
             })
         }
         Action::Reload => {
@@ -554,7 +583,8 @@ fn dispatch(
             if let Some(r) = optional_reason(req.body)? {
                 draft.reason = printable(&r, MAX_REASON_LEN);
             }
-            let reload = state.reload.clone();
+            draft.intend()?;
+            (state.reload)()?;
             Ok(Done {
                 text: None,
                 stream: None,
@@ -565,7 +595,6 @@ fn dispatch(
                              errors is not applied and the old one stays in force: check the \
                              daemon's log (journalctl -u custosd)",
                 }),
-                after: Some(Box::new(move || reload())),
             })
         }
     }

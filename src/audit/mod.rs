@@ -15,6 +15,7 @@
 //! - Purging old entries keeps the last purged entry's seq and hash as the
 //!   anchor, so the rest of the chain stays verifiable.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -229,6 +230,8 @@ pub fn verify(anchor: &Anchor, entries: &[Entry], head: Option<&Checkpoint>) -> 
 
 /// The one writer of the audit log, shared by the API's request handlers.
 pub struct AuditLog {
+    /// The index file, opened read-only by [`AuditLog::verify`].
+    path: PathBuf,
     inner: Mutex<Writer>,
 }
 
@@ -243,6 +246,9 @@ impl AuditLog {
     /// Takes over the audit log in `index` (a read-write connection of its
     /// own), continuing the chain from its last entry, and logs a checkpoint.
     pub fn open(index: Index) -> Result<AuditLog> {
+        let path = index.path().ok_or_else(|| {
+            Error::internal("the audit log needs an index in a file, read back by verify")
+        })?;
         let (seq, hash) = index.audit_head()?;
         let head = Checkpoint { seq, hash };
         tracing::info!(
@@ -251,6 +257,7 @@ impl AuditLog {
             "audit checkpoint (start)"
         );
         Ok(AuditLog {
+            path,
             inner: Mutex::new(Writer {
                 index,
                 head,
@@ -293,11 +300,15 @@ impl AuditLog {
 
     /// Verifies the stored chain, and that it reaches both the head this
     /// writer remembers and `external` (a checkpoint from the journal), if given.
+    ///
+    /// Only the head is taken under the writer's lock; the chain is read
+    /// through a connection of its own in one read transaction (a snapshot
+    /// that includes the head, whatever is appended or purged meanwhile), so
+    /// appends go on while a long chain is checked.
     pub fn verify(&self, external: Option<&Checkpoint>) -> Result<Verification> {
-        let w = self.writer();
-        let anchor = w.index.audit_anchor()?;
-        let entries = w.index.audit_all()?;
-        let mut v = verify(&anchor, &entries, Some(&w.head));
+        let head = self.head();
+        let (anchor, entries) = Index::open_read_only(&self.path)?.audit_snapshot()?;
+        let mut v = verify(&anchor, &entries, Some(&head));
         if v.ok()
             && let Some(c) = external
         {

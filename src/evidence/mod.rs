@@ -12,7 +12,14 @@
 //!   renamed into place and the directory fsynced, and only then recorded.
 //!   A hard link is never used: overwrite-mode destruction of the original
 //!   would zero the evidence through the shared inode. A crash mid-copy
-//!   leaves at most a `.tmp` file, which the next hold on the case replaces.
+//!   leaves a `.tmp` file, or a copy in place without its row; the next hold
+//!   of the range copies it again (a copy is skipped only if the case has a
+//!   live row for it), and closing destroys either.
+//! - A hold and each copy row are written in transactions that check the
+//!   case is open; closing reads, marks and releases every copy and hold of
+//!   the case inside its own transaction. So once a close commits, no hold
+//!   of the case is active and no copy row live, and a hold racing the
+//!   close fails with a conflict after destroying what it wrote.
 //! - The hold row protects the originals from retention while it is active
 //!   (checked in retention's candidate queries); the copy is what the case
 //!   keeps, so releasing a hold never loses evidence of an open case.
@@ -20,6 +27,9 @@
 //!   counts), then in one transaction marks them destroyed, releases the
 //!   holds, writes `case_closed` rows to the deletion journal and closes the
 //!   case. A crash in between leaves an open case whose close can be re-run.
+//!   After the commit it destroys what is left in the directory (partial
+//!   copies, and copies a racing hold put there) and removes it; a crash
+//!   right after the commit can leave those files (nothing sweeps them yet).
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -32,7 +42,7 @@ use crate::index::{
 };
 use crate::ingest::SharedIndex;
 use crate::retention::{Leases, days_after};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result, failpoint};
 
 /// Longest case id, in bytes.
 pub const MAX_CASE_ID_LEN: usize = 64;
@@ -229,20 +239,18 @@ pub fn add_hold(
     }
     let ids: Vec<SegmentId> = {
         let ix = index.lock();
-        match ix.case(case_id)? {
-            Some(c) if c.status == "open" => {}
-            Some(_) => return Err(Error::conflict(format!("case {case_id} is closed"))),
-            None => return Err(Error::not_found(format!("no case {case_id}"))),
-        }
+        ix.open_case(case_id)?;
         ix.segments(camera, from_us, to_us)?
             .iter()
             .map(|s| SegmentId(s.id))
             .collect()
     };
-    // Lease, then re-read: a segment doomed meanwhile is gone for us.
+    // Lease, then re-read: a segment doomed meanwhile is gone for us. The
+    // case is checked again in the hold's own transaction: a close that
+    // committed meanwhile refuses the hold, one that commits later releases it.
     let _lease = leases.acquire(&ids);
-    let (hold_id, rows) = {
-        let ix = index.lock();
+    let (hold_id, rows) = index.lock().transaction(|ix| {
+        ix.open_case(case_id)?;
         let mut rows = Vec::new();
         for id in &ids {
             if let Some(r) = ix.segment(*id)?
@@ -257,11 +265,9 @@ pub fn add_hold(
                  or has already been deleted under the retention period; nothing is held"
             )));
         }
-        (
-            ix.add_hold(case_id, ix.camera_id(camera)?, from_us, to_us, now_us)?,
-            rows,
-        )
-    };
+        let hold_id = ix.add_hold(case_id, ix.camera_id(camera)?, from_us, to_us, now_us)?;
+        Ok((hold_id, rows))
+    })?;
 
     let mut missing = Vec::new();
     let mut covered = from_us;
@@ -275,9 +281,53 @@ pub fn add_hold(
         missing.push((covered, to_us));
     }
 
-    create_dir(&config.evidence.path, &dir)?;
+    match copy_segments(index, config, &dir, case_id, hold_id, &rows, now_us) {
+        Ok(copies) => Ok(HoldReport {
+            hold_id,
+            copies,
+            missing,
+        }),
+        Err(e) => {
+            // A close that committed while we copied released this hold
+            // and swept the directory before our files were all there:
+            // what we left must go the way of the case's other copies.
+            // Only a case known to be closed loses files here.
+            match index.lock().open_case(case_id) {
+                Err(closed) if closed.kind == ErrorKind::Conflict => {}
+                _ => return Err(e),
+            }
+            destroy_case_files(&dir, evidence_destruction(config), true)?;
+            remove_case_dir(config, &dir)?;
+            Err(Error::conflict(format!(
+                "case {case_id} was closed while this hold was being made; the hold is \
+                 released and its copies are destroyed with the case"
+            )))
+        }
+    }
+}
+
+/// Makes the case's copies of `rows` for `hold_id`, each durable in its
+/// directory before its row commits (in a transaction that checks the case
+/// is still open). A segment the case already has a live copy of is
+/// skipped; a file left by a crash before its row is replaced.
+fn copy_segments(
+    index: &SharedIndex,
+    config: &Config,
+    dir: &Path,
+    case_id: &str,
+    hold_id: i64,
+    rows: &[crate::index::SegmentRow],
+    now_us: i64,
+) -> Result<Vec<CopyRow>> {
+    create_dir(&config.evidence.path, dir)?;
+    let have: Vec<String> = index
+        .lock()
+        .case_copies(case_id)?
+        .into_iter()
+        .map(|c| c.copy_path)
+        .collect();
     let mut copies = Vec::new();
-    for r in &rows {
+    for r in rows {
         let root = config.storage_root(&r.root).ok_or_else(|| {
             Error::internal(format!(
                 "segment {} is on unknown storage {}",
@@ -285,37 +335,39 @@ pub fn add_hold(
             ))
         })?;
         let src = crate::storage::absolute(&root.path, &r.path);
+        let camera = &r.camera;
         let name = format!("{camera}_{}_{}.mp4", r.start_us, r.id);
         let rel = format!("{case_id}/{name}");
-        let dest = dir.join(&name);
-        if dest.exists() {
+        if have.contains(&rel) {
             continue; // already copied by an earlier, overlapping hold
         }
+        let dest = dir.join(&name);
         let expected = r.sha256.ok_or_else(|| {
             Error::internal(format!("segment {} has no hash in the index", r.path))
         })?;
         let (bytes, sha) = copy_verified(&src, &dest, &expected)?;
-        let ix = index.lock();
-        let id = ix.insert_copy(&NewCopy {
-            case_id,
-            hold_id,
-            source_path: &r.path,
-            source_sha256: &expected,
-            start_us: r.start_us,
-            end_us: r.end_us.unwrap_or(r.start_us),
-            copy_path: &rel,
-            sha256: &sha,
-            bytes,
-            created_us: now_us,
+        // The name must survive a crash before the row says it exists.
+        crate::storage::fsync_dir(dir);
+        failpoint::abort_at("evidence-copy-before-row");
+        let mut ix = index.lock();
+        let id = ix.transaction(|ix| {
+            ix.open_case(case_id)?;
+            ix.insert_copy(&NewCopy {
+                case_id,
+                hold_id,
+                source_path: &r.path,
+                source_sha256: &expected,
+                start_us: r.start_us,
+                end_us: r.end_us.unwrap_or(r.start_us),
+                copy_path: &rel,
+                sha256: &sha,
+                bytes,
+                created_us: now_us,
+            })
         })?;
         copies.extend(ix.case_copies(case_id)?.into_iter().filter(|c| c.id == id));
     }
-    crate::storage::fsync_dir(&dir);
-    Ok(HoldReport {
-        hold_id,
-        copies,
-        missing,
-    })
+    Ok(copies)
 }
 
 fn create_dir(root: &Path, dir: &Path) -> Result<()> {
@@ -323,10 +375,15 @@ fn create_dir(root: &Path, dir: &Path) -> Result<()> {
         return Ok(());
     }
     crate::storage::create_private_dir_all(root)?;
-    fs::DirBuilder::new()
+    match fs::DirBuilder::new()
         .mode(crate::storage::DIR_MODE)
         .create(dir)
-        .map_err(|e| Error::io("cannot create", dir, e))?;
+    {
+        Ok(()) => {}
+        // Made by a hold of the same case running beside this one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(Error::io("cannot create", dir, e)),
+    }
     crate::storage::fsync_dir(root);
     Ok(())
 }
@@ -425,42 +482,28 @@ pub fn close_case(
         return Err(Error::invalid("closing a case needs a reason"));
     }
     let dir = case_dir(config, case_id)?;
-    let (copies, holds) = {
-        let ix = index.lock();
-        match ix.case(case_id)? {
-            Some(c) if c.status == "open" => {}
-            Some(_) => return Err(Error::conflict(format!("case {case_id} is already closed"))),
-            None => return Err(Error::not_found(format!("no case {case_id}"))),
-        }
-        (ix.case_copies(case_id)?, ix.case_holds(case_id)?)
-    };
+    index.lock().open_case(case_id)?;
     let mode = evidence_destruction(config);
-    for c in &copies {
-        let path = config.evidence.path.join(&c.copy_path);
-        // Overwriting needs write permission on the read-only copy.
-        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
-        crate::retention::destroy::destroy_file(&path, mode)?;
-    }
-    if dir.is_dir() {
-        // Leftover .tmp files of an interrupted copy go the same way.
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o600));
-                crate::retention::destroy::destroy_file(&e.path(), mode)?;
-            }
-        }
-        crate::storage::fsync_dir(&dir);
-        fs::remove_dir(&dir).map_err(|e| Error::io("cannot remove", &dir, e))?;
-        crate::storage::fsync_dir(&config.evidence.path);
-    }
-    let active: Vec<_> = holds.iter().filter(|h| h.released_us.is_none()).collect();
-    let mut index = index.lock();
-    index.transaction(|ix| {
+    // Destroy the copies first, so a crash before the transaction leaves an
+    // open case whose close can be run again. Partial copies wait for the
+    // commit: one may be a hold's copy in progress, which would otherwise
+    // fail for a case that is still open.
+    destroy_case_files(&dir, mode, false)?;
+    // Everything the case holds is read and settled in the closing
+    // transaction itself: a hold or copy made since the destruction above
+    // is released or marked here, and one attempted after the commit finds
+    // the case closed and refuses.
+    let report = index.lock().transaction(|ix| {
+        ix.open_case(case_id)?;
+        let copies = ix.case_copies(case_id)?;
+        let holds = ix.case_holds(case_id)?;
         for c in &copies {
             ix.mark_copy_destroyed(c.id, now_us)?;
         }
-        for h in &active {
+        let mut released = 0;
+        for h in holds.iter().filter(|h| h.released_us.is_none()) {
             ix.release_hold(h.id, now_us)?;
+            released += 1;
         }
         // One journal row per camera, like a retention pass.
         let mut cameras: Vec<&str> = holds.iter().map(|h| h.camera.as_str()).collect();
@@ -489,14 +532,55 @@ pub fn close_case(
                 actor,
             })?;
         }
-        ix.close_case(case_id, reason, now_us)
+        ix.close_case(case_id, reason, now_us)?;
+        Ok(CloseReport {
+            holds_released: released,
+            copies_destroyed: copies.len(),
+            bytes_destroyed: copies.iter().map(|c| c.bytes).sum(),
+            destruction: mode,
+        })
     })?;
-    Ok(CloseReport {
-        holds_released: active.len(),
-        copies_destroyed: copies.len(),
-        bytes_destroyed: copies.iter().map(|c| c.bytes).sum(),
-        destruction: mode,
-    })
+    // Partial copies, and copies a racing hold put in place before the commit.
+    destroy_case_files(&dir, mode, true)?;
+    remove_case_dir(config, &dir)?;
+    Ok(report)
+}
+
+/// Destroys the copies in a case's directory by `mode`, with the `.tmp`
+/// files of partial ones if `partial`, and makes the removals durable.
+fn destroy_case_files(dir: &Path, mode: Destruction, partial: bool) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("cannot read", dir, e)),
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if !partial && path.extension().is_some_and(|x| x == "tmp") {
+            continue;
+        }
+        // Overwriting needs write permission on the read-only copy.
+        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+        crate::retention::destroy::destroy_file(&path, mode)?;
+    }
+    crate::storage::fsync_dir(dir);
+    Ok(())
+}
+
+/// Removes a closed case's (empty) directory. A hold racing the close may
+/// still be writing in it: that hold finds the case closed, destroys what it
+/// wrote and removes the directory itself.
+fn remove_case_dir(config: &Config, dir: &Path) -> Result<()> {
+    match fs::remove_dir(dir) {
+        Ok(()) => crate::storage::fsync_dir(&config.evidence.path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+            tracing::info!(dir = %dir.display(), "a hold racing the case's close is still \
+                writing; it removes its own files");
+        }
+        Err(e) => return Err(Error::io("cannot remove", dir, e)),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

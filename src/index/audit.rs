@@ -94,6 +94,18 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The anchor and every entry, oldest first, read in one transaction so
+    /// that they agree even while entries are appended or purged.
+    pub fn audit_snapshot(&self) -> Result<(Anchor, Vec<Entry>)> {
+        self.conn.execute_batch("BEGIN")?;
+        let read = self
+            .audit_anchor()
+            .and_then(|anchor| Ok((anchor, self.audit_all()?)));
+        // Ends the read transaction; it changed nothing.
+        self.conn.execute_batch("COMMIT")?;
+        read
+    }
+
     /// Entries matching `f`, newest first, at most `f.limit` (default 100).
     pub fn audit_entries(&self, f: &Filter) -> Result<Vec<Entry>> {
         let sql = format!(

@@ -7,6 +7,9 @@
 //!   index stores them as given.
 //! - A closed case is never reopened: `close_case` only moves `open` ->
 //!   `closed`, and `extend_review` only touches an open case.
+//! - Holds and copies are added, and a case closed, in transactions that
+//!   check the case is open ([`Index::open_case`]), so no hold or copy row
+//!   of a closed case is ever live.
 
 use rusqlite::{OptionalExtension, named_params};
 
@@ -213,6 +216,19 @@ impl Index {
             .prepare_cached(&sql)?
             .query_row(named_params! {":id": id}, case_row)
             .optional()?)
+    }
+
+    /// The case `id` if it is open; not found if there is none, a conflict
+    /// if it is closed. Inside a transaction the answer holds until commit:
+    /// what needs an open case checks it there (holds, copies, closing).
+    pub fn open_case(&self, id: &str) -> Result<CaseRow> {
+        match self.case(id)? {
+            Some(c) if c.status == "open" => Ok(c),
+            Some(_) => Err(Error::conflict(format!(
+                "case {id} is closed; a closed case takes no holds and cannot be closed again"
+            ))),
+            None => Err(Error::not_found(format!("no case {id}"))),
+        }
     }
 
     /// All cases, open ones first, then by creation.

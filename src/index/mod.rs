@@ -25,7 +25,7 @@ pub use retention::{
     Candidate, Cursor, DeletionReason, DeletionRow, NewDeletion, Overdue, Protection, UsageRow,
 };
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 
@@ -264,6 +264,14 @@ impl Index {
         self.conn.pragma_update(None, "foreign_keys", true)?;
         self.conn.pragma_update(None, "secure_delete", true)?;
         Ok(())
+    }
+
+    /// The database file, if it is not in memory.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
     }
 
     /// `PRAGMA user_version`: 0 for an empty database.
