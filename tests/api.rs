@@ -806,6 +806,9 @@ user = 2001
 roles = ["viewer"]
 zones = ["indoor"]
 [[access.grant]]
+user = 2003
+roles = ["evidence"]
+[[access.grant]]
 user = 2004
 roles = ["dpo"]
 "#;
@@ -1023,8 +1026,9 @@ fn a_state_change_whose_intent_cannot_be_audited_does_nothing() {
         query: None,
         body: b"",
     };
-    for req in [open_case, reload] {
-        let r = routes::handle(&ip.state, &peer(0), req);
+    // Cases are the evidence officer's; reloading is admin's (root's).
+    for (req, uid) in [(open_case, EVIDENCE), (reload, 0)] {
+        let r = routes::handle(&ip.state, &peer(uid), req);
         assert_eq!(r.status.as_u16(), 503, "{}: {}", req.path, r.body);
         let message = r.body["error"]["message"].as_str().unwrap();
         assert!(
@@ -1043,8 +1047,8 @@ fn a_state_change_whose_intent_cannot_be_audited_does_nothing() {
     // Once the log can be written again, the same requests act, each
     // between its intent and its outcome.
     index.tamper_for_tests("DROP TRIGGER no_audit").unwrap();
-    for req in [open_case, reload] {
-        let r = routes::handle(&ip.state, &peer(0), req);
+    for (req, uid) in [(open_case, EVIDENCE), (reload, 0)] {
+        let r = routes::handle(&ip.state, &peer(uid), req);
         assert!(r.status.is_success(), "{}: {}", req.path, r.body);
     }
     assert_eq!(index.cases().unwrap().len(), 1);
