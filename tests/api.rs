@@ -293,7 +293,7 @@ fn footage_is_scoped_by_the_zone_it_was_recorded_under_and_listings_are_paged() 
         let start = t0 + i as i64 * min;
         support::index::put_segment(&index, &site.root(), "cam1", zone, start, start + min, b"x");
     }
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ts = support::api::rfc3339;
     let (from, to) = (ts(t0), ts(t0 + 3 * min));
     let list = |uid: u32| {
         let args = [

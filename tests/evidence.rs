@@ -416,16 +416,10 @@ fn a_review_date_out_of_range_is_an_error_not_a_wrapped_date() {
 /// close is audited with its reason and journalled as case_closed.
 #[test]
 fn through_the_api_the_evidence_officer_holds_and_closes_and_it_is_audited() {
-    use support::api::{EVIDENCE, OPERATOR, ctl_as, ctl_json, start};
+    use support::api::{EVIDENCE, OPERATOR, ctl_as, ctl_json};
 
-    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
-    let _daemon = start(&site, "");
-    let segs: Vec<_> = site
-        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
-        .into_iter()
-        .filter(|s| s.state == SegmentState::Complete)
-        .collect();
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let (_sim, site, _daemon, segs) = recording_site();
+    let ts = support::api::rfc3339;
     let ctl = |args: &[&str]| {
         let o = ctl_as(&site, EVIDENCE, args);
         assert!(
@@ -640,16 +634,10 @@ fn a_hold_racing_the_close_of_its_case_leaves_nothing_behind() {
 /// again, the same requests act, each between its intent and its outcome.
 #[test]
 fn with_the_audit_log_unwritable_close_hold_and_camera_control_do_nothing() {
-    use support::api::{EVIDENCE, OPERATOR, ctl_as, ctl_json, start};
+    use support::api::{EVIDENCE, OPERATOR, ctl_as, ctl_json};
 
-    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
-    let _daemon = start(&site, "");
-    let segs: Vec<_> = site
-        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
-        .into_iter()
-        .filter(|s| s.state == SegmentState::Complete)
-        .collect();
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let (_sim, site, _daemon, segs) = recording_site();
+    let ts = support::api::rfc3339;
     let ctl = |uid: u32, args: &[&str]| {
         let o = ctl_as(&site, uid, args);
         (
@@ -657,24 +645,7 @@ fn with_the_audit_log_unwritable_close_hold_and_camera_control_do_nothing() {
             String::from_utf8_lossy(&o.stderr).into_owned(),
         )
     };
-    let (ok, err) = ctl(
-        EVIDENCE,
-        &[
-            "case",
-            "open",
-            "--id",
-            "e-1",
-            "--title",
-            "t",
-            "--authority",
-            "Police",
-            "--authority-ref",
-            "PD-9",
-            "--legal-basis",
-            "GDPR Art. 6(1)(c)",
-        ],
-    );
-    assert!(ok, "{err}");
+    support::api::open_case(&site, EVIDENCE, "e-1");
     let hold = |seg: &custos::index::SegmentRow| {
         ctl(
             EVIDENCE,
@@ -758,17 +729,11 @@ fn with_the_audit_log_unwritable_close_hold_and_camera_control_do_nothing() {
 /// rather than taking the unrecorded file for one made earlier.
 #[test]
 fn a_crash_between_a_copy_and_its_row_is_mended_by_the_next_hold() {
-    use support::api::{EVIDENCE, ctl_as, start, wait_socket};
+    use support::api::{EVIDENCE, ctl_as, wait_socket};
     use support::daemon::Daemon;
 
-    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
-    let daemon = start(&site, "");
-    let segs: Vec<_> = site
-        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
-        .into_iter()
-        .filter(|s| s.state == SegmentState::Complete)
-        .collect();
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let (_sim, site, daemon, segs) = recording_site();
+    let ts = support::api::rfc3339;
     let ctl = |args: &[&str]| {
         let o = ctl_as(&site, EVIDENCE, args);
         (
@@ -776,21 +741,7 @@ fn a_crash_between_a_copy_and_its_row_is_mended_by_the_next_hold() {
             String::from_utf8_lossy(&o.stderr).into_owned(),
         )
     };
-    let (ok, err) = ctl(&[
-        "case",
-        "open",
-        "--id",
-        "e-1",
-        "--title",
-        "t",
-        "--authority",
-        "Police",
-        "--authority-ref",
-        "PD-9",
-        "--legal-basis",
-        "GDPR Art. 6(1)(c)",
-    ]);
-    assert!(ok, "{err}");
+    support::api::open_case(&site, EVIDENCE, "e-1");
     assert!(
         daemon
             .terminate(std::time::Duration::from_secs(20))
@@ -850,16 +801,10 @@ fn a_crash_between_a_copy_and_its_row_is_mended_by_the_next_hold() {
 fn a_copy_is_durable_in_its_directory_before_its_row_commits() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    use support::api::{EVIDENCE, ctl_as, start};
+    use support::api::{EVIDENCE, ctl_as};
 
-    let (_sim, site) = support::daemon::simulated_site(&["cam1"], 2);
-    let daemon = start(&site, "");
-    let segs: Vec<_> = site
-        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
-        .into_iter()
-        .filter(|s| s.state == SegmentState::Complete)
-        .collect();
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let (_sim, site, daemon, segs) = recording_site();
+    let ts = support::api::rfc3339;
     let ctl = |args: &[&str]| {
         let o = ctl_as(&site, EVIDENCE, args);
         assert!(
@@ -868,20 +813,7 @@ fn a_copy_is_durable_in_its_directory_before_its_row_commits() {
             String::from_utf8_lossy(&o.stderr)
         );
     };
-    ctl(&[
-        "case",
-        "open",
-        "--id",
-        "e-1",
-        "--title",
-        "t",
-        "--authority",
-        "Police",
-        "--authority-ref",
-        "PD-9",
-        "--legal-basis",
-        "GDPR Art. 6(1)(c)",
-    ]);
+    support::api::open_case(&site, EVIDENCE, "e-1");
 
     let trace = site.dir.path().join("strace.txt");
     let mut strace = Command::new("strace")
@@ -960,4 +892,22 @@ fn a_copy_is_durable_in_its_directory_before_its_row_commits() {
         checked += 1;
     }
     assert_eq!(checked, 2, "both copies' renames traced:\n{text}");
+}
+
+/// custosd recording `cam1` in 2 s segments with the API's test grants, and
+/// its first complete segments (at least two).
+fn recording_site() -> (
+    custos::sim::Simulator,
+    support::daemon::Site,
+    support::daemon::Daemon,
+    Vec<custos::index::SegmentRow>,
+) {
+    let (sim, site) = support::daemon::simulated_site(&["cam1"], 2);
+    let daemon = support::api::start(&site, "");
+    let segs = site
+        .wait_complete("cam1", 2, std::time::Duration::from_secs(60))
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .collect();
+    (sim, site, daemon, segs)
 }

@@ -424,7 +424,7 @@ fn an_officer_exports_through_the_daemon_into_her_own_files_registered_and_audit
     let _turn = DAEMON.lock().unwrap_or_else(|e| e.into_inner());
     let daemon = support::daemon::Daemon::start(&r.site);
     wait_socket(&r.site);
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ts = support::api::rfc3339;
     let tmp = tempfile::tempdir().unwrap();
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let home = |uid: u32| {
@@ -641,7 +641,7 @@ fn an_export_whose_receiver_goes_away_is_not_registered_and_is_audited_as_cut() 
             .filter(|d| d.reason == "cut test")
             .count()
     };
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ts = support::api::rfc3339;
     let body = serde_json::json!({
         "camera": CAM,
         "from": ts(r.before[0].start_us),

@@ -69,7 +69,7 @@ fn a_member_of_the_socket_group_reaches_the_api_and_no_file() {
         .collect();
 
     // An evidence copy and the node key, made by the daemon for the officer.
-    let ts = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap().to_string();
+    let ts = support::api::rfc3339;
     let ok = |o: Output| {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         o

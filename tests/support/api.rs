@@ -116,3 +116,35 @@ pub fn ctl_json(site: &Site, args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// RFC 3339 in UTC of a µs time, as custosctl takes it.
+pub fn rfc3339(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us).unwrap().to_string()
+}
+
+/// Opens case `id` through `custosctl` as `uid`, which must succeed.
+pub fn open_case(site: &Site, uid: u32, id: &str) {
+    let o = ctl_as(
+        site,
+        uid,
+        &[
+            "case",
+            "open",
+            "--id",
+            id,
+            "--title",
+            "t",
+            "--authority",
+            "Police",
+            "--authority-ref",
+            "PD-9",
+            "--legal-basis",
+            "GDPR Art. 6(1)(c)",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "case open {id}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
