@@ -522,3 +522,116 @@ fn a_second_sigterm_exits_at_once_and_the_next_start_recovers() {
     );
     site.assert_consistent();
 }
+
+#[test]
+fn a_late_first_sender_report_leaves_segments_contiguous() {
+    late_first_sender_report("gstreamer");
+}
+
+#[test]
+fn a_late_first_sender_report_leaves_segments_contiguous_with_retina() {
+    late_first_sender_report("retina");
+}
+
+/// The camera's first RTCP sender report comes after its first segment has
+/// ended, and its frames arrive 300 ms after their capture time, so its
+/// clock (capture time) is behind the local time the connection started on:
+/// retiming the open segment to it would start that segment before the
+/// finished one ended.
+fn late_first_sender_report(client: &'static str) {
+    let mut late = camera("late");
+    late.latency_ms = 300;
+    late.sender_reports_after_ms = 7000;
+    let sim = simulator(vec![late]);
+    let mut site = Site::new(vec![SiteCamera::new("late", sim.url("late"))]);
+    site.rtsp_client = client;
+    let daemon = site.start();
+    wait_until(
+        Duration::from_secs(60),
+        "two segments begun after the first sender report",
+        || {
+            site.segments("late")
+                .iter()
+                .filter(|s| s.state == SegmentState::Complete && s.clock_offset_us.is_some())
+                .count()
+                >= 2
+        },
+    );
+    assert!(
+        daemon.terminate(Duration::from_secs(20)).success(),
+        "{}",
+        site.log()
+    );
+    site.assert_consistent();
+
+    let segs = site.segments("late");
+    // The report came after the first segment ended (what this test is about).
+    assert_eq!(segs[0].time_source, TimeSource::Local, "{segs:#?}");
+    assert_eq!(segs[0].clock_offset_us, None, "{segs:#?}");
+    for w in segs.windows(2) {
+        let end = w[0].end_us.unwrap();
+        assert!(
+            w[1].start_us >= end,
+            "{client}: segment {} starts {} µs before segment {} ends: {w:#?}",
+            w[1].id,
+            end - w[1].start_us,
+            w[0].id
+        );
+        // One connection: contiguous to the tick (µs rounding aside).
+        assert!(w[1].start_us - end < 100, "{client}: gap {w:#?}");
+    }
+    // The camera's clock was measured, about 300 ms behind ours.
+    for s in segs.iter().filter(|s| s.clock_offset_us.is_some()) {
+        let offset = s.clock_offset_us.unwrap();
+        assert!(
+            (-700_000..=-200_000).contains(&offset),
+            "{client}: camera offset {offset} µs: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn a_camera_whose_segments_cannot_start_leaves_no_row_or_file_and_backs_off() {
+    let mut mute = camera("mute");
+    mute.audio = SimAudio::Aac;
+    mute.empty_aac_config = true;
+    let sim = simulator(vec![mute, camera("fine")]);
+    let mut cams = vec![
+        SiteCamera::new("mute", sim.url("mute")),
+        SiteCamera::new("fine", sim.url("fine")),
+    ];
+    cams[0].audio = true;
+    // GStreamer's client: retina leaves such a track out by itself.
+    let site = Site::new(cams);
+    let daemon = support::api::start(&site, "");
+    // About 10 s: the mute camera sent a key frame every second.
+    site.wait_complete("fine", 2, Duration::from_secs(60));
+    let tries = site.log().matches("cannot start a segment").count();
+
+    // Every try took back its row and its file.
+    assert!(
+        site.segments("mute").is_empty(),
+        "{:#?}",
+        site.segments("mute")
+    );
+    let files = support::daemon::files_under(&site.root().join("indoor").join("mute"));
+    assert!(files.is_empty(), "{files:?}");
+    // Backed off (1, 2, 4 s ...), not one try per key frame.
+    assert!((1..=5).contains(&tries), "{tries} tries:\n{}", site.log());
+
+    let status = support::api::ctl_json(&site, &["cameras", "mute"]);
+    let cam = &status["cameras"][0];
+    assert_eq!(cam["state"], "error", "{status}\n{}", site.log());
+    let reason = cam["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("AudioSpecificConfig") && reason.contains("retrying in"),
+        "{reason}"
+    );
+
+    assert!(
+        daemon.terminate(Duration::from_secs(20)).success(),
+        "{}",
+        site.log()
+    );
+    site.assert_consistent();
+}

@@ -42,6 +42,8 @@ pub enum CameraState {
     Connecting,
     Recording,
     Retrying,
+    /// Connected, but segments cannot be written (see `last_error`).
+    Error,
     Disabled,
     Stopped,
 }
@@ -127,6 +129,13 @@ impl CameraStatus {
 
     pub fn set_error(&self, error: &str) {
         self.inner().last_error = Some(error.to_owned());
+    }
+
+    /// Frames arrive but cannot be recorded, for the reason `error`.
+    pub fn failing(&self, error: &str) {
+        let mut inner = self.inner();
+        inner.state = CameraState::Error;
+        inner.last_error = Some(error.to_owned());
     }
 
     pub fn reconnecting(&self, error: &str) {
