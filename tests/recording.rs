@@ -635,3 +635,64 @@ fn a_camera_whose_segments_cannot_start_leaves_no_row_or_file_and_backs_off() {
     );
     site.assert_consistent();
 }
+
+#[test]
+fn a_cut_off_segment_that_cannot_be_read_is_kept_until_it_can() {
+    let (_sim, site) = support::daemon::simulated_site(&["door"], 10);
+    let daemon = site.start();
+    wait_until(Duration::from_secs(30), "a segment", || {
+        !site.segments("door").is_empty()
+    });
+    // A few fragments into the segment.
+    std::thread::sleep(Duration::from_millis(2500));
+    daemon.kill9();
+    let cut: Vec<_> = site
+        .segments("door")
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Recording)
+        .collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    let path = site.root().join(&cut[0].path);
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    assert!(bytes > 0);
+
+    // The disk fails the read-back: nothing is deleted, and it says so.
+    let daemon = support::daemon::Daemon::start_with_failpoint(&site, Some("recovery-read-eio"));
+    // The recovery pass runs before the cameras start.
+    wait_until(Duration::from_secs(20), "recording to resume", || {
+        site.segments("door").iter().any(|s| s.path != cut[0].path)
+    });
+    assert!(
+        daemon.terminate(Duration::from_secs(20)).success(),
+        "{}",
+        site.log()
+    );
+    // By path: a removed row's id may be given to the next segment.
+    let row = |site: &Site| {
+        site.segments("door")
+            .into_iter()
+            .find(|s| s.path == cut[0].path)
+    };
+    assert_eq!(
+        row(&site).map(|r| r.state),
+        Some(SegmentState::Recording),
+        "the row must stay for the next start"
+    );
+    assert_eq!(std::fs::metadata(&path).map(|m| m.len()).ok(), Some(bytes));
+    assert!(
+        site.log()
+            .contains("ALARM: a cut-off segment cannot be read back"),
+        "{}",
+        site.log()
+    );
+
+    // The next start can read it: recovered, with its frames.
+    let daemon = site.start();
+    wait_until(Duration::from_secs(20), "recovery", || {
+        row(&site).is_some_and(|r| r.state == SegmentState::Complete)
+    });
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    site.assert_consistent();
+    let rec = row(&site).unwrap();
+    assert!(rec.recovered && rec.frames.unwrap_or(0) > 0, "{rec:?}");
+}
