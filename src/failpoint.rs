@@ -7,7 +7,8 @@
 //! doomed), `slow-shutdown` (the shutdown waits 5 s before finalising, so a
 //! test can send the second stop signal while it is under way),
 //! `slow-export` (an export stream pauses 1 s after each file, so a test can
-//! leave in the middle).
+//! leave in the middle), `recovery-read-eio` (reading a cut-off segment back
+//! fails with EIO, as a dying disk's would).
 
 use std::sync::OnceLock;
 

@@ -77,7 +77,9 @@ pub fn recover_segment(index: &SharedIndex, id: SegmentId, path: &Path) -> Resul
 }
 
 enum Recovered {
-    Indexed { trimmed: bool },
+    Indexed {
+        trimmed: bool,
+    },
     Removed,
     /// Not read back; row and file left for the next start.
     Kept,
