@@ -8,17 +8,27 @@
 //! test can send the second stop signal while it is under way),
 //! `slow-export` (an export stream pauses 1 s after each file, so a test can
 //! leave in the middle), `recovery-read-eio` (reading a cut-off segment back
-//! fails with EIO, as a dying disk's would).
+//! fails with EIO, as a dying disk's would), `stall-fsync:ROOT` (the
+//! finisher of storage root ROOT hangs before its first fsync, as on a dead
+//! NFS server or disk).
 
 use std::sync::OnceLock;
 
-/// True if the failpoint `name` is set.
-pub fn is(name: &str) -> bool {
+fn get() -> Option<&'static str> {
     static FAILPOINT: OnceLock<Option<String>> = OnceLock::new();
     FAILPOINT
         .get_or_init(|| std::env::var("CUSTOS_FAILPOINT").ok())
         .as_deref()
-        == Some(name)
+}
+
+/// True if the failpoint `name` is set.
+pub fn is(name: &str) -> bool {
+    get() == Some(name)
+}
+
+/// The argument of failpoint `name`, set as `NAME:ARG`.
+pub fn arg(name: &str) -> Option<&'static str> {
+    get()?.strip_prefix(name)?.strip_prefix(':')
 }
 
 /// Aborts the process (like a kill -9: no destructor, no flush) if the

@@ -179,7 +179,7 @@ impl Supervisor {
         for connection in 0.. {
             // A camera whose segments cannot be started stays in the error
             // state, with that reason, until one is.
-            if segmenter.lock().unwrap().open_error().is_none() {
+            if segmenter.lock().unwrap().error().is_none() {
                 self.status.set_state(CameraState::Connecting);
             }
             tracing::info!(camera = %self.camera.id, url = %url, "connecting");
@@ -206,7 +206,7 @@ impl Supervisor {
             let now = self.clocks.realtime();
             self.open_outage(&gap, last_end.unwrap_or(now), &reason);
             self.status.reconnecting(&reason);
-            if let Some(e) = segmenter.lock().unwrap().open_error() {
+            if let Some(e) = segmenter.lock().unwrap().error() {
                 self.status.failing(&e);
             }
             if started.elapsed() >= HEALTHY_AFTER {

@@ -249,6 +249,9 @@ pub struct Segmenter {
     open_retry_at_us: UnixMicros,
     /// Why the last segment could not be started, until one is.
     open_error: Option<String>,
+    /// Why the last finished segment could not be handed to the finisher
+    /// (its root's queue is full), until one can.
+    finish_error: Option<String>,
     /// The first frame after a gap (start-up, reconnect, write error) opens
     /// the segment that ends the outage.
     pub on_resume: Option<Box<dyn FnMut(UnixMicros) + Send>>,
@@ -261,6 +264,7 @@ impl Segmenter {
         finisher: Finisher,
         status: Arc<CameraStatus>,
     ) -> Self {
+        finisher.attach(&target.root_id);
         Segmenter {
             target,
             index,
@@ -281,6 +285,7 @@ impl Segmenter {
             open_failures: 0,
             open_retry_at_us: UnixMicros::MIN,
             open_error: None,
+            finish_error: None,
             on_resume: None,
         }
     }
@@ -475,6 +480,9 @@ impl Segmenter {
         if let Some(resume) = self.on_resume.as_mut() {
             resume(start_us);
         }
+        if let Some(e) = &self.finish_error {
+            self.status.failing(e);
+        }
         tracing::debug!(camera = %self.target.camera_name, path = %rel, "segment started");
         self.current = Some(Open {
             id,
@@ -539,9 +547,11 @@ impl Segmenter {
         self.open_error = Some(reason);
     }
 
-    /// Why segments cannot be started, while they cannot.
-    pub fn open_error(&self) -> Option<String> {
-        self.open_error.clone()
+    /// Why segments cannot be started or made durable, while they cannot.
+    pub fn error(&self) -> Option<String> {
+        self.open_error
+            .clone()
+            .or_else(|| self.finish_error.clone())
     }
 
     /// The wall-clock anchor for a segment starting at `f`, and whether it
@@ -736,13 +746,12 @@ impl Segmenter {
         let end_us = open.start_us + ticks_to_us(video_end, VIDEO_TIMESCALE);
         let hashing = open.writer.into_inner();
         let (file, bytes, sha256) = hashing.finish();
-        self.status.segment_written(bytes);
         let retime = open.retimed.then_some(Retime {
             start_us: open.start_us,
             time_source: open.time_source,
             clock_offset_us: open.clock_offset_us,
         });
-        self.finisher.submit(FinishJob {
+        let job = FinishJob {
             id: open.id,
             retime,
             path: self.target.root_path.join(&open.rel),
@@ -757,7 +766,31 @@ impl Segmenter {
                 sha256,
                 recovered: false,
             },
-        });
+            status: self.status.clone(),
+        };
+        match self.finisher.submit(&self.target.root_id, job) {
+            Ok(()) => self.finish_error = None,
+            Err(job) => {
+                // Its written data stays in the page cache and the file;
+                // closing it keeps descriptors bounded. The row stays
+                // `recording`: the start-up pass makes it durable.
+                drop(job);
+                let reason = format!(
+                    "storage root {} is not making segments durable (this camera's last {} \
+                     wait for fsync); {} is left for the start-up pass. Check the disk or mount",
+                    self.target.root_id,
+                    super::finisher::QUEUE_PER_CAMERA,
+                    open.rel
+                );
+                if self.finish_error.is_none() {
+                    tracing::error!(camera = %self.target.camera_name, "{reason}");
+                } else {
+                    tracing::debug!(camera = %self.target.camera_name, "{reason}");
+                }
+                self.status.failing(&reason);
+                self.finish_error = Some(reason);
+            }
+        }
     }
 
     /// A write failed (disk full, I/O error): the file is left for the
@@ -771,8 +804,12 @@ impl Segmenter {
         self.status.set_error(&format!("writing {}: {e}", open.rel));
         let hashing = open.writer.into_inner();
         let (file, _, _) = hashing.finish();
-        self.finisher
-            .recover(open.id, self.target.root_path.join(&open.rel), file);
+        self.finisher.recover(
+            &self.target.root_id,
+            open.id,
+            self.target.root_path.join(&open.rel),
+            file,
+        );
     }
 
     fn ended_at(&mut self, end_us: UnixMicros) {
@@ -823,6 +860,7 @@ impl Segmenter {
 impl Drop for Segmenter {
     fn drop(&mut self) {
         self.close();
+        self.finisher.detach(&self.target.root_id);
     }
 }
 
