@@ -233,9 +233,9 @@ pub struct Segmenter {
     last_video_dts: Option<u64>,
     dropped_before_key: u64,
     clock_warned: bool,
-    /// Wall-clock end of the camera's newest segment whose end is fixed
-    /// (finished, draining or abandoned, in this connection or an earlier
-    /// one): no later segment may start before it.
+    /// Wall-clock end of the camera's last recorded segment whose end is
+    /// fixed (finished, draining or abandoned, in this connection or an
+    /// earlier one): no later segment may start before it.
     last_end_us: Option<UnixMicros>,
     /// The camera's clock arrived when the open segment could no longer be
     /// retimed; it is taken at the next boundary (see `anchor_for`).
@@ -662,8 +662,8 @@ impl Segmenter {
             source: TimeSource::Rtcp,
             offset_us: Some(offset),
         };
+        // Frames reach here only with a segment open.
         let Some(open) = self.current.as_ref() else {
-            self.anchor = Some(anchor);
             return;
         };
         let start_us = anchor.wall(open.origin_ns);
@@ -812,8 +812,10 @@ impl Segmenter {
         );
     }
 
+    /// The segment recorded last ends at `end_us` (not the latest end ever:
+    /// after the server's clock was set back, the new footage is the floor).
     fn ended_at(&mut self, end_us: UnixMicros) {
-        self.last_end_us = self.last_end_us.max(Some(end_us));
+        self.last_end_us = Some(end_us);
     }
 
     fn write_failed(&mut self, e: Error) {
