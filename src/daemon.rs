@@ -118,7 +118,7 @@ impl Recorder {
         );
         let waker = reaper.waker();
         let (finisher, finisher_thread) =
-            Finisher::start_with_hook(index.clone(), Box::new(move |_| waker.segment_finished()));
+            Finisher::start_with_hook(index.clone(), Arc::new(move |_| waker.segment_finished()));
         let mut recorder = Recorder {
             config,
             index,
@@ -533,6 +533,7 @@ fn observe(recorder: &Recorder) -> Vec<crate::notify::CameraObservation> {
                 state: snap.state,
                 last_data: h.status.last_data(),
                 segments_written: snap.segments_written,
+                finishing_since: h.status.finishing_since(),
                 segment: h.camera.segment,
             }
         })

@@ -125,10 +125,11 @@ impl RequestCounter {
     }
 }
 
-const CAMERA_STATES: [(CameraState, &str); 5] = [
+const CAMERA_STATES: [(CameraState, &str); 6] = [
     (CameraState::Connecting, "connecting"),
     (CameraState::Recording, "recording"),
     (CameraState::Retrying, "retrying"),
+    (CameraState::Error, "error"),
     (CameraState::Disabled, "disabled"),
     (CameraState::Stopped, "stopped"),
 ];

@@ -63,7 +63,10 @@ pub struct CameraObservation {
     pub state: CameraState,
     /// Monotonic time of the last data from the camera.
     pub last_data: Instant,
+    /// Durable segments.
     pub segments_written: u64,
+    /// Since when a segment of the camera has waited to become durable.
+    pub finishing_since: Option<Instant>,
     /// The camera's segment length.
     pub segment: Duration,
 }
@@ -100,6 +103,20 @@ impl Progress {
         let mut verdict = Ok(());
         let mut seen = BTreeMap::new();
         for c in cameras {
+            // In any state: a segment that never becomes durable means the
+            // write path (a root's fsync) is stuck.
+            let waited = c
+                .finishing_since
+                .map(|t| now.saturating_duration_since(t))
+                .unwrap_or_default();
+            if verdict.is_ok() && waited > c.segment * 2 + stall_timeout * 3 + PROGRESS_SLACK {
+                verdict = Err(format!(
+                    "camera {}'s segment has waited {}s to become durable: the write path \
+                     (its storage root's fsync) is stuck",
+                    c.id,
+                    waited.as_secs()
+                ));
+            }
             if c.state != CameraState::Recording {
                 continue;
             }

@@ -4,10 +4,14 @@
 //!
 //! For a segment cut off while recording: the file is read back, trimmed to
 //! its last complete fragment, fsynced, hashed, and indexed with the end
-//! time of its last whole frame. A row whose file never came to exist, or
-//! holds no frame, is removed (with the file). A doomed segment (a deletion
-//! a crash interrupted) is finished: its file destroyed, its row removed
-//! (`retention::finish_doomed`).
+//! time of its last whole frame. A row whose file never came to exist
+//! (the file system says so: not found) is removed, and so is one whose
+//! file was read to its end and holds no complete frame (with the file).
+//! Anything else that stops the read-back (EIO, EMFILE, ENOMEM, a damaged
+//! header) proves nothing about the footage: row and file are kept as they
+//! are, the error is logged as an alarm, and the next start tries again. A
+//! doomed segment (a deletion a crash interrupted) is finished: its file
+//! destroyed, its row removed (`retention::finish_doomed`).
 
 use std::fs::{self, OpenOptions};
 use std::path::Path;
@@ -24,6 +28,8 @@ pub struct Report {
     pub recovered: usize,
     pub trimmed: usize,
     pub removed: usize,
+    /// Cut-off segments that could not be read back, left for the next start.
+    pub kept: usize,
     pub outages_closed: usize,
     /// Doomed segments whose interrupted deletion was finished.
     pub destroyed: usize,
@@ -50,6 +56,7 @@ pub fn run(index: &SharedIndex, config: &Config, now_us: i64) -> Result<Report> 
                 report.trimmed += trimmed as usize;
             }
             Recovered::Removed => report.removed += 1,
+            Recovered::Kept => report.kept += 1,
         }
     }
     report.destroyed = crate::retention::finish_doomed(index, config, now_us)?;
@@ -70,25 +77,78 @@ pub fn recover_segment(index: &SharedIndex, id: SegmentId, path: &Path) -> Resul
 }
 
 enum Recovered {
-    Indexed { trimmed: bool },
+    Indexed {
+        trimmed: bool,
+    },
     Removed,
+    /// Not read back; row and file left for the next start.
+    Kept,
 }
 
+/// Recovers one row; errors of the index are returned, errors of the file
+/// keep it (`Recovered::Kept`).
 fn recover_row(index: &SharedIndex, row: &SegmentRow, path: &Path) -> Result<Recovered> {
-    let id = SegmentId(row.id);
-    if !path.exists() {
-        tracing::warn!(path = %path.display(), "a segment's file was never created; removing its row");
-        index.lock().remove_segment(id)?;
-        return Ok(Recovered::Removed);
+    match recover_file(index, row, path) {
+        Err(Failure::Index(e)) => Err(e),
+        Err(Failure::File(e)) => {
+            tracing::error!(path = %path.display(), error = %e,
+                "ALARM: a cut-off segment cannot be read back; its footage and row are kept \
+                 as they are and recovery tries again at the next start. Check the disk \
+                 (dmesg, SMART) and the daemon's limits (open files, memory)");
+            Ok(Recovered::Kept)
+        }
+        Ok(r) => Ok(r),
     }
-    let info = mp4::read::scan_file(path).ok();
-    let video = info.as_ref().and_then(|i| {
-        i.tracks
-            .iter()
-            .find(|t| matches!(t.codec, mp4::Codec::H264 { .. } | mp4::Codec::H265 { .. }))
-    });
-    let (Some(info), Some(video)) = (info.as_ref(), video) else {
-        return remove(index, id, path, "holds no readable frame");
+}
+
+enum Failure {
+    /// The file could not be read, trimmed or hashed: nothing is known.
+    File(Error),
+    Index(Error),
+}
+
+fn file_err(e: Error) -> Failure {
+    Failure::File(e)
+}
+
+fn index_err(e: Error) -> Failure {
+    Failure::Index(e)
+}
+
+/// Reads the cut-off file back (a failpoint can make the read fail, as a
+/// dying disk would).
+fn scan(path: &Path) -> Result<mp4::Mp4Info> {
+    if crate::failpoint::is("recovery-read-eio") {
+        let eio = std::io::Error::from_raw_os_error(nix::errno::Errno::EIO as i32);
+        return Err(Error::io("reading", path, eio));
+    }
+    mp4::read::scan_file(path)
+}
+
+fn recover_file(
+    index: &SharedIndex,
+    row: &SegmentRow,
+    path: &Path,
+) -> std::result::Result<Recovered, Failure> {
+    let id = SegmentId(row.id);
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(),
+                "a segment's file was never created; removing its row");
+            index.lock().remove_segment(id).map_err(index_err)?;
+            return Ok(Recovered::Removed);
+        }
+        Err(e) => return Err(file_err(Error::io("cannot look up", path, e))),
+        Ok(_) => {}
+    }
+    // Read to the end without an error: what it holds is known.
+    let info = scan(path).map_err(file_err)?;
+    let video = info
+        .tracks
+        .iter()
+        .find(|t| matches!(t.codec, mp4::Codec::H264 { .. } | mp4::Codec::H265 { .. }));
+    let Some(video) = video else {
+        return remove(index, id, path, "holds no complete video track header");
     };
     let samples: Vec<_> = info
         .samples
@@ -105,15 +165,15 @@ fn recover_row(index: &SharedIndex, row: &SegmentRow, path: &Path) -> Result<Rec
         .read(true)
         .write(true)
         .open(path)
-        .map_err(|e| Error::io("cannot open cut-off segment", path, e))?;
+        .map_err(|e| file_err(Error::io("cannot open cut-off segment", path, e)))?;
     let trimmed = info.truncated;
     if trimmed {
         file.set_len(info.complete_len)
-            .map_err(|e| Error::io("cannot trim cut-off segment", path, e))?;
+            .map_err(|e| file_err(Error::io("cannot trim cut-off segment", path, e)))?;
     }
     storage::fsync_file(&file, path);
     drop(file);
-    let (bytes, sha256) = storage::hash_file(path)?;
+    let (bytes, sha256) = storage::hash_file(path).map_err(file_err)?;
     let audio_codec = info.tracks.iter().find_map(|t| match t.codec {
         mp4::Codec::Aac { .. } => Some("aac"),
         mp4::Codec::Pcma => Some("pcma"),
@@ -136,18 +196,28 @@ fn recover_row(index: &SharedIndex, row: &SegmentRow, path: &Path) -> Result<Rec
     if let Some(dir) = path.parent() {
         storage::fsync_dir(dir);
     }
-    index.lock().complete_segment(id, &summary)?;
+    index
+        .lock()
+        .complete_segment(id, &summary)
+        .map_err(index_err)?;
     tracing::info!(path = %path.display(), frames = summary.frames, trimmed,
         "recovered a cut-off segment");
     Ok(Recovered::Indexed { trimmed })
 }
 
-fn remove(index: &SharedIndex, id: SegmentId, path: &Path, why: &str) -> Result<Recovered> {
+/// Removes a segment read to its end and found to hold no complete frame.
+fn remove(
+    index: &SharedIndex,
+    id: SegmentId,
+    path: &Path,
+    why: &str,
+) -> std::result::Result<Recovered, Failure> {
     tracing::warn!(path = %path.display(), "a cut-off segment {why}; removing it");
-    fs::remove_file(path).map_err(|e| Error::io("cannot remove empty segment", path, e))?;
+    fs::remove_file(path)
+        .map_err(|e| file_err(Error::io("cannot remove empty segment", path, e)))?;
     if let Some(dir) = path.parent() {
         storage::fsync_dir(dir);
     }
-    index.lock().remove_segment(id)?;
+    index.lock().remove_segment(id).map_err(index_err)?;
     Ok(Recovered::Removed)
 }

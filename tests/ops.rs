@@ -351,8 +351,43 @@ fn observed(state: CameraState, last_data: Instant, segments: u64) -> CameraObse
         state,
         last_data,
         segments_written: segments,
+        finishing_since: None,
         segment: Duration::from_secs(60),
     }
+}
+
+#[test]
+fn the_watchdog_check_fails_when_a_segment_never_becomes_durable_in_any_state() {
+    let stall = Duration::from_secs(5);
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let wait_max = (Duration::from_secs(120) + stall * 3 + PROGRESS_SLACK).as_secs();
+    for state in [
+        CameraState::Recording,
+        CameraState::Error,
+        CameraState::Retrying,
+    ] {
+        let mut p = Progress::new();
+        let waiting = |s: u64| CameraObservation {
+            finishing_since: Some(t0),
+            ..observed(state, at(s), 3)
+        };
+        assert!(p.check(at(wait_max), &[waiting(wait_max)], stall).is_ok());
+        let err = p
+            .check(at(wait_max + 1), &[waiting(wait_max + 1)], stall)
+            .unwrap_err();
+        assert!(
+            err.contains("cam1") && err.contains("durable"),
+            "{state:?}: {err}"
+        );
+    }
+    // A camera in `error` with nothing waiting (it cannot start segments) is
+    // not a hang: a restart would not mend it.
+    let mut p = Progress::new();
+    assert!(
+        p.check(at(1000), &[observed(CameraState::Error, t0, 0)], stall)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -856,4 +891,168 @@ fn a_metrics_port_off_loopback_is_refused() {
         .unwrap_or_else(|| panic!("{errors}"));
     assert!(e.message.contains("not a loopback address"), "{e}");
     assert!(e.message.contains("127.0.0.1:9464"), "{e}");
+}
+
+#[test]
+fn a_stalled_fsync_on_one_root_holds_up_only_its_cameras_and_the_watchdog_notices() {
+    let cams: Vec<_> = ["stuck", "free"]
+        .iter()
+        .map(|n| {
+            let mut c = custos::sim::SimCamera::new(*n);
+            c.keyframe_interval_frames = 25;
+            c
+        })
+        .collect();
+    let sim = custos::sim::Simulator::start(custos::sim::SimConfig {
+        cameras: cams,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut stuck = SiteCamera::new("stuck", sim.url("stuck"));
+    stuck.zone = "far".into();
+    let mut cams = vec![stuck, SiteCamera::new("free", sim.url("free"))];
+    for c in &mut cams {
+        c.segment_secs = 2;
+    }
+    let mut site = Site::new(cams);
+    let slow = site.dir.path().join("slow");
+    // Zone "far" is on root "slow".
+    let write_config = |site: &Site| {
+        site.write_config();
+        let mut text = std::fs::read_to_string(site.config_path())
+            .unwrap()
+            .replacen(
+                "id = \"indoor\"\n",
+                "id = \"indoor\"\nstorage = \"main\"\n",
+                1,
+            );
+        text.push_str(&format!(
+            r#"
+[[storage]]
+id = "slow"
+path = "{}"
+create = true
+
+[[zone]]
+id = "far"
+name = "Far"
+storage = "slow"
+retention_days = 10
+purposes = ["safety"]
+legal_basis = "GDPR Art. 6(1)(e)"
+processor = "The school"
+"#,
+            slow.display()
+        ));
+        std::fs::write(site.config_path(), text).unwrap();
+    };
+    write_config(&site);
+    std::fs::set_permissions(
+        site.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    // Root "slow" never returns from its first fsync.
+    let notify_path = site.dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let log = std::fs::File::create(site.log_path()).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_custosd"))
+        .arg("--config")
+        .arg(site.config_path())
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .env("CUSTOS_FAILPOINT", "stall-fsync:slow")
+        .env("RUST_LOG", "custos=debug,info")
+        .env_remove("WATCHDOG_PID")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let d = Notified { child, sock };
+    wait_socket(&site);
+    d.until("READY=1", Duration::from_secs(20));
+    // Read what the daemon sends as it comes (an unread socket would block
+    // it); true if it pinged the watchdog.
+    let pinged = || {
+        let mut pinged = false;
+        while let Some(msg) = d.next(Duration::from_millis(50)) {
+            pinged |= msg.iter().any(|l| l == "WATCHDOG=1");
+        }
+        pinged
+    };
+
+    // The other root's camera keeps completing segments ...
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while site
+        .segments("free")
+        .iter()
+        .filter(|s| s.state == custos::index::SegmentState::Complete)
+        .count()
+        < 5
+    {
+        assert!(Instant::now() < deadline, "{}", site.log());
+        pinged();
+    }
+    let done = |cam: &str| {
+        site.segments(cam)
+            .iter()
+            .filter(|s| s.state == custos::index::SegmentState::Complete)
+            .count()
+    };
+    assert_eq!(done("stuck"), 0, "{:#?}", site.segments("stuck"));
+    // ... while the stalled root's camera, once its queue is full, shows why.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = ctl_json(&site, &["cameras", "stuck"]);
+        let cam = &v["cameras"][0];
+        let reason = cam["last_error"].as_str().unwrap_or_default();
+        if cam["state"] == "error" && reason.contains("not making segments durable") {
+            assert!(reason.contains("slow"), "{reason}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}\n{}", site.log());
+        pinged();
+    }
+    // Durable progress counts, not hand-offs: the watchdog stops.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !site.log().contains("not feeding the watchdog") {
+        assert!(Instant::now() < deadline, "{}", site.log());
+        pinged();
+    }
+    assert!(
+        site.log().contains("camera stuck's segment has waited"),
+        "{}",
+        site.log()
+    );
+    pinged();
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(3) {
+        assert!(!pinged(), "the watchdog was fed after the check failed");
+    }
+    assert!(done("free") >= 5);
+    drop(d); // what systemd would do: kill it
+
+    // The next start makes the stalled segments durable.
+    write_config(&site);
+    let stalled: Vec<String> = site.segments("stuck").into_iter().map(|s| s.path).collect();
+    assert!(stalled.len() >= 5, "{stalled:?}");
+    let daemon = support::daemon::Daemon::start(&site);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while site
+        .segments("stuck")
+        .iter()
+        .any(|s| stalled.contains(&s.path) && s.state != custos::index::SegmentState::Complete)
+    {
+        assert!(Instant::now() < deadline, "{}", site.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    for s in site.segments("stuck") {
+        let (bytes, sha) = custos::storage::hash_file(&slow.join(&s.path)).unwrap();
+        assert_eq!((Some(bytes), Some(sha)), (s.bytes, s.sha256), "{s:?}");
+    }
+    site.cameras.retain(|c| c.id == "free");
+    site.assert_consistent();
 }

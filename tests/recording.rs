@@ -522,3 +522,177 @@ fn a_second_sigterm_exits_at_once_and_the_next_start_recovers() {
     );
     site.assert_consistent();
 }
+
+#[test]
+fn a_late_first_sender_report_leaves_segments_contiguous() {
+    late_first_sender_report("gstreamer");
+}
+
+#[test]
+fn a_late_first_sender_report_leaves_segments_contiguous_with_retina() {
+    late_first_sender_report("retina");
+}
+
+/// The camera's first RTCP sender report comes after its first segment has
+/// ended, and its frames arrive 300 ms after their capture time, so its
+/// clock (capture time) is behind the local time the connection started on:
+/// retiming the open segment to it would start that segment before the
+/// finished one ended.
+fn late_first_sender_report(client: &'static str) {
+    let mut late = camera("late");
+    late.latency_ms = 300;
+    late.sender_reports_after_ms = 7000;
+    let sim = simulator(vec![late]);
+    let mut site = Site::new(vec![SiteCamera::new("late", sim.url("late"))]);
+    site.rtsp_client = client;
+    let daemon = site.start();
+    wait_until(
+        Duration::from_secs(60),
+        "two segments begun after the first sender report",
+        || {
+            site.segments("late")
+                .iter()
+                .filter(|s| s.state == SegmentState::Complete && s.clock_offset_us.is_some())
+                .count()
+                >= 2
+        },
+    );
+    assert!(
+        daemon.terminate(Duration::from_secs(20)).success(),
+        "{}",
+        site.log()
+    );
+    site.assert_consistent();
+
+    let segs = site.segments("late");
+    // The report came after the first segment ended (what this test is about).
+    assert_eq!(segs[0].time_source, TimeSource::Local, "{segs:#?}");
+    assert_eq!(segs[0].clock_offset_us, None, "{segs:#?}");
+    for w in segs.windows(2) {
+        let end = w[0].end_us.unwrap();
+        assert!(
+            w[1].start_us >= end,
+            "{client}: segment {} starts {} µs before segment {} ends: {w:#?}",
+            w[1].id,
+            end - w[1].start_us,
+            w[0].id
+        );
+        // One connection: contiguous to the tick (µs rounding aside).
+        assert!(w[1].start_us - end < 100, "{client}: gap {w:#?}");
+    }
+    // The camera's clock was measured, about 300 ms behind ours.
+    for s in segs.iter().filter(|s| s.clock_offset_us.is_some()) {
+        let offset = s.clock_offset_us.unwrap();
+        assert!(
+            (-700_000..=-200_000).contains(&offset),
+            "{client}: camera offset {offset} µs: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn a_camera_whose_segments_cannot_start_leaves_no_row_or_file_and_backs_off() {
+    let mut mute = camera("mute");
+    mute.audio = SimAudio::Aac;
+    mute.empty_aac_config = true;
+    let sim = simulator(vec![mute, camera("fine")]);
+    let mut cams = vec![
+        SiteCamera::new("mute", sim.url("mute")),
+        SiteCamera::new("fine", sim.url("fine")),
+    ];
+    cams[0].audio = true;
+    // GStreamer's client: retina leaves such a track out by itself.
+    let site = Site::new(cams);
+    let daemon = support::api::start(&site, "");
+    // About 10 s: the mute camera sent a key frame every second.
+    site.wait_complete("fine", 2, Duration::from_secs(60));
+    let tries = site.log().matches("cannot start a segment").count();
+
+    // Every try took back its row and its file.
+    assert!(
+        site.segments("mute").is_empty(),
+        "{:#?}",
+        site.segments("mute")
+    );
+    let files = support::daemon::files_under(&site.root().join("indoor").join("mute"));
+    assert!(files.is_empty(), "{files:?}");
+    // Backed off (1, 2, 4 s ...), not one try per key frame.
+    assert!((1..=5).contains(&tries), "{tries} tries:\n{}", site.log());
+
+    let status = support::api::ctl_json(&site, &["cameras", "mute"]);
+    let cam = &status["cameras"][0];
+    assert_eq!(cam["state"], "error", "{status}\n{}", site.log());
+    let reason = cam["last_error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("AudioSpecificConfig") && reason.contains("retrying in"),
+        "{reason}"
+    );
+
+    assert!(
+        daemon.terminate(Duration::from_secs(20)).success(),
+        "{}",
+        site.log()
+    );
+    site.assert_consistent();
+}
+
+#[test]
+fn a_cut_off_segment_that_cannot_be_read_is_kept_until_it_can() {
+    let (_sim, site) = support::daemon::simulated_site(&["door"], 10);
+    let daemon = site.start();
+    wait_until(Duration::from_secs(30), "a segment", || {
+        !site.segments("door").is_empty()
+    });
+    // A few fragments into the segment.
+    std::thread::sleep(Duration::from_millis(2500));
+    daemon.kill9();
+    let cut: Vec<_> = site
+        .segments("door")
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Recording)
+        .collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    let path = site.root().join(&cut[0].path);
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    assert!(bytes > 0);
+
+    // The disk fails the read-back: nothing is deleted, and it says so.
+    let daemon = support::daemon::Daemon::start_with_failpoint(&site, Some("recovery-read-eio"));
+    // The recovery pass runs before the cameras start.
+    wait_until(Duration::from_secs(20), "recording to resume", || {
+        site.segments("door").iter().any(|s| s.path != cut[0].path)
+    });
+    assert!(
+        daemon.terminate(Duration::from_secs(20)).success(),
+        "{}",
+        site.log()
+    );
+    // By path: a removed row's id may be given to the next segment.
+    let row = |site: &Site| {
+        site.segments("door")
+            .into_iter()
+            .find(|s| s.path == cut[0].path)
+    };
+    assert_eq!(
+        row(&site).map(|r| r.state),
+        Some(SegmentState::Recording),
+        "the row must stay for the next start"
+    );
+    assert_eq!(std::fs::metadata(&path).map(|m| m.len()).ok(), Some(bytes));
+    assert!(
+        site.log()
+            .contains("ALARM: a cut-off segment cannot be read back"),
+        "{}",
+        site.log()
+    );
+
+    // The next start can read it: recovered, with its frames.
+    let daemon = site.start();
+    wait_until(Duration::from_secs(20), "recovery", || {
+        row(&site).is_some_and(|r| r.state == SegmentState::Complete)
+    });
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    site.assert_consistent();
+    let rec = row(&site).unwrap();
+    assert!(rec.recovered && rec.frames.unwrap_or(0) > 0, "{rec:?}");
+}

@@ -173,10 +173,15 @@ impl Supervisor {
         if let Some(end) = last_end {
             self.open_outage(&gap, end, &self.gap_reason);
         }
+        segmenter.lock().unwrap().follows(last_end);
 
         let mut delay = RETRY_BASE;
         for connection in 0.. {
-            self.status.set_state(CameraState::Connecting);
+            // A camera whose segments cannot be started stays in the error
+            // state, with that reason, until one is.
+            if segmenter.lock().unwrap().error().is_none() {
+                self.status.set_state(CameraState::Connecting);
+            }
             tracing::info!(camera = %self.camera.id, url = %url, "connecting");
             let started = Instant::now();
             let outcome = match self.camera.rtsp_client {
@@ -201,6 +206,9 @@ impl Supervisor {
             let now = self.clocks.realtime();
             self.open_outage(&gap, last_end.unwrap_or(now), &reason);
             self.status.reconnecting(&reason);
+            if let Some(e) = segmenter.lock().unwrap().error() {
+                self.status.failing(&e);
+            }
             if started.elapsed() >= HEALTHY_AFTER {
                 delay = RETRY_BASE;
             }

@@ -42,6 +42,8 @@ pub enum CameraState {
     Connecting,
     Recording,
     Retrying,
+    /// Connected, but segments cannot be written (see `last_error`).
+    Error,
     Disabled,
     Stopped,
 }
@@ -55,7 +57,13 @@ pub struct CameraStatus {
     last_data_ms: AtomicU64,
     last_frame_us: AtomicI64,
     bytes_written: AtomicU64,
+    /// Durable segments (fsynced and indexed).
     segments_written: AtomicU64,
+    /// Segments handed to the finisher and not yet durable, and monotonic
+    /// ms since `base` since when the oldest has waited (about: from the
+    /// last completion while more were waiting).
+    finishing: AtomicU64,
+    finishing_since_ms: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +97,8 @@ impl CameraStatus {
             last_frame_us: AtomicI64::new(i64::MIN),
             bytes_written: AtomicU64::new(0),
             segments_written: AtomicU64::new(0),
+            finishing: AtomicU64::new(0),
+            finishing_since_ms: AtomicU64::new(0),
         }
     }
 
@@ -112,6 +122,40 @@ impl CameraStatus {
         self.last_frame_us.store(at, Ordering::Relaxed);
     }
 
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    /// A segment was handed to the finisher.
+    pub fn finishing_started(&self) {
+        if self.finishing.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.finishing_since_ms
+                .store(self.now_ms(), Ordering::Release);
+        }
+    }
+
+    /// The finisher is done with a segment (durable or not).
+    pub fn finishing_ended(&self) {
+        if self.finishing.fetch_sub(1, Ordering::AcqRel) > 1 {
+            self.finishing_since_ms
+                .store(self.now_ms(), Ordering::Release);
+        }
+    }
+
+    /// A segment the finisher refused (its queue was full) is not waiting.
+    pub fn finishing_refused(&self) {
+        self.finishing.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Since when a segment has waited to become durable, if one does.
+    pub fn finishing_since(&self) -> Option<Instant> {
+        (self.finishing.load(Ordering::Acquire) > 0).then(|| {
+            self.base
+                + std::time::Duration::from_millis(self.finishing_since_ms.load(Ordering::Acquire))
+        })
+    }
+
+    /// A segment became durable.
     pub fn segment_written(&self, bytes: u64) {
         self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
         self.segments_written.fetch_add(1, Ordering::Relaxed);
@@ -127,6 +171,13 @@ impl CameraStatus {
 
     pub fn set_error(&self, error: &str) {
         self.inner().last_error = Some(error.to_owned());
+    }
+
+    /// Frames arrive but cannot be recorded, for the reason `error`.
+    pub fn failing(&self, error: &str) {
+        let mut inner = self.inner();
+        inner.state = CameraState::Error;
+        inner.last_error = Some(error.to_owned());
     }
 
     pub fn reconnecting(&self, error: &str) {

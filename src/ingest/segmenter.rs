@@ -6,6 +6,9 @@
 //! - A segment's index row is committed before its file is created.
 //! - Segment N+1 starts at the decode time where segment N's last frame ends,
 //!   so consecutive segments of one connection are contiguous to the tick.
+//! - No segment starts before the camera's previous segment ended: a change
+//!   of clock (the camera's RTCP time arriving late, drift) that would move a
+//!   start back over recorded footage is not taken (`time.md`).
 //! - Nothing here blocks on fsync: finished files go to the finisher thread.
 //! - Audio that arrives after a cut but belongs before it goes to the segment
 //!   it belongs to (kept open as `draining` for at most `DRAIN_US`).
@@ -46,6 +49,11 @@ const MAX_DRIFT_US: i64 = 250_000;
 
 /// A camera clock further than this from ours is not trusted for wall time.
 const MAX_CAMERA_CLOCK_OFFSET_US: i64 = 2_000_000;
+
+/// After a segment could not be started, the next try waits this long,
+/// doubling with each failure up to `OPEN_RETRY_MAX_US`.
+const OPEN_RETRY_BASE_US: i64 = 1_000_000;
+const OPEN_RETRY_MAX_US: i64 = 60_000_000;
 
 const VIDEO_TIMESCALE: u32 = 90_000;
 
@@ -202,6 +210,9 @@ struct Open {
     /// Set when the camera's clock replaced the local one after the row was
     /// written: the finisher then stores the corrected times.
     retimed: bool,
+    /// The anchor was made for this segment (no earlier segment of this
+    /// connection shares it), so moving its start breaks no contiguity.
+    anchored_here: bool,
     has_audio: bool,
 }
 
@@ -222,6 +233,25 @@ pub struct Segmenter {
     last_video_dts: Option<u64>,
     dropped_before_key: u64,
     clock_warned: bool,
+    /// Wall-clock end of the camera's last recorded segment whose end is
+    /// fixed (finished, draining or abandoned, in this connection or an
+    /// earlier one): no later segment may start before it.
+    last_end_us: Option<UnixMicros>,
+    /// The camera's clock arrived when the open segment could no longer be
+    /// retimed; it is taken at the next boundary (see `anchor_for`).
+    clock_switch_deferred: bool,
+    /// A step back was refused in this connection (logged once).
+    step_back_refused: bool,
+    /// Segments that could not be started in a row, and the arrival time
+    /// before which no new one is tried. Kept across connections: a
+    /// reconnect does not free a disk or mend a camera's SDP.
+    open_failures: u32,
+    open_retry_at_us: UnixMicros,
+    /// Why the last segment could not be started, until one is.
+    open_error: Option<String>,
+    /// Why the last finished segment could not be handed to the finisher
+    /// (its root's queue is full), until one can.
+    finish_error: Option<String>,
     /// The first frame after a gap (start-up, reconnect, write error) opens
     /// the segment that ends the outage.
     pub on_resume: Option<Box<dyn FnMut(UnixMicros) + Send>>,
@@ -234,6 +264,7 @@ impl Segmenter {
         finisher: Finisher,
         status: Arc<CameraStatus>,
     ) -> Self {
+        finisher.attach(&target.root_id);
         Segmenter {
             target,
             index,
@@ -248,8 +279,22 @@ impl Segmenter {
             last_video_dts: None,
             dropped_before_key: 0,
             clock_warned: false,
+            last_end_us: None,
+            clock_switch_deferred: false,
+            step_back_refused: false,
+            open_failures: 0,
+            open_retry_at_us: UnixMicros::MIN,
+            open_error: None,
+            finish_error: None,
             on_resume: None,
         }
+    }
+
+    /// Declares where the camera's recorded footage ends (its newest
+    /// complete segment in the index), so the first segment does not start
+    /// before it.
+    pub fn follows(&mut self, end_us: Option<UnixMicros>) {
+        self.last_end_us = self.last_end_us.max(end_us);
     }
 
     /// Declares the audio track the camera will send (known from its SDP
@@ -317,16 +362,16 @@ impl Segmenter {
             }
         }
         if self.current.is_none() {
-            if !f.keyframe {
+            if !f.keyframe || f.arrival_us < self.open_retry_at_us {
                 self.dropped_before_key += 1;
                 return;
             }
             if let Err(e) = self.open(&f) {
-                tracing::error!(camera = %self.target.camera_name, error = %e,
-                    "cannot start a segment; dropping frames until the next key frame");
-                self.status.set_error(&e.to_string());
+                self.open_failed(&f, e);
                 return;
             }
+            self.open_failures = 0;
+            self.open_error = None;
         }
         self.adopt_camera_clock(&f);
         let open = self.current.as_mut().expect("opened above");
@@ -387,7 +432,7 @@ impl Segmenter {
             .video_spec
             .clone()
             .ok_or_else(|| Error::internal("a video frame arrived before its format"))?;
-        let anchor = self.anchor_for(f);
+        let (anchor, anchored_here) = self.anchor_for(f);
         let start_us = anchor.wall(f.dts_ns);
         let rel =
             crate::storage::segment_path(&self.target.zone, &self.target.camera_name, start_us)?;
@@ -421,13 +466,22 @@ impl Segmenter {
             };
             TrackBuf::new(2, a.timescale, nominal)
         });
-        let writer = FragmentedWriter::new(
+        let writer = match FragmentedWriter::new(
             HashingFile::new(file),
             tracks,
             (start_us.max(0) / 1_000_000) as u64,
-        )?;
+        ) {
+            Ok(w) => w,
+            Err(e) => {
+                self.discard(id, &rel);
+                return Err(e);
+            }
+        };
         if let Some(resume) = self.on_resume.as_mut() {
             resume(start_us);
+        }
+        if let Some(e) = &self.finish_error {
+            self.status.failing(e);
         }
         tracing::debug!(camera = %self.target.camera_name, path = %rel, "segment started");
         self.current = Some(Open {
@@ -445,15 +499,69 @@ impl Segmenter {
             time_source: anchor.source,
             clock_offset_us: anchor.offset_us,
             retimed: false,
+            anchored_here,
         });
         Ok(())
     }
 
-    /// The wall-clock anchor for a segment starting at `f`. The camera's NTP
-    /// time is used when it has one within `MAX_CAMERA_CLOCK_OFFSET_US` of
-    /// ours, the local arrival time otherwise. The current anchor is kept
-    /// (so segments stay contiguous) unless the source changes or it drifted.
-    fn anchor_for(&mut self, f: &Frame) -> Anchor {
+    /// Takes back a segment that never held a frame: its file first, then
+    /// its row, so a file never lacks a row. If the file cannot be removed
+    /// both stay, and the start-up pass removes them (no complete fragment).
+    fn discard(&self, id: SegmentId, rel: &str) {
+        let path = self.target.root_path.join(rel);
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::error!(camera = %self.target.camera_name, path = %rel, error = %e,
+                "cannot remove a segment file that could not be started");
+            return;
+        }
+        if let Some(dir) = path.parent() {
+            crate::storage::fsync_dir(dir);
+        }
+        if let Err(e) = self.index.lock().remove_segment(id) {
+            tracing::error!(camera = %self.target.camera_name, path = %rel, error = %e,
+                "cannot remove the row of a segment that could not be started");
+        }
+    }
+
+    /// A segment could not be started: the camera shows the error and the
+    /// next try waits, doubling, so a full disk or a bad track description
+    /// costs one attempt a minute, not a row and a file every key frame.
+    fn open_failed(&mut self, f: &Frame, e: Error) {
+        self.open_failures = self.open_failures.saturating_add(1);
+        let wait_us = OPEN_RETRY_BASE_US
+            .saturating_mul(1 << (self.open_failures - 1).min(16))
+            .min(OPEN_RETRY_MAX_US);
+        self.open_retry_at_us = f.arrival_us.saturating_add(wait_us);
+        let hint = if e.kind == crate::error::ErrorKind::InvalidInput && self.audio_spec.is_some() {
+            " (check the camera's audio encoder settings, or set audio = false for it)"
+        } else {
+            ""
+        };
+        let reason = format!(
+            "cannot start a segment: {e}{hint}; retrying in {} s",
+            wait_us / 1_000_000
+        );
+        tracing::error!(camera = %self.target.camera_name, failures = self.open_failures,
+            "{reason}");
+        self.status.failing(&reason);
+        self.open_error = Some(reason);
+    }
+
+    /// Why segments cannot be started or made durable, while they cannot.
+    pub fn error(&self) -> Option<String> {
+        self.open_error
+            .clone()
+            .or_else(|| self.finish_error.clone())
+    }
+
+    /// The wall-clock anchor for a segment starting at `f`, and whether it
+    /// is new. The camera's NTP time is used when it has one within
+    /// `MAX_CAMERA_CLOCK_OFFSET_US` of ours, the local arrival time
+    /// otherwise. The current anchor is kept (so segments stay contiguous)
+    /// unless the source changes or it drifted, and also when the new one
+    /// would start this segment before the previous one ended: that step
+    /// back cannot be taken inside a connection without an overlap.
+    fn anchor_for(&mut self, f: &Frame) -> (Anchor, bool) {
         let offset_us = f.ntp_us.map(|ntp| ntp - f.arrival_us);
         let (source, wall) = match (f.ntp_us, offset_us) {
             (Some(ntp), Some(off)) if off.abs() <= MAX_CAMERA_CLOCK_OFFSET_US => {
@@ -470,37 +578,82 @@ impl Segmenter {
             }
             _ => (TimeSource::Local, f.arrival_us),
         };
-        if let Some(a) = self.anchor.filter(|a| a.source == source) {
+        let overlap_us = self.overlap_us(wall);
+        if let Some(a) = self.anchor {
             let drift = a.wall(f.dts_ns) - wall;
-            if drift.abs() <= MAX_DRIFT_US {
-                return Anchor {
-                    offset_us: offset_us.or(a.offset_us),
-                    ..a
-                };
+            let kept = Anchor {
+                offset_us: offset_us.or(a.offset_us),
+                ..a
+            };
+            if a.source == source && drift.abs() <= MAX_DRIFT_US {
+                return (kept, false);
             }
-            tracing::info!(camera = %self.target.camera_name, drift_us = drift,
-                "camera timestamps drifted from the clock; re-anchoring");
+            if overlap_us > 0 {
+                if !self.step_back_refused {
+                    tracing::info!(camera = %self.target.camera_name, step_us = -drift,
+                        from = ?a.source, to = ?source,
+                        "the new time would overlap the previous segment; keeping the \
+                         connection's time until it reconnects");
+                    self.step_back_refused = true;
+                }
+                return (kept, false);
+            }
+            tracing::info!(camera = %self.target.camera_name, step_us = -drift,
+                from = ?a.source, to = ?source, "re-anchoring the camera's time");
         }
-        let anchor = Anchor {
+        let mut anchor = Anchor {
             dts_ns: f.dts_ns,
             wall_us: wall,
             source,
             offset_us,
         };
+        if overlap_us > 0 {
+            // A new connection sooner after the last than its clock's
+            // error: start where the last one ended.
+            tracing::info!(camera = %self.target.camera_name, overlap_us,
+                "starting the segment where the camera's previous one ended");
+            anchor.wall_us += overlap_us;
+        }
         self.anchor = Some(anchor);
-        anchor
+        self.clock_switch_deferred = false;
+        self.step_back_refused = false;
+        (anchor, true)
+    }
+
+    /// How far a segment starting at `start_us` would overlap the camera's
+    /// previous segment. A step back larger than any camera clock is trusted
+    /// with means the server's clock was set back: that is not hidden
+    /// (0 returned, with a warning), since moving footage later by it would
+    /// misfile it.
+    fn overlap_us(&self, start_us: UnixMicros) -> i64 {
+        let Some(end) = self.last_end_us else {
+            return 0;
+        };
+        let overlap = end - start_us;
+        if overlap > MAX_CAMERA_CLOCK_OFFSET_US {
+            tracing::warn!(camera = %self.target.camera_name, overlap_us = overlap,
+                "the clock went back; this segment overlaps earlier footage");
+            return 0;
+        }
+        overlap.max(0)
     }
 
     /// Switches a connection from the local clock to the camera's NTP time
     /// as soon as the first RTCP sender report arrives (about 2.4 s in), and
-    /// retimes the open segment with it, so the connection's segments stay
-    /// contiguous and its first segment is not left on arrival times.
+    /// retimes the open segment with it, so its first segment is not left
+    /// on arrival times. Only a segment whose anchor began with it is
+    /// retimed, and only if it then still starts after the previous segment
+    /// ended; otherwise the switch waits for the next boundary, where
+    /// `anchor_for` takes it if it does not overlap.
     fn adopt_camera_clock(&mut self, f: &Frame) {
         let (Some(ntp), Some(a)) = (f.ntp_us, self.anchor) else {
             return;
         };
         let offset = ntp - f.arrival_us;
-        if a.source != TimeSource::Local || offset.abs() > MAX_CAMERA_CLOCK_OFFSET_US {
+        if a.source != TimeSource::Local
+            || self.clock_switch_deferred
+            || offset.abs() > MAX_CAMERA_CLOCK_OFFSET_US
+        {
             return;
         }
         let anchor = Anchor {
@@ -509,16 +662,26 @@ impl Segmenter {
             source: TimeSource::Rtcp,
             offset_us: Some(offset),
         };
-        self.anchor = Some(anchor);
-        if let Some(open) = self.current.as_mut() {
-            let start_us = anchor.wall(open.origin_ns);
+        // Frames reach here only with a segment open.
+        let Some(open) = self.current.as_ref() else {
+            return;
+        };
+        let start_us = anchor.wall(open.origin_ns);
+        if !open.anchored_here || self.overlap_us(start_us) > 0 {
             tracing::debug!(camera = %self.target.camera_name, offset_us = offset,
-                shift_us = start_us - open.start_us, "using the camera's NTP time");
-            open.start_us = start_us;
-            open.time_source = TimeSource::Rtcp;
-            open.clock_offset_us = Some(offset);
-            open.retimed = true;
+                "the camera's NTP time arrived after the segment it would retime; \
+                 using it from the next segment");
+            self.clock_switch_deferred = true;
+            return;
         }
+        tracing::debug!(camera = %self.target.camera_name, offset_us = offset,
+            shift_us = start_us - open.start_us, "using the camera's NTP time");
+        self.anchor = Some(anchor);
+        let open = self.current.as_mut().expect("checked above");
+        open.start_us = start_us;
+        open.time_source = TimeSource::Rtcp;
+        open.clock_offset_us = Some(offset);
+        open.retimed = true;
     }
 
     /// Ends the current segment with its video ending at `end` ticks (the
@@ -528,7 +691,9 @@ impl Segmenter {
             return;
         };
         open.video.close(end);
-        open.video_end = Some(video_end(&open.video).unwrap_or(0));
+        let video_end = video_end(&open.video).unwrap_or(0);
+        open.video_end = Some(video_end);
+        self.ended_at(open.start_us + ticks_to_us(video_end, VIDEO_TIMESCALE));
         if open.has_audio && end.is_some() {
             // Late audio may still arrive for this segment.
             if self.draining.is_some() {
@@ -581,13 +746,12 @@ impl Segmenter {
         let end_us = open.start_us + ticks_to_us(video_end, VIDEO_TIMESCALE);
         let hashing = open.writer.into_inner();
         let (file, bytes, sha256) = hashing.finish();
-        self.status.segment_written(bytes);
         let retime = open.retimed.then_some(Retime {
             start_us: open.start_us,
             time_source: open.time_source,
             clock_offset_us: open.clock_offset_us,
         });
-        self.finisher.submit(FinishJob {
+        let job = FinishJob {
             id: open.id,
             retime,
             path: self.target.root_path.join(&open.rel),
@@ -602,19 +766,56 @@ impl Segmenter {
                 sha256,
                 recovered: false,
             },
-        });
+            status: self.status.clone(),
+        };
+        match self.finisher.submit(&self.target.root_id, job) {
+            Ok(()) => self.finish_error = None,
+            Err(job) => {
+                // Its written data stays in the page cache and the file;
+                // closing it keeps descriptors bounded. The row stays
+                // `recording`: the start-up pass makes it durable.
+                drop(job);
+                let reason = format!(
+                    "storage root {} is not making segments durable (this camera's last {} \
+                     wait for fsync); {} is left for the start-up pass. Check the disk or mount",
+                    self.target.root_id,
+                    super::finisher::QUEUE_PER_CAMERA,
+                    open.rel
+                );
+                if self.finish_error.is_none() {
+                    tracing::error!(camera = %self.target.camera_name, "{reason}");
+                } else {
+                    tracing::debug!(camera = %self.target.camera_name, "{reason}");
+                }
+                self.status.failing(&reason);
+                self.finish_error = Some(reason);
+            }
+        }
     }
 
     /// A write failed (disk full, I/O error): the file is left for the
     /// recovery logic, which keeps its complete fragments.
     fn abandon(&mut self, open: Open, e: Error) {
+        if let Some(end) = video_end(&open.video) {
+            self.ended_at(open.start_us + ticks_to_us(end, VIDEO_TIMESCALE));
+        }
         tracing::error!(camera = %self.target.camera_name, path = %open.rel, error = %e,
             "writing the segment failed; keeping what was written");
         self.status.set_error(&format!("writing {}: {e}", open.rel));
         let hashing = open.writer.into_inner();
         let (file, _, _) = hashing.finish();
-        self.finisher
-            .recover(open.id, self.target.root_path.join(&open.rel), file);
+        self.finisher.recover(
+            &self.target.root_id,
+            open.id,
+            self.target.root_path.join(&open.rel),
+            file,
+        );
+    }
+
+    /// The segment recorded last ends at `end_us` (not the latest end ever:
+    /// after the server's clock was set back, the new footage is the floor).
+    fn ended_at(&mut self, end_us: UnixMicros) {
+        self.last_end_us = Some(end_us);
     }
 
     fn write_failed(&mut self, e: Error) {
@@ -647,6 +848,8 @@ impl Segmenter {
         self.finish_draining();
         self.anchor = None;
         self.clock_warned = false;
+        self.clock_switch_deferred = false;
+        self.step_back_refused = false;
         self.last_video_dts = None;
         if self.dropped_before_key > 0 {
             tracing::debug!(camera = %self.target.camera_name, frames = self.dropped_before_key,
@@ -659,6 +862,7 @@ impl Segmenter {
 impl Drop for Segmenter {
     fn drop(&mut self) {
         self.close();
+        self.finisher.detach(&self.target.root_id);
     }
 }
 

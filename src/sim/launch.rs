@@ -29,17 +29,19 @@ pub(super) fn live(camera: &SimCamera) -> String {
          ! clockoverlay time-format=\"%Y-%m-%d %H:%M:%S\" halignment=left valignment=top \
            shaded-background=true \
          ! timeoverlay halignment=right valignment=bottom shaded-background=true \
-         ! {encode} ! {payload}",
+         ! {encode}{delay} ! {payload}",
         raw = raw_video_caps(camera),
         encode = video_encoder(camera),
+        delay = latency(camera),
         payload = video_payloader(camera.codec),
     );
     if camera.audio != SimAudio::None {
         desc.push_str(&format!(
-            " audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer={spf} ! {raw} ! {encode} ! {payload}",
+            " audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer={spf} ! {raw} ! {encode}{delay} ! {payload}",
             spf = audio_samples_per_buffer(camera.audio),
             raw = raw_audio_caps(camera.audio),
             encode = audio_encoder(camera.audio),
+            delay = latency(camera),
             payload = audio_payloader(camera.audio),
         ));
     }
@@ -80,16 +82,31 @@ pub(super) fn clip_serve(camera: &SimCamera) -> String {
                   max-bytes=0 max-time=1000000000 leaky-type=downstream \
                   min-latency=0 max-latency=1000000000";
     let mut desc = format!(
-        "appsrc name={VIDEO_APPSRC} {appsrc} ! {payload}",
+        "appsrc name={VIDEO_APPSRC} {appsrc}{delay} ! {payload}",
+        delay = latency(camera),
         payload = video_payloader(camera.codec)
     );
     if camera.audio != SimAudio::None {
         desc.push_str(&format!(
-            " appsrc name={AUDIO_APPSRC} {appsrc} ! {payload}",
+            " appsrc name={AUDIO_APPSRC} {appsrc}{delay} ! {payload}",
+            delay = latency(camera),
             payload = audio_payloader(camera.audio)
         ));
     }
     desc
+}
+
+/// A queue that holds every buffer for the camera's latency before the
+/// payloader (timestamps unchanged, so they still say when it was captured);
+/// nothing when the latency is 0.
+fn latency(camera: &SimCamera) -> String {
+    if camera.latency_ms == 0 {
+        return String::new();
+    }
+    format!(
+        " ! queue min-threshold-time={} max-size-time=0 max-size-buffers=0 max-size-bytes=0",
+        u64::from(camera.latency_ms) * 1_000_000
+    )
 }
 
 fn raw_video_caps(camera: &SimCamera) -> String {
@@ -208,6 +225,23 @@ mod tests {
             d.contains("voaacenc") && d.contains("rtpmp4gpay name=pay1"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn latency_holds_buffers_before_each_payloader() {
+        let mut c = camera(SimCodec::H264, SimAudio::Pcma);
+        assert!(!live(&c).contains("queue"));
+        c.latency_ms = 300;
+        for d in [live(&c), clip_serve(&c)] {
+            let q = "queue min-threshold-time=300000000";
+            assert_eq!(d.matches(q).count(), 2, "{d}");
+            assert!(
+                d.contains(&format!(
+                    "{q} max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! rtph264pay"
+                )),
+                "{d}"
+            );
+        }
     }
 
     #[test]

@@ -89,6 +89,17 @@ pub struct SimCamera {
     pub keyframe_interval_frames: u32,
     /// Default live.
     pub mode: SimMode,
+    /// Frames leave the camera this long after they were captured, like an
+    /// encoder's delay. Its RTCP time is the capture time, so a recorder
+    /// sees the camera's clock this much behind its own. Default 0.
+    pub latency_ms: u32,
+    /// RTCP (and so the sender reports that carry the camera's clock) is
+    /// withheld for this long after the camera's media starts, like cameras
+    /// whose first report comes late. Default 0.
+    pub sender_reports_after_ms: u32,
+    /// The SDP declares the AAC track with an empty `config` (no
+    /// AudioSpecificConfig), as broken cameras do. Default false.
+    pub empty_aac_config: bool,
 }
 
 impl SimCamera {
@@ -103,6 +114,9 @@ impl SimCamera {
             bitrate_kbps: 500,
             keyframe_interval_frames: 50,
             mode: SimMode::Live,
+            latency_ms: 0,
+            sender_reports_after_ms: 0,
+            empty_aac_config: false,
         }
     }
 
@@ -126,6 +140,8 @@ impl SimCamera {
             "the bit rate must be at least 1 kbit/s".to_owned()
         } else if self.keyframe_interval_frames == 0 {
             "the key-frame interval must be at least 1 frame".to_owned()
+        } else if self.empty_aac_config && self.audio != SimAudio::Aac {
+            "an empty AAC config needs an AAC audio track (audio = aac)".to_owned()
         } else {
             return Ok(());
         };

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -13,7 +14,7 @@ use gstreamer_rtsp_server::prelude::*;
 
 use super::clip::{self, ClipSet};
 use super::pacer::{Feed, Pacer};
-use super::{SimCamera, SimMode, launch};
+use super::{SimAudio, SimCamera, SimMode, launch};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Per-camera state that outlives any one media.
@@ -79,8 +80,9 @@ impl Camera {
         let counters = self.counters.clone();
         let clips = self.clips.clone();
         let pacer = Arc::downgrade(pacer);
+        let spec = self.spec.clone();
         factory.connect_media_configure(move |_, media| {
-            if let Err(e) = configure(media, &counters, clips.as_ref(), &pacer) {
+            if let Err(e) = configure(media, &spec, &counters, clips.as_ref(), &pacer) {
                 tracing::error!(
                     camera = name,
                     "cannot configure simulated camera media: {e}"
@@ -95,6 +97,7 @@ impl Camera {
 
 fn configure(
     media: &rtsp::RTSPMedia,
+    spec: &SimCamera,
     counters: &Arc<Counters>,
     clips: Option<&ClipSet>,
     pacer: &Weak<Pacer>,
@@ -110,6 +113,14 @@ fn configure(
     count_and_gate(&by_name(launch::VIDEO_PAYLOADER)?, counters, |c| &c.video)?;
     if let Ok(pay) = by_name(launch::AUDIO_PAYLOADER) {
         count_and_gate(&pay, counters, |c| &c.audio)?;
+        if spec.audio == SimAudio::Aac && spec.empty_aac_config {
+            empty_aac_config(&pay)?;
+        }
+    }
+    if spec.sender_reports_after_ms > 0 || spec.latency_ms > 0 {
+        let withhold_until = (spec.sender_reports_after_ms > 0)
+            .then(|| Instant::now() + Duration::from_millis(spec.sender_reports_after_ms.into()));
+        configure_rtcp(&element, spec.latency_ms > 0, withhold_until)?;
     }
     let Some(clips) = clips else { return Ok(()) };
     let appsrc = |name: &str| {
@@ -155,6 +166,81 @@ fn count_and_gate(
             gst::PadProbeReturn::Ok
         },
     );
+    Ok(())
+}
+
+/// Sets up the media's RTP manager, which joins the media's pipeline when
+/// the media is prepared, after this runs. With `capture_time` its sender
+/// reports map RTP time to the frames' capture time (as a camera's do), not
+/// to when they were sent; with `withhold_until` its outgoing RTCP is
+/// dropped until then.
+fn configure_rtcp(
+    element: &gst::Element,
+    capture_time: bool,
+    withhold_until: Option<Instant>,
+) -> Result<()> {
+    let pipeline = element
+        .parent()
+        .and_downcast::<gst::Bin>()
+        .ok_or_else(|| Error::internal("media has no pipeline yet"))?;
+    pipeline.connect_element_added(move |_, child| {
+        if child.factory().is_none_or(|f| f.name() != "rtpbin") {
+            return;
+        }
+        if capture_time {
+            child.set_property("rtcp-sync-send-time", false);
+        }
+        let Some(until) = withhold_until else { return };
+        child.connect_pad_added(move |_, pad| {
+            if !pad.name().starts_with("send_rtcp_src") {
+                return;
+            }
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, _| {
+                    if Instant::now() < until {
+                        gst::PadProbeReturn::Handled
+                    } else {
+                        gst::PadProbeReturn::Ok
+                    }
+                },
+            );
+        });
+    });
+    Ok(())
+}
+
+/// Makes the AAC payloader's caps, and so the SDP made from them, carry
+/// `config=""`. The server reads a stream's caps from the payloader's source
+/// pad, so the stored caps event is replaced there, and downstream too.
+fn empty_aac_config(payloader: &gst::Element) -> Result<()> {
+    let pad = payloader
+        .static_pad("src")
+        .ok_or_else(|| Error::internal("payloader has no src pad"))?;
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |pad, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Caps(c) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut caps = c.caps_owned();
+        if caps
+            .structure(0)
+            .is_some_and(|s| s.get::<&str>("config").is_ok_and(|v| v.is_empty()))
+        {
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(s) = caps.make_mut().structure_mut(0) {
+            s.set("config", "");
+        }
+        let event = gst::event::Caps::new(&caps);
+        if pad.store_sticky_event(&event).is_err() {
+            tracing::warn!("cannot replace the AAC payloader's caps");
+        }
+        info.data = Some(gst::PadProbeData::Event(event));
+        gst::PadProbeReturn::Ok
+    });
     Ok(())
 }
 

@@ -46,6 +46,9 @@ pub fn simulated_site(names: &[&str], segment_secs: u32) -> (custos::sim::Simula
 pub struct SiteCamera {
     pub id: String,
     pub url: String,
+    /// Default "indoor" (on storage root "main"); other zones come from
+    /// config text the test adds.
+    pub zone: String,
     pub audio: bool,
     pub segment_secs: u32,
     pub enabled: bool,
@@ -58,6 +61,7 @@ impl SiteCamera {
         SiteCamera {
             id: id.into(),
             url,
+            zone: "indoor".into(),
             audio: false,
             segment_secs: 5,
             enabled: true,
@@ -163,7 +167,7 @@ audio = "allowed"
 [[camera]]
 id = "{id}"
 name = "{id}"
-zone = "indoor"
+zone = "{zone}"
 url = "{url}"
 rtsp_client = "{client}"
 audio = {audio}
@@ -172,6 +176,7 @@ area = "Test area of {id}"
 enabled = {enabled}
 "#,
                 id = c.id,
+                zone = c.zone,
                 url = c.url,
                 client = self.rtsp_client,
                 audio = c.audio,
