@@ -145,7 +145,7 @@ impl NodeKey {
     fn write_public(&self, state_dir: &Path) -> Result<()> {
         let path = public_path(state_dir);
         let text = format!("{}\n", hex::encode(self.public().as_bytes()));
-        if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        if read_public_text(&path).ok().as_deref() == Some(text.as_str()) {
             return Ok(());
         }
         // Unique, so two processes starting at once cannot trip on each other.
@@ -177,7 +177,7 @@ pub fn public_path(state_dir: &Path) -> PathBuf {
 /// Reads the public key written by [`NodeKey::load_or_create`].
 pub fn read_public(state_dir: &Path) -> Result<VerifyingKey> {
     let path = public_path(state_dir);
-    let text = fs::read_to_string(&path).map_err(|e| {
+    let text = read_public_text(&path).map_err(|e| {
         Error::io(
             "cannot read the node's public key (custosd creates it at first start)",
             &path,
@@ -185,6 +185,25 @@ pub fn read_public(state_dir: &Path) -> Result<VerifyingKey> {
         )
     })?;
     parse_public(text.trim())
+}
+
+/// `node.pub`'s text, if it is a regular file of at most 1 KiB: read without
+/// following a symlink or blocking on a FIFO, and never read whole if large.
+fn read_public_text(path: &Path) -> std::io::Result<String> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() || meta.len() > 1024 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file of at most 1 KiB, as node.pub is",
+        ));
+    }
+    let mut text = String::new();
+    f.take(1024).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// A public key from its 64 hex digits.
@@ -310,5 +329,26 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         let err = NodeKey::load_or_create(dir.path()).unwrap_err();
         assert!(err.message.contains("64 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_public_key_neither_hangs_nor_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = public_path(dir.path());
+        nix::unistd::mkfifo(&public, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let state_dir = dir.path().to_owned();
+        std::thread::spawn(move || {
+            let refused = read_public(&state_dir).unwrap_err();
+            let key = NodeKey::load_or_create(&state_dir).map(|k| k.public());
+            // The receiver is gone only if the test already failed.
+            let _ = tx.send((refused, key));
+        });
+        let (refused, key) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading node.pub hung on a FIFO");
+        assert!(refused.message.contains("not a regular file"), "{refused}");
+        // Starting replaces it with the real public key.
+        assert_eq!(read_public(dir.path()).unwrap(), key.unwrap());
     }
 }
