@@ -1,6 +1,7 @@
 //! Property tests of the config parser: every key of a full configuration
 //! given random values of every TOML type, keys removed and added, several
-//! changes at once, and random text. The parser must never panic; when it
+//! changes at once, random documents of the keys it knows, and random
+//! text. The parser must never panic; when it
 //! refuses, every error names the file and says something, and a value of
 //! the wrong type gets an error at its own key.
 
@@ -375,6 +376,58 @@ fn apply(doc: &mut DocumentMut, c: &Change) {
     }
 }
 
+/// Every key name the parser knows, and a few it does not.
+fn key_name_strategy() -> impl Strategy<Value = String> {
+    let mut names: Vec<&'static str> = KEYS
+        .iter()
+        .flat_map(|(path, _)| path.iter())
+        .filter_map(|s| match s {
+            Key(k) => Some(*k),
+            At(_) => None,
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    prop_oneof![
+        8 => proptest::sample::select(names).prop_map(str::to_owned),
+        1 => "[a-z_]{1,8}",
+    ]
+}
+
+/// A table of up to `n` keys, each a value, a table or an array of tables
+/// (up to `depth` levels down).
+fn random_table(depth: u32) -> BoxedStrategy<toml_edit::Table> {
+    let entry = if depth == 0 {
+        (key_name_strategy(), value().prop_map(Item::Value)).boxed()
+    } else {
+        let sub = random_table(depth - 1);
+        (
+            key_name_strategy(),
+            prop_oneof![
+                3 => value().prop_map(Item::Value),
+                2 => sub.clone().prop_map(Item::Table),
+                1 => proptest::collection::vec(sub, 1..3).prop_map(|ts| {
+                    let mut a = toml_edit::ArrayOfTables::new();
+                    for t in ts {
+                        a.push(t);
+                    }
+                    Item::ArrayOfTables(a)
+                }),
+            ],
+        )
+            .boxed()
+    };
+    proptest::collection::vec(entry, 0..8)
+        .prop_map(|entries| {
+            let mut t = toml_edit::Table::new();
+            for (k, item) in entries {
+                t.insert(&k, item);
+            }
+            t
+        })
+        .boxed()
+}
+
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
     Config::parse_str(text, Path::new(FILE))
 }
@@ -435,6 +488,16 @@ proptest! {
         for c in &changes {
             apply(&mut doc, c);
         }
+        let text = doc.to_string();
+        if let Err(errors) = parse(&text) {
+            check_errors(&errors, &text)?;
+        }
+    }
+
+    #[test]
+    fn random_documents_of_known_keys_are_taken_or_refused(table in random_table(2)) {
+        let mut doc = DocumentMut::new();
+        *doc.as_table_mut() = table;
         let text = doc.to_string();
         if let Err(errors) = parse(&text) {
             check_errors(&errors, &text)?;
