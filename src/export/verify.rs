@@ -14,7 +14,7 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -262,7 +262,6 @@ fn open_regular(dir: &Path, name: &str) -> std::result::Result<(File, u64), Stri
     let seen = fs::symlink_metadata(&path).map_err(|e| format!("cannot be read: {e}"))?;
     let ft = seen.file_type();
     if !ft.is_file() {
-        use std::os::unix::fs::FileTypeExt;
         let what = if ft.is_symlink() {
             "a symbolic link (not followed)"
         } else if ft.is_dir() {
@@ -274,7 +273,7 @@ fn open_regular(dir: &Path, name: &str) -> std::result::Result<(File, u64), Stri
         } else if ft.is_socket() {
             "a socket"
         } else {
-            "not a file"
+            "of an unknown type"
         };
         return Err(format!(
             "is {what}; a package holds only regular files: not read"
