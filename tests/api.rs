@@ -254,6 +254,30 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // ...it names its head as a signed checkpoint, which verifies later...
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let checkpoint = stdout
+        .split_whitespace()
+        .last()
+        .filter(|c| c.split(':').count() == 3)
+        .unwrap_or_else(|| panic!("no checkpoint in {stdout}"));
+    let out = ctl_as(&site, DPO, &["audit", "verify", "--checkpoint", checkpoint]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ...and one whose signature was changed is refused as not the node's.
+    let (rest, sig) = checkpoint.rsplit_once(':').unwrap();
+    let forged = format!(
+        "{rest}:{}{}",
+        if sig.starts_with('0') { '1' } else { '0' },
+        &sig[1..]
+    );
+    let out = ctl_as(&site, DPO, &["audit", "verify", "--checkpoint", &forged]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("not signed by this node's key"), "{stderr}");
     // ...and a row changed behind the daemon's back is found.
     let index = Index::open(&site.index_path()).unwrap();
     index
@@ -824,7 +848,9 @@ fn in_process() -> InProcess {
     let dir = tempfile::tempdir().unwrap();
     let index_path = dir.path().join("index.db");
     drop(Index::open(&index_path).unwrap());
-    let config = Config::parse_str(CONFIG, Path::new("/nonexistent/custos.toml")).unwrap();
+    // The audit writer needs the node key, which lives in the state dir.
+    let config = CONFIG.replace("/nonexistent/state", dir.path().to_str().unwrap());
+    let config = Config::parse_str(&config, Path::new("/nonexistent/custos.toml")).unwrap();
     let reloads = Arc::new(AtomicUsize::new(0));
     let r = reloads.clone();
     let reload: ReloadFn = Arc::new(move || {
@@ -1085,7 +1111,8 @@ fn appends_go_on_while_a_long_verify_runs() {
             index.append_audit(&record(i)).unwrap();
         }
     }
-    let log = Arc::new(AuditLog::open(Index::open(&path).unwrap()).unwrap());
+    let key = custos::export::NodeKey::load_or_create(dir.path()).unwrap();
+    let log = Arc::new(AuditLog::open(Index::open(&path).unwrap(), key).unwrap());
     let verifying = {
         let log = log.clone();
         std::thread::spawn(move || {
@@ -1222,7 +1249,8 @@ const N: i64 = 6;
 fn audit_fixture() -> (tempfile::TempDir, Index, Checkpoint) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index.db");
-    let log = AuditLog::open(Index::open(&path).unwrap()).unwrap();
+    let key = custos::export::NodeKey::load_or_create(dir.path()).unwrap();
+    let log = AuditLog::open(Index::open(&path).unwrap(), key).unwrap();
     for i in 1..=N {
         log.append(Record {
             at_us: 1_800_000_000_000_000 + i * 1_000_000,
@@ -1353,7 +1381,7 @@ fn purging_old_entries_keeps_the_rest_verifiable() {
     let (_d, mut index, head) = audit_fixture();
     // Entries 1..=3 are older than entry 4's time.
     let cutoff = 1_800_000_000_000_000 + 4 * 1_000_000;
-    assert_eq!(index.purge_audit(cutoff).unwrap(), 3);
+    assert_eq!(index.purge_audit(cutoff, |_| vec![0; 64]).unwrap(), 3);
     let anchor = index.audit_anchor().unwrap();
     assert_eq!(anchor.seq, 3);
     assert_eq!(first_break(&index, &head), None);

@@ -253,7 +253,8 @@ fn the_audit_purge_takes_only_a_prefix_of_old_entries() {
     const Y2000: i64 = 946_684_800_000_000;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index.db");
-    let log = AuditLog::open(Index::open(&path).unwrap()).unwrap();
+    let key = custos::export::NodeKey::load_or_create(dir.path()).unwrap();
+    let log = AuditLog::open(Index::open(&path).unwrap(), key).unwrap();
     // Two old entries, two recent ones, one written while the clock read
     // 2000, and a recent one after it.
     let day = 86_400_000_000;
@@ -279,11 +280,10 @@ fn the_audit_purge_takes_only_a_prefix_of_old_entries() {
         })
         .unwrap();
     }
-    drop(log);
-    let mut index = Index::open(&path).unwrap();
+    let index = Index::open(&path).unwrap();
     assert_eq!(index.newest_audit_at().unwrap(), Some(Y2026 + 1));
     let cutoff = Y2026 - 3 * 365 * day;
-    assert_eq!(index.purge_audit(cutoff).unwrap(), 2);
+    assert_eq!(log.purge(cutoff).unwrap(), 2);
     let seqs: Vec<i64> = index.audit_all().unwrap().iter().map(|e| e.seq).collect();
     assert_eq!(
         seqs,
@@ -291,10 +291,14 @@ fn the_audit_purge_takes_only_a_prefix_of_old_entries() {
         "the 2000-stamped entry took newer ones with it"
     );
     assert_eq!(index.audit_anchor().unwrap().seq, 2);
+    assert!(
+        log.verify(None).unwrap().ok(),
+        "the rest verifies from the anchor"
+    );
     // Again: entry 3 is recent, so nothing more goes.
-    assert_eq!(index.purge_audit(cutoff).unwrap(), 0);
+    assert_eq!(log.purge(cutoff).unwrap(), 0);
     // Once every entry is old, all of them go.
-    assert_eq!(index.purge_audit(Y2026 + 2).unwrap(), 4);
+    assert_eq!(log.purge(Y2026 + 2).unwrap(), 4);
     assert_eq!(index.audit_anchor().unwrap().seq, 6);
 }
 

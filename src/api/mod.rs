@@ -153,7 +153,9 @@ impl ApiState {
         alarms: Arc<StorageAlarms>,
         clock_guard: Arc<ClockGuard>,
     ) -> Result<ApiState> {
-        let audit = AuditLog::open(Index::open(&index_path)?)?;
+        // The audit writer signs its anchor and checkpoints with the node key.
+        let key = crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
+        let audit = AuditLog::open(Index::open(&index_path)?, key)?;
         Ok(ApiState {
             limits: Limits::from_config(&config),
             started_us: clocks.realtime(),

@@ -22,7 +22,7 @@ use super::ApiState;
 use super::auth::{Action, Caller, Peer};
 use super::errors::ApiError;
 use super::params::{Query, check_id, show_time};
-use crate::audit::{Checkpoint, Filter, Record, parse_hash};
+use crate::audit::{Filter, Record, SignedCheckpoint};
 use crate::config::{Config, Role};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{SCHEMA_VERSION, SegmentRow};
@@ -533,14 +533,15 @@ fn dispatch(
             query.only(&["checkpoint"])?;
             let external = match query.get("checkpoint") {
                 None => None,
-                Some(c) => Some(parse_checkpoint(c)?),
+                Some(c) => Some(SignedCheckpoint::parse(c)?),
             };
             if crate::failpoint::is("slow-audit-verify") {
                 std::thread::sleep(std::time::Duration::from_secs(3));
             }
             let v = state.audit.verify(external.as_ref())?;
             let head = state.audit.head();
-            Done::ok(json!({ "verification": v, "head": head }))
+            let checkpoint = state.audit.signed_head().to_string();
+            Done::ok(json!({ "verification": v, "head": head, "checkpoint": checkpoint }))
         }
         Action::Metrics => {
             query.only(&[])?;
@@ -635,22 +636,6 @@ fn no_camera(config: &Config, id: &str) -> Error {
         "no camera {id:?} in {} and no footage of it in the index; `custosctl cameras` lists them",
         config.path.display()
     ))
-}
-
-/// `SEQ:HASH`, as logged in an "audit checkpoint" line.
-fn parse_checkpoint(s: &str) -> Result<Checkpoint> {
-    let (seq, hash) = s.split_once(':').ok_or_else(|| {
-        Error::invalid(
-            "checkpoint must be SEQ:HASH, as in the daemon's \"audit checkpoint\" log lines",
-        )
-    })?;
-    let seq = seq
-        .parse::<i64>()
-        .map_err(|_| Error::invalid(format!("checkpoint seq {seq:?} is not a number")))?;
-    Ok(Checkpoint {
-        seq,
-        hash: parse_hash(hash)?,
-    })
 }
 
 /// Stretches of `[from, to)` not covered by any segment.

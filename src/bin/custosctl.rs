@@ -290,9 +290,10 @@ enum AuditCmd {
     },
     /// Check the hash chain; reports the first broken entry (GET /v1/audit/verify).
     Verify {
-        /// A checkpoint from the daemon's log ("audit checkpoint" lines), as
-        /// SEQ:HASH; the log must still reach it.
-        #[arg(long, value_name = "SEQ:HASH")]
+        /// A checkpoint from the daemon's log (the audit_checkpoint field of
+        /// "audit checkpoint" lines), as SEQ:HASH:SIGNATURE; it must carry
+        /// the node key's signature, and the log must still reach it.
+        #[arg(long, value_name = "SEQ:HASH:SIG")]
         checkpoint: Option<String>,
     },
 }
@@ -1174,12 +1175,14 @@ fn show_verify(v: &Value, _: usize) {
     let ver = &v["verification"];
     match &ver["broken"] {
         Value::Null => println!(
-            "audit log intact: {} entries checked (seq {} to {}); head seq {} hash {}",
+            "audit log intact: {} entries checked (seq {} to {}); head seq {} hash {}\n\
+             checkpoint (for a later --checkpoint): {}",
             text(&ver["checked"]),
             text(&ver["first_seq"]),
             text(&ver["last_seq"]),
             text(&v["head"]["seq"]),
             text(&v["head"]["hash"]),
+            text(&v["checkpoint"]),
         ),
         b => println!(
             "AUDIT LOG BROKEN at entry {}: {}\n({} entries before it are intact)",

@@ -31,6 +31,8 @@ mod access;
 mod checks;
 mod diag;
 mod parse;
+#[cfg(test)]
+mod proptests;
 mod secrets;
 mod units;
 

@@ -9,10 +9,13 @@
 //!   private key.
 //! - A key file of the wrong size or with group/other permissions is refused,
 //!   never silently replaced: replacing it would orphan every signature made.
+//! - It is opened without following symlinks and trusted only if it is a
+//!   regular file owned by the user the process runs as: anyone else who
+//!   could place or own it could have read or chosen the secret.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -39,36 +42,77 @@ impl NodeKey {
     /// Loads `<state_dir>/node.key`, generating it on first use.
     pub fn load_or_create(state_dir: &Path) -> Result<NodeKey> {
         let path = state_dir.join(KEY_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let meta = fs::metadata(&path).map_err(|e| Error::io("cannot stat", &path, e))?;
-                if meta.permissions().mode() & 0o077 != 0 {
-                    return Err(Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!(
-                            "{}: the node key is readable by others (mode {:o}); \
-                             chmod 600 it and consider it compromised",
-                            path.display(),
-                            meta.permissions().mode() & 0o777
-                        ),
-                    ));
-                }
-                let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-                    Error::internal(format!(
-                        "{}: {} bytes, an Ed25519 key has 32; restore it from backup",
-                        path.display(),
-                        bytes.len()
-                    ))
-                })?;
-                let key = NodeKey {
-                    signing: SigningKey::from_bytes(&secret),
-                };
-                key.write_public(state_dir)?;
-                Ok(key)
-            }
+        // O_NOFOLLOW: a symlink planted in the state dir must not make the
+        // daemon sign with (or reveal the size of) a file it points to.
+        // O_NONBLOCK: a FIFO in its place must not hang the start.
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path);
+        match opened {
+            Ok(f) => Self::load(&f, &path, state_dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(state_dir, &path),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{}: the node key is a symbolic link; it must be a regular file \
+                     (restore node.key itself from backup in its place)",
+                    path.display()
+                ),
+            )),
             Err(e) => Err(Error::io("cannot read node key", &path, e)),
         }
+    }
+
+    /// Checks the opened key file's premises (a regular file, owned by the
+    /// user the daemon runs as, mode 0600 or stricter, 32 bytes) before
+    /// trusting a byte of it.
+    fn load(f: &fs::File, path: &Path, state_dir: &Path) -> Result<NodeKey> {
+        let meta = f
+            .metadata()
+            .map_err(|e| Error::io("cannot stat", path, e))?;
+        let refuse = |why: String| {
+            Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("{}: {why}", path.display()),
+            ))
+        };
+        if !meta.file_type().is_file() {
+            return refuse("the node key is not a regular file".into());
+        }
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != me {
+            return refuse(format!(
+                "the node key is owned by uid {}, not by uid {me} that custos runs as; \
+                 chown it to that user (and consider it compromised if you do not know why)",
+                meta.uid()
+            ));
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return refuse(format!(
+                "the node key is readable by others (mode {mode:o}); \
+                 chmod 600 it and consider it compromised"
+            ));
+        }
+        // One byte more than a key, so a longer file is told apart without
+        // reading all of it.
+        let mut bytes = Vec::with_capacity(33);
+        f.take(33)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("cannot read node key", path, e))?;
+        let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            Error::internal(format!(
+                "{}: {} bytes, an Ed25519 key has 32; restore it from backup",
+                path.display(),
+                meta.len()
+            ))
+        })?;
+        let key = NodeKey {
+            signing: SigningKey::from_bytes(&secret),
+        };
+        key.write_public(state_dir)?;
+        Ok(key)
     }
 
     fn create(state_dir: &Path, path: &Path) -> Result<NodeKey> {
@@ -101,7 +145,7 @@ impl NodeKey {
     fn write_public(&self, state_dir: &Path) -> Result<()> {
         let path = public_path(state_dir);
         let text = format!("{}\n", hex::encode(self.public().as_bytes()));
-        if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        if read_public_text(&path).ok().as_deref() == Some(text.as_str()) {
             return Ok(());
         }
         // Unique, so two processes starting at once cannot trip on each other.
@@ -133,7 +177,7 @@ pub fn public_path(state_dir: &Path) -> PathBuf {
 /// Reads the public key written by [`NodeKey::load_or_create`].
 pub fn read_public(state_dir: &Path) -> Result<VerifyingKey> {
     let path = public_path(state_dir);
-    let text = fs::read_to_string(&path).map_err(|e| {
+    let text = read_public_text(&path).map_err(|e| {
         Error::io(
             "cannot read the node's public key (custosd creates it at first start)",
             &path,
@@ -141,6 +185,25 @@ pub fn read_public(state_dir: &Path) -> Result<VerifyingKey> {
         )
     })?;
     parse_public(text.trim())
+}
+
+/// `node.pub`'s text, if it is a regular file of at most 1 KiB: read without
+/// following a symlink or blocking on a FIFO, and never read whole if large.
+fn read_public_text(path: &Path) -> std::io::Result<String> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() || meta.len() > 1024 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file of at most 1 KiB, as node.pub is",
+        ));
+    }
+    let mut text = String::new();
+    f.take(1024).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// A public key from its 64 hex digits.
@@ -204,5 +267,88 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = NodeKey::load_or_create(dir.path()).unwrap_err();
         assert_eq!(err.kind, ErrorKind::PermissionDenied);
+    }
+
+    #[test]
+    fn a_key_that_is_a_symlink_is_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        NodeKey::load_or_create(elsewhere.path()).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join(KEY_FILE), dir.path().join(KEY_FILE))
+            .unwrap();
+        let err = NodeKey::load_or_create(dir.path()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PermissionDenied, "{err}");
+        assert!(err.message.contains("symbolic link"), "{err}");
+        // A dangling one is not "not found" either: nothing is created through it.
+        let dangling = tempfile::tempdir().unwrap();
+        let target = dangling.path().join("planted");
+        std::os::unix::fs::symlink(&target, dangling.path().join(KEY_FILE)).unwrap();
+        let err = NodeKey::load_or_create(dangling.path()).unwrap_err();
+        assert!(err.message.contains("symbolic link"), "{err}");
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn a_key_owned_by_another_user_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        NodeKey::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let other = nix::unistd::geteuid().as_raw() + 1;
+        std::os::unix::fs::chown(&path, Some(other), None).unwrap();
+        let err = NodeKey::load_or_create(dir.path()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PermissionDenied, "{err}");
+        assert!(
+            err.message.contains(&format!("owned by uid {other}")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_or_directory_in_place_of_the_key_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let state_dir = dir.path().to_owned();
+        std::thread::spawn(move || tx.send(NodeKey::load_or_create(&state_dir).unwrap_err()));
+        let err = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("loading the key hung on a FIFO");
+        assert!(err.message.contains("not a regular file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(KEY_FILE)).unwrap();
+        let err = NodeKey::load_or_create(dir.path()).unwrap_err();
+        assert!(err.message.contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        fs::write(&path, [7u8; 64]).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let err = NodeKey::load_or_create(dir.path()).unwrap_err();
+        assert!(err.message.contains("64 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_public_key_neither_hangs_nor_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = public_path(dir.path());
+        nix::unistd::mkfifo(&public, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let state_dir = dir.path().to_owned();
+        std::thread::spawn(move || {
+            let refused = read_public(&state_dir).unwrap_err();
+            let key = NodeKey::load_or_create(&state_dir).map(|k| k.public());
+            // The receiver is gone only if the test already failed.
+            let _ = tx.send((refused, key));
+        });
+        let (refused, key) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading node.pub hung on a FIFO");
+        assert!(refused.message.contains("not a regular file"), "{refused}");
+        // Starting replaces it with the real public key.
+        assert_eq!(read_public(dir.path()).unwrap(), key.unwrap());
     }
 }

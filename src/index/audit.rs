@@ -11,7 +11,7 @@ use crate::error::Result;
 const AUDIT_COLUMNS: &str =
     "seq, at_us, uid, user, pid, role, action, target, reason, outcome, prev_hash, hash";
 const LAST_AUDIT: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
-const AUDIT_ANCHOR: &str = "SELECT seq, hash FROM audit_anchor WHERE id = 1";
+const AUDIT_ANCHOR: &str = "SELECT seq, hash, purged_us, signature FROM audit_anchor WHERE id = 1";
 const INSERT_AUDIT: &str = "INSERT INTO audit \
      (seq, at_us, uid, user, pid, role, action, target, reason, outcome, prev_hash, hash) \
      VALUES (:seq, :at, :uid, :user, :pid, :role, :action, :target, :reason, :outcome, :prev, :hash)";
@@ -22,20 +22,28 @@ const LAST_BEFORE: &str = "SELECT seq, hash FROM audit \
      WHERE seq < coalesce((SELECT min(seq) FROM audit WHERE at_us >= :before), 9223372036854775807) \
      ORDER BY seq DESC LIMIT 1";
 const NEWEST_AT: &str = "SELECT max(at_us) FROM audit";
-const SET_ANCHOR: &str = "INSERT INTO audit_anchor (id, seq, hash, purged_us) \
-     VALUES (1, :seq, :hash, :before) \
-     ON CONFLICT (id) DO UPDATE SET seq = :seq, hash = :hash, purged_us = :before";
+const SET_ANCHOR: &str = "INSERT INTO audit_anchor (id, seq, hash, purged_us, signature) \
+     VALUES (1, :seq, :hash, :before, :signature) \
+     ON CONFLICT (id) DO UPDATE \
+     SET seq = :seq, hash = :hash, purged_us = :before, signature = :signature";
 const DELETE_UP_TO: &str = "DELETE FROM audit WHERE seq <= :seq";
 
 impl Index {
     /// The anchor the stored chain starts from.
     pub fn audit_anchor(&self) -> Result<Anchor> {
-        let row: Option<(i64, Vec<u8>)> = self
+        let row = self
             .conn
             .prepare_cached(AUDIT_ANCHOR)?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([], |r| {
+                Ok(Anchor {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                    purged_us: Some(r.get(2)?),
+                    signature: r.get(3)?,
+                })
+            })
             .optional()?;
-        Ok(row.map_or_else(Anchor::default, |(seq, hash)| Anchor { seq, hash }))
+        Ok(row.unwrap_or_default())
     }
 
     /// Seq and hash of the last entry, or of the anchor if the table is empty.
@@ -139,8 +147,13 @@ impl Index {
 
     /// Deletes the oldest entries, as long as each was recorded before
     /// `before_us` (a contiguous prefix of the chain), moving the anchor to
-    /// the last of them in the same transaction. Returns how many went.
-    pub fn purge_audit(&mut self, before_us: UnixMicros) -> Result<u64> {
+    /// the last of them, signed by `sign`, in the same transaction. Returns
+    /// how many went.
+    pub fn purge_audit(
+        &mut self,
+        before_us: UnixMicros,
+        sign: impl FnOnce(&Anchor) -> Vec<u8>,
+    ) -> Result<u64> {
         self.transaction(|ix| {
             let last: Option<(i64, Vec<u8>)> = ix
                 .conn
@@ -152,10 +165,18 @@ impl Index {
             let Some((seq, hash)) = last else {
                 return Ok(0);
             };
+            let mut anchor = Anchor {
+                seq,
+                hash,
+                purged_us: Some(before_us),
+                signature: None,
+            };
+            anchor.signature = Some(sign(&anchor));
             ix.conn.prepare_cached(SET_ANCHOR)?.execute(named_params! {
-                ":seq": seq,
-                ":hash": hash,
+                ":seq": anchor.seq,
+                ":hash": anchor.hash,
                 ":before": before_us,
+                ":signature": anchor.signature,
             })?;
             let n = ix
                 .conn

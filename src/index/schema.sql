@@ -159,7 +159,8 @@ CREATE TABLE audit_anchor (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   seq INTEGER NOT NULL,
   hash BLOB NOT NULL,
-  purged_us INTEGER NOT NULL         -- entries before this time were purged
+  purged_us INTEGER NOT NULL,        -- entries before this time were purged
+  signature BLOB                     -- node key's Ed25519 signature (audit::anchor_message)
 ) STRICT;
 
 -- Evidence (docs/design/evidence.md). A case (named evidence_case: CASE is

@@ -186,4 +186,10 @@ CREATE TABLE disclosure (
 ) STRICT;
 CREATE INDEX disclosure_camera_at ON disclosure (camera_id, at_us);
     "#,
+    // 5 -> 6: the audit anchor carries the node key's signature, so a purge
+    // cannot be forged by rewriting the table. NULL on an anchor written
+    // before: verification reports it as unsigned until the next purge.
+    r#"
+ALTER TABLE audit_anchor ADD COLUMN signature BLOB;
+    "#,
 ];

@@ -25,6 +25,8 @@ pub mod write;
 #[cfg(test)]
 mod gst_tests;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod test_util;
 
 pub use read::{Mp4Info, SampleInfo, TrackInfo, parse, scan_file};

@@ -11,6 +11,9 @@
 //!   top-level box before the first thing that is not whole (a cut-off box, a
 //!   `moof` whose data never came, trailing garbage such as the zeros a power
 //!   loss can leave); recovery may truncate the file there.
+//! - At most [`MAX_SAMPLES`] samples are walked per file, whatever the
+//!   tables claim: a few bytes of table (a run of zero-size samples, a
+//!   uniform `stsz`) cannot make the reader allocate or loop without bound.
 //! - Only `moov` and `moof` payloads are read; `mdat` is skipped by seeking, so
 //!   [`scan_file`] reads a few kilobytes per fragment, not the media.
 //!
@@ -206,9 +209,31 @@ impl<R: Read + Seek> Source for SeekSource<'_, R> {
 /// has a `moov` of a few megabytes; anything near this is damage.
 const MAX_METADATA_BOX: u64 = 256 << 20;
 
+/// Most samples walked in one file (tables and fragments, all tracks). A
+/// day of 30 fps video with 50 frames/s of audio is 6.9 million; the
+/// bookkeeping for this many is about 320 MiB.
+pub const MAX_SAMPLES: u64 = 1 << 23;
+
+/// What is left of [`MAX_SAMPLES`] while a file is walked.
+struct Budget(u64);
+
+impl Budget {
+    /// Takes `n` samples from the budget, before they are walked.
+    fn take(&mut self, n: u32) -> Result<()> {
+        self.0 = self.0.checked_sub(u64::from(n)).ok_or_else(|| {
+            Error::invalid(format!(
+                "MP4 file describes more than {MAX_SAMPLES} samples, more than a day of \
+                 footage: damaged, or not a file Custos reads"
+            ))
+        })?;
+        Ok(())
+    }
+}
+
 /// The walk over top-level boxes; see the module invariants.
 fn scan_source(src: &mut impl Source) -> Result<Mp4Info> {
     let len = src.len();
+    let mut budget = Budget(MAX_SAMPLES);
     let mut movie: Option<Movie> = None;
     let mut fragment_samples = Vec::new();
     let mut pending: Option<Fragment> = None;
@@ -228,7 +253,7 @@ fn scan_source(src: &mut impl Source) -> Result<Mp4Info> {
                     break;
                 }
                 read_payload(src, pos, &header, &mut payload)?;
-                movie = Some(parse_moov(&payload, len)?);
+                movie = Some(parse_moov(&payload, len, &mut budget)?);
             }
             b"moof" => {
                 // A moof before the moov, or a second one before the first's
@@ -238,7 +263,7 @@ fn scan_source(src: &mut impl Source) -> Result<Mp4Info> {
                     break;
                 }
                 read_payload(src, pos, &header, &mut payload)?;
-                match parse_moof(&payload, pos, movie, len) {
+                match parse_moof(&payload, pos, movie, len, &mut budget) {
                     Ok(fragment) => pending = Some(fragment),
                     Err(_) => break,
                 }
@@ -511,7 +536,7 @@ fn require_child<'a>(data: &'a [u8], fourcc: &[u8; 4], parent: &str) -> Result<&
     })
 }
 
-fn parse_moov(moov: &[u8], file_len: u64) -> Result<Movie> {
+fn parse_moov(moov: &[u8], file_len: u64, budget: &mut Budget) -> Result<Movie> {
     let mvhd = require_child(moov, b"mvhd", "moov")?;
     let mut c = Cursor::new(mvhd, "mvhd");
     let (version, _) = c.full_header()?;
@@ -526,7 +551,7 @@ fn parse_moov(moov: &[u8], file_len: u64) -> Result<Movie> {
     for child in children(moov) {
         match child? {
             (t, payload) if &t == b"trak" => {
-                let (state, samples) = parse_trak(payload, movie_timescale, file_len)?;
+                let (state, samples) = parse_trak(payload, movie_timescale, file_len, budget)?;
                 if movie.tracks.iter().any(|t| t.id == state.id) {
                     return Err(Error::invalid(format!(
                         "MP4 moov has two tracks with id {}",
@@ -571,6 +596,7 @@ fn parse_trak(
     trak: &[u8],
     movie_timescale: u32,
     file_len: u64,
+    budget: &mut Budget,
 ) -> Result<(TrackState, Vec<SampleInfo>)> {
     let tkhd = require_child(trak, b"tkhd", "trak")?;
     let mut c = Cursor::new(tkhd, "tkhd");
@@ -599,7 +625,7 @@ fn parse_trak(
         Some(i) if matches!(i.codec, Codec::Pcma | Codec::Pcmu) => u32::from(i.channels.max(1)),
         _ => 0,
     };
-    let mut samples = sample_tables(stbl, id, file_len, pcm_bytes_per_sample)?;
+    let mut samples = sample_tables(stbl, id, file_len, pcm_bytes_per_sample, budget)?;
     let mut next_decode_time = 0;
     for s in &mut samples {
         next_decode_time = s.decode_time + u64::from(s.duration);
@@ -803,6 +829,7 @@ fn sample_tables(
     track: u32,
     file_len: u64,
     pcm_sample_size: u32,
+    budget: &mut Budget,
 ) -> Result<Vec<SampleInfo>> {
     let bad = |what: &str| Error::invalid(format!("MP4 track {track}: {what}"));
 
@@ -835,6 +862,7 @@ fn sample_tables(
     c.full_header()?;
     let chunk_count = c.u32()?;
     let mut offsets = c.table(chunk_count, offset_len)?;
+    budget.take(if per_chunk { chunk_count } else { count })?;
 
     let mut c = Cursor::new(require_child(stbl, b"stsc", "stbl")?, "stsc");
     c.full_header()?;
@@ -1036,7 +1064,13 @@ const SAMPLE_IS_NON_SYNC: u32 = 0x1_0000;
 
 /// Parses the `moof` payload of the box at `moof_start`, with the data-offset
 /// rules of 14496-12 8.8.7 and 8.8.8.
-fn parse_moof(moof: &[u8], moof_start: u64, movie: &Movie, file_len: u64) -> Result<Fragment> {
+fn parse_moof(
+    moof: &[u8],
+    moof_start: u64,
+    movie: &Movie,
+    file_len: u64,
+    budget: &mut Budget,
+) -> Result<Fragment> {
     let bad = |what: &str| Error::invalid(format!("MP4 moof at {moof_start}: {what}"));
     let mut fragment = Fragment {
         samples: Vec::new(),
@@ -1121,6 +1155,7 @@ fn parse_moof(moof: &[u8], moof_start: u64, movie: &Movie, file_len: u64) -> Res
             if entry_len == 0 && u64::from(count) > file_len {
                 return Err(bad("trun claims more samples than the file has bytes"));
             }
+            budget.take(count)?;
             for i in 0..count {
                 let duration = if flags & TRUN_DURATION != 0 {
                     entries.u32()?
@@ -1235,5 +1270,46 @@ mod tests {
         assert_eq!((info.complete_len, info.truncated), (0, true));
         let empty = parse(&[]).unwrap();
         assert_eq!((empty.complete_len, empty.truncated), (0, false));
+    }
+
+    /// A full box (version 0, no flags) of `fourcc` with `fields`.
+    fn full_box(fourcc: &[u8; 4], fields: &[u32]) -> Vec<u8> {
+        let mut b = (12 + 4 * fields.len() as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(fourcc);
+        b.extend_from_slice(&[0; 4]);
+        for f in fields {
+            b.extend_from_slice(&f.to_be_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn sample_tables_claiming_more_samples_than_the_budget_are_refused() {
+        // Forty bytes of tables for 2^23 + 1 one-byte samples in one chunk.
+        let n = MAX_SAMPLES as u32 + 1;
+        let stbl = [
+            full_box(b"stsz", &[1, n]),
+            full_box(b"stco", &[1, 0]),
+            full_box(b"stsc", &[1, 1, n, 1]),
+            full_box(b"stts", &[1, n, 1]),
+        ]
+        .concat();
+        let mut budget = Budget(MAX_SAMPLES);
+        let err = match sample_tables(&stbl, 1, u64::MAX, 0, &mut budget) {
+            Ok(samples) => panic!("{} samples read", samples.len()),
+            Err(e) => e,
+        };
+        assert!(err.message.contains("more than 8388608 samples"), "{err}");
+        // Within the budget, the same tables are read.
+        let mut budget = Budget(MAX_SAMPLES);
+        let stbl = [
+            full_box(b"stsz", &[1, 3]),
+            full_box(b"stco", &[1, 0]),
+            full_box(b"stsc", &[1, 1, 3, 1]),
+            full_box(b"stts", &[1, 3, 1]),
+        ]
+        .concat();
+        assert_eq!(sample_tables(&stbl, 1, 3, 0, &mut budget).unwrap().len(), 3);
+        assert_eq!(budget.0, MAX_SAMPLES - 3);
     }
 }
