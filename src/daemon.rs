@@ -88,6 +88,8 @@ pub struct Recorder {
     /// reaper and the admin API's audit purge.
     clock_guard: Arc<ClockGuard>,
     reaper: Option<Reaper>,
+    /// What the start-up recovery pass did.
+    recovery: crate::recovery::Report,
     /// Cameras an operator disabled at run time, with why (outage reason
     /// when they are enabled again).
     disabled: BTreeMap<String, String>,
@@ -102,7 +104,7 @@ impl Recorder {
         prepare_dirs(&config)?;
         let db = index_path(&config);
         let index = SharedIndex::new(Index::open(&db)?);
-        crate::recovery::run(&index, &config, clocks.realtime())?;
+        let recovery = crate::recovery::run(&index, &config, clocks.realtime())?;
         // The node key signs export manifests; made at first start (0600).
         crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
         let leases = Leases::new();
@@ -131,6 +133,7 @@ impl Recorder {
             alarms,
             clock_guard,
             reaper: Some(reaper),
+            recovery,
             disabled: BTreeMap::new(),
         };
         let cameras: Vec<Camera> = recorder
@@ -172,6 +175,11 @@ impl Recorder {
     /// The clock guard of destruction, for the status API and the audit purge.
     pub fn clock_guard(&self) -> &Arc<ClockGuard> {
         &self.clock_guard
+    }
+
+    /// What the start-up recovery pass did.
+    pub fn recovery_report(&self) -> &crate::recovery::Report {
+        &self.recovery
     }
 
     /// Live camera statuses, kept current as cameras start and stop.
@@ -447,6 +455,10 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
     let (control_tx, control_rx) = mpsc::channel::<ControlRequest>();
     if let Some(api) = &api {
         api.state.set_control(control_tx);
+        api.state.unreadable_at_start.store(
+            recorder.recovery_report().kept,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
     // The index is open, the pipelines are started and the socket is bound
     // (or the API failed, which must not hold up recording).

@@ -352,6 +352,18 @@ pub fn render(state: &ApiState) -> Result<String> {
         "Times the clock guard raised its alarm since start.",
     );
     e.sample(&[], state.clock_guard.raised_total() as f64);
+    e.family(
+        "custos_recovery_unreadable_segments",
+        Kind::Gauge,
+        "Cut-off segments the start-up recovery could not read back (kept for the next \
+         start). Must be 0.",
+    );
+    e.sample(
+        &[],
+        state
+            .unreadable_at_start
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
 
     // The API and its audit log.
     e.family(

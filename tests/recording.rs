@@ -662,6 +662,22 @@ fn a_cut_off_segment_that_cannot_be_read_is_kept_until_it_can() {
     wait_until(Duration::from_secs(20), "recording to resume", || {
         site.segments("door").iter().any(|s| s.path != cut[0].path)
     });
+    // The alarm is in the status and the metrics, not only in the log.
+    support::api::wait_socket(&site);
+    let status = support::api::ctl_json(&site, &["status"]);
+    assert_eq!(status["recovery_alarm"]["kept_segments"], 1, "{status}");
+    let shown = support::api::ctl_as(&site, 0, &["status"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("ALARM: recovery: 1 cut-off segment"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+    let metrics = support::api::ctl_as(&site, 0, &["metrics"]);
+    assert!(
+        String::from_utf8_lossy(&metrics.stdout).contains("custos_recovery_unreadable_segments 1"),
+        "{}",
+        String::from_utf8_lossy(&metrics.stdout)
+    );
     assert!(
         daemon.terminate(Duration::from_secs(20)).success(),
         "{}",
@@ -686,11 +702,14 @@ fn a_cut_off_segment_that_cannot_be_read_is_kept_until_it_can() {
         site.log()
     );
 
-    // The next start can read it: recovered, with its frames.
+    // The next start can read it: recovered, with its frames, no alarm.
     let daemon = site.start();
     wait_until(Duration::from_secs(20), "recovery", || {
         row(&site).is_some_and(|r| r.state == SegmentState::Complete)
     });
+    support::api::wait_socket(&site);
+    let status = support::api::ctl_json(&site, &["status"]);
+    assert!(status["recovery_alarm"].is_null(), "{status}");
     assert!(daemon.terminate(Duration::from_secs(20)).success());
     site.assert_consistent();
     let rec = row(&site).unwrap();

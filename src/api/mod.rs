@@ -130,6 +130,9 @@ pub struct ApiState {
     control: std::sync::Mutex<Option<crate::daemon::ControlSender>>,
     /// Requests answered, by outcome, for `/v1/metrics`.
     pub requests: crate::metrics::RequestCounter,
+    /// Cut-off segments the start-up recovery could not read back (kept,
+    /// with their rows, for the next start): an alarm while non-zero.
+    pub unreadable_at_start: std::sync::atomic::AtomicUsize,
     /// Turns for long requests ([`routes::is_long`]).
     long_work: Arc<Semaphore>,
 }
@@ -169,6 +172,7 @@ impl ApiState {
             requests: Default::default(),
             control: Default::default(),
             long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
+            unreadable_at_start: Default::default(),
         })
     }
 

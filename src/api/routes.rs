@@ -694,8 +694,28 @@ fn status(state: &ApiState, config: &Config, caller: &Caller) -> Value {
         "storage": storage,
         "storage_alarms": state.alarms.snapshot(),
         "clock_alarm": state.clock_guard.alarm(),
+        "recovery_alarm": recovery_alarm(state),
         "overdue_reviews": overdue_reviews(state, caller),
         "cameras": cameras(state, config, caller),
+    })
+}
+
+/// Footage the start-up recovery could not read back: kept, with its rows,
+/// and tried again at the next start; `null` if there was none.
+fn recovery_alarm(state: &ApiState) -> Value {
+    let kept = state
+        .unreadable_at_start
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if kept == 0 {
+        return Value::Null;
+    }
+    json!({
+        "kept_segments": kept,
+        "state": format!(
+            "{kept} cut-off segment(s) could not be read back at start; their footage and rows \
+             are kept and recovery tries again at the next start: check the disk (dmesg, \
+             SMART) and the daemon's limits, then restart custosd"
+        ),
     })
 }
 

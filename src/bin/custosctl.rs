@@ -1041,6 +1041,9 @@ fn show_status(v: &Value, _: usize) {
         println!("ALARM: {}", a);
     }
     print_clock_alarm(v);
+    if let Some(state) = v["recovery_alarm"]["state"].as_str() {
+        println!("ALARM: recovery: {state}");
+    }
     for id in v["overdue_reviews"].as_array().into_iter().flatten() {
         println!(
             "VIOLATION: case {} is past its review date: extend it with a reason \
