@@ -12,7 +12,6 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::progressive::{self, SampleRef};
 use super::read::{self, Mp4Info};
 use super::test_util::{self, TestSample};
 use super::{Codec, TrackSpec};
@@ -124,21 +123,8 @@ fn rewritable(info: &Mp4Info, file: &[u8]) -> (Vec<TrackSpec>, Vec<TestSample>) 
 }
 
 fn write_progressive(path: &Path, tracks: &[TrackSpec], samples: &[TestSample]) {
-    let refs = samples.iter().enumerate().map(|(i, s)| SampleRef {
-        track: s.track,
-        decode_time: s.decode_time,
-        duration: s.duration,
-        composition_offset: s.composition_offset,
-        keyframe: s.keyframe,
-        size: s.data.len() as u32,
-        source: i,
-    });
     let file = std::fs::File::create(path).unwrap();
-    progressive::write(file, tracks, refs, 1_700_000_000, |r, buf| {
-        buf.copy_from_slice(&samples[r.source].data);
-        Ok(())
-    })
-    .unwrap();
+    test_util::write_progressive(file, tracks, samples);
 }
 
 /// Our reader must see exactly `samples` in the file at `path`.

@@ -412,30 +412,9 @@ mod tests {
     use crate::mp4::read;
     use crate::mp4::test_util::{self, TestSample};
 
-    fn refs(samples: &[TestSample]) -> Vec<SampleRef<usize>> {
-        samples
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SampleRef {
-                track: s.track,
-                decode_time: s.decode_time,
-                duration: s.duration,
-                composition_offset: s.composition_offset,
-                keyframe: s.keyframe,
-                size: s.data.len() as u32,
-                source: i,
-            })
-            .collect()
-    }
-
     fn export(samples: &[TestSample]) -> Vec<u8> {
         let mut out = Vec::new();
-        let tracks = test_util::h264_aac_tracks();
-        let len = write(&mut out, &tracks, refs(samples), 1_700_000_000, |r, buf| {
-            buf.copy_from_slice(&samples[r.source].data);
-            Ok(())
-        })
-        .unwrap();
+        let len = test_util::write_progressive(&mut out, &test_util::h264_aac_tracks(), samples);
         assert_eq!(len, out.len() as u64);
         out
     }
@@ -551,12 +530,12 @@ mod tests {
     #[test]
     fn rejects_gaps_and_unknown_tracks() {
         let tracks = test_util::h264_aac_tracks();
-        let mut bad = refs(&test_util::synthetic_recording(1, 0));
+        let mut bad = test_util::sample_refs(&test_util::synthetic_recording(1, 0));
         bad.retain(|s| s.track == 1);
         bad[3].decode_time += 1;
         let err = write(Vec::new(), &tracks, bad, 0, |_, _| Ok(())).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
-        let mut unknown = refs(&test_util::synthetic_recording(1, 0));
+        let mut unknown = test_util::sample_refs(&test_util::synthetic_recording(1, 0));
         unknown[0].track = 9;
         assert!(write(Vec::new(), &tracks, unknown, 0, |_, _| Ok(())).is_err());
     }

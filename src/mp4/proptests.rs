@@ -8,7 +8,6 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
-use super::progressive::{self, SampleRef};
 use super::read::{self, MAX_SAMPLES, Mp4Info};
 use super::test_util;
 use crate::ErrorKind;
@@ -81,27 +80,8 @@ fn bases() -> &'static [Base; 2] {
     BASES.get_or_init(|| {
         let samples = test_util::synthetic_recording(1, 0);
         let fragmented = test_util::write_fragmented(&samples, 250).bytes;
-        let refs = samples.iter().enumerate().map(|(i, s)| SampleRef {
-            track: s.track,
-            decode_time: s.decode_time,
-            duration: s.duration,
-            composition_offset: s.composition_offset,
-            keyframe: s.keyframe,
-            size: s.data.len() as u32,
-            source: i,
-        });
         let mut progressive = Vec::new();
-        progressive::write(
-            &mut progressive,
-            &test_util::h264_aac_tracks(),
-            refs,
-            1_700_000_000,
-            |r, buf| {
-                buf.copy_from_slice(&samples[r.source].data);
-                Ok(())
-            },
-        )
-        .unwrap();
+        test_util::write_progressive(&mut progressive, &test_util::h264_aac_tracks(), &samples);
         [base(fragmented), base(progressive)]
     })
 }

@@ -147,6 +147,39 @@ pub(crate) struct FragmentSpan {
     pub samples_through: usize,
 }
 
+/// `samples` as the progressive writer takes them; each one's source is its
+/// index in `samples`.
+pub(crate) fn sample_refs(samples: &[TestSample]) -> Vec<super::progressive::SampleRef<usize>> {
+    samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| super::progressive::SampleRef {
+            track: s.track,
+            decode_time: s.decode_time,
+            duration: s.duration,
+            composition_offset: s.composition_offset,
+            keyframe: s.keyframe,
+            size: s.data.len() as u32,
+            source: i,
+        })
+        .collect()
+}
+
+/// Writes `samples` of `tracks` as a progressive file (an export's form) to
+/// `out`; returns its length.
+pub(crate) fn write_progressive(
+    out: impl std::io::Write,
+    tracks: &[TrackSpec],
+    samples: &[TestSample],
+) -> u64 {
+    let refs = sample_refs(samples);
+    super::progressive::write(out, tracks, refs, 1_700_000_000, |r, buf| {
+        buf.copy_from_slice(&samples[r.source].data);
+        Ok(())
+    })
+    .unwrap()
+}
+
 /// Writes `samples` (of [`h264_aac_tracks`]) as a fragmented file with one
 /// fragment per `fragment_ms` of time, as the recorder would.
 pub(crate) fn write_fragmented(samples: &[TestSample], fragment_ms: u64) -> Written {
