@@ -15,6 +15,7 @@ pub mod export;
 pub mod failpoint;
 pub mod index;
 pub mod ingest;
+pub mod log;
 pub mod metrics;
 pub mod mp4;
 pub mod notice;

@@ -353,6 +353,13 @@ pub fn render(state: &ApiState) -> Result<String> {
     );
     e.sample(&[], state.clock_guard.raised_total() as f64);
     e.family(
+        "custos_log_lines_dropped_total",
+        Kind::Counter,
+        "Log lines that could not be written to stderr (its reader went away) since start; \
+         recording goes on without them.",
+    );
+    e.sample(&[], crate::log::dropped_lines() as f64);
+    e.family(
         "custos_recovery_unreadable_segments",
         Kind::Gauge,
         "Cut-off segments the start-up recovery could not read back (kept for the next \

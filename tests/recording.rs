@@ -715,3 +715,70 @@ fn a_cut_off_segment_that_cannot_be_read_is_kept_until_it_can() {
     let rec = row(&site).unwrap();
     assert!(rec.recovered && rec.frames.unwrap_or(0) > 0, "{rec:?}");
 }
+
+/// The reader of custosd's stderr goes away while it records (a closed
+/// pipe, as when the `tee` of a terminal session dies first on Ctrl-C, or a
+/// journal stream restarts): the daemon loses log lines, not footage. It
+/// keeps recording, through a reconnect (which logs), stops cleanly on
+/// SIGTERM, and leaves every segment complete.
+#[test]
+fn a_closed_log_reader_stops_no_camera_and_no_shutdown() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let (sim, site) = support::daemon::simulated_site(&["door"], 2);
+    site.write_config();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_custosd"))
+        .arg("--config")
+        .arg(site.config_path())
+        .env("RUST_LOG", "custos=debug,info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = daemon.stderr.take().unwrap();
+    let mut first = [0u8; 256];
+    stderr.read_exact(&mut first).unwrap();
+    drop(stderr);
+    let complete = |site: &Site| {
+        site.segments("door")
+            .iter()
+            .filter(|s| s.state == SegmentState::Complete)
+            .count()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "segments after the log closed",
+        || complete(&site) >= 2,
+    );
+    // A reconnect logs on every camera thread: it must not kill them.
+    sim.stop_camera("door");
+    std::thread::sleep(Duration::from_secs(3));
+    sim.start_camera("door");
+    let before = complete(&site);
+    wait_until(
+        Duration::from_secs(30),
+        "recording after the reconnect",
+        || complete(&site) >= before + 2,
+    );
+    assert_eq!(
+        daemon.try_wait().unwrap(),
+        None,
+        "custosd died with its log"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = daemon.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "custosd did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "custosd ended with {status}");
+    site.assert_consistent();
+}

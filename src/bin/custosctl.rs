@@ -7,7 +7,8 @@
 //! RFC 3339 or local `YYYY-MM-DD HH:MM` (in the daemon's timezone) and shown
 //! in the daemon's timezone with their offset. Exit codes follow the error
 //! kind: 2 invalid input, 3 not found, 4 permission denied, 5 conflict,
-//! 6 unavailable (daemon not running), 70 internal.
+//! 6 unavailable (daemon not running), 70 internal; 74 if the output cannot
+//! be written, 141 (as for SIGPIPE) if its reader closed the pipe.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -298,12 +299,39 @@ enum AuditCmd {
     },
 }
 
+/// `println!` that cannot panic: see [`output_failed`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            output_failed(e);
+        }
+    }};
+}
+
+/// Exit status when stdout cannot be written (EX_IOERR of sysexits.h).
+const EXIT_OUTPUT: i32 = 74;
+
+/// Ends the program when its output cannot be written: quietly, with the
+/// status a shell shows for SIGPIPE (128 + 13), if the reader closed the
+/// pipe (`custosctl audit list | head -1`); otherwise in one line naming
+/// the error (a full disk).
+fn output_failed(e: std::io::Error) -> ! {
+    use std::io::Write as _;
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(128 + libc::SIGPIPE);
+    }
+    let _ = writeln!(std::io::stderr(), "custosctl: cannot write the output: {e}");
+    std::process::exit(EXIT_OUTPUT)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("custosctl: {e}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "custosctl: {e}");
             ExitCode::from(e.kind.exit_code() as u8)
         }
     }
@@ -322,21 +350,30 @@ fn target(path: &str, params: &[(&str, Option<String>)]) -> String {
     }
 }
 
-fn socket(cli: &Cli) -> PathBuf {
+/// The daemon's socket: `--socket`, else the one `--config` names, else the
+/// default. A `--config` that cannot be read or parsed is an error naming
+/// it, never a silent fall-back to another daemon's socket.
+fn socket(cli: &Cli) -> custos::Result<PathBuf> {
     if let Some(s) = &cli.socket {
-        return s.clone();
+        return Ok(s.clone());
     }
-    if let Some(path) = &cli.config {
-        let options = LoadOptions {
-            secrets: false,
-            filesystem: false,
-            ..LoadOptions::default()
-        };
-        if let Ok(c) = Config::load_with(path, &options) {
-            return c.daemon.socket;
-        }
-    }
-    PathBuf::from(DEFAULT_SOCKET)
+    let Some(path) = &cli.config else {
+        return Ok(PathBuf::from(DEFAULT_SOCKET));
+    };
+    let options = LoadOptions {
+        secrets: false,
+        filesystem: false,
+        ..LoadOptions::default()
+    };
+    Config::load_with(path, &options)
+        .map(|c| c.daemon.socket)
+        .map_err(|errors| {
+            custos::Error::invalid(format!(
+                "{errors}\n(that is the --config file; to reach a daemon without reading its \
+                 configuration, give its socket with --socket PATH; the default is \
+                 {DEFAULT_SOCKET})"
+            ))
+        })
 }
 
 /// `custosctl notice`: reads only the configuration file.
@@ -358,7 +395,7 @@ fn notice(
     let config =
         Config::load_with(&path, &options).map_err(|e| custos::Error::invalid(format!("{e}")))?;
     for written in custos::notice::write(&config, lang, out)? {
-        println!("{}", written.display());
+        out!("{}", written.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -407,7 +444,7 @@ fn export(cli: &Cli) -> custos::Result<ExitCode> {
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
     });
-    let result = Client::new(&socket(cli))
+    let result = Client::new(&socket(cli)?)
         .open("POST", "/v1/exports", &body, EXPORT_PATIENCE)
         .and_then(|reply| {
             if !reply.content_type.starts_with(stream::CONTENT_TYPE) {
@@ -453,13 +490,13 @@ fn export(cli: &Cli) -> custos::Result<ExitCode> {
     let m: custos::export::Manifest = serde_json::from_slice(&text)
         .map_err(|e| custos::Error::internal(format!("reading the manifest: {e}")))?;
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&m).unwrap_or_default());
     } else {
         for f in &m.files {
-            println!("{}  {} bytes  sha256 {}", f.name, f.bytes, f.sha256);
+            out!("{}  {} bytes  sha256 {}", f.name, f.bytes, f.sha256);
         }
         for g in &m.gaps {
-            println!(
+            out!(
                 "GAP  no recording from {} to {}{}",
                 g.from.local,
                 g.to.local,
@@ -469,7 +506,7 @@ fn export(cli: &Cli) -> custos::Result<ExitCode> {
                     .unwrap_or_default()
             );
         }
-        println!(
+        out!(
             "exported {} to {} into {}; verified, signed by key {}",
             m.actual.from.local,
             m.actual.to.local,
@@ -490,17 +527,17 @@ fn verify(cli: &Cli, dir: &std::path::Path, key: Option<&str>) -> custos::Result
     let key = key.map(custos::export::key::parse_public).transpose()?;
     let report = custos::export::verify(dir, key.as_ref())?;
     if cli.json {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
         for p in &report.problems {
-            println!("FAILED  {}: {}", p.file, p.message);
+            out!("FAILED  {}: {}", p.file, p.message);
         }
         let fp = report.key_fingerprint.as_deref().unwrap_or("-");
         if report.ok() {
-            println!(
+            out!(
                 "OK  {} files intact, manifest signed by key {fp}{}",
                 report.files_checked,
                 if report.key_given {
@@ -522,12 +559,12 @@ fn verify(cli: &Cli, dir: &std::path::Path, key: Option<&str>) -> custos::Result
 /// `custosctl key show`: the public half, from the daemon (GET /v1/key),
 /// or from the state directory of --config when the daemon is not running.
 fn key_show(cli: &Cli) -> custos::Result<ExitCode> {
-    match Client::new(&socket(cli)).get("/v1/key") {
+    match Client::new(&socket(cli)?).get("/v1/key") {
         Ok(v) => {
             if cli.json {
-                println!("{}", pretty(&v));
+                out!("{}", pretty(&v));
             } else {
-                println!(
+                out!(
                     "public key   {}\nfingerprint  {}",
                     text(&v["public_key"]),
                     text(&v["fingerprint"])
@@ -552,12 +589,12 @@ fn key_show(cli: &Cli) -> custos::Result<ExitCode> {
     let key = custos::export::key::read_public(&config.daemon.state_dir)?;
     let fp = custos::export::key::fingerprint(&key);
     if cli.json {
-        println!(
+        out!(
             "{}",
             json!({ "public_key": hex::encode(key.as_bytes()), "fingerprint": fp })
         );
     } else {
-        println!(
+        out!(
             "public key   {}\nfingerprint  {fp}",
             hex::encode(key.as_bytes())
         );
@@ -575,14 +612,20 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
         Command::Key { what: KeyCmd::Show } => return key_show(&cli),
         _ => {}
     }
-    let client = Client::new(&socket(&cli));
+    let client = Client::new(&socket(&cli)?);
     if let Command::Metrics = &cli.command {
         // Text, not JSON: printed as the daemon sent it.
         let r = client.raw("GET", "/v1/metrics", b"")?;
         if !(200..300).contains(&r.status) {
             return Err(custos::api::client::error_from(r.status, &r.json()?));
         }
-        print!("{}", String::from_utf8_lossy(&r.body));
+        {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout();
+            if let Err(e) = stdout.write_all(&r.body).and_then(|()| stdout.flush()) {
+                output_failed(e);
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let (value, show): (Value, fn(&Value, usize)) = match &cli.command {
@@ -647,7 +690,7 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
                 let v = client.get(&t)?;
                 let broken = !v["verification"]["broken"].is_null();
                 if cli.json {
-                    println!("{}", pretty(&v));
+                    out!("{}", pretty(&v));
                 } else {
                     show_verify(&v, 0);
                 }
@@ -693,17 +736,17 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
                 .map(text)
                 .collect();
             if cli.json {
-                println!("{}", pretty(&v));
+                out!("{}", pretty(&v));
             } else if bad.is_empty() {
-                println!(
+                out!(
                     "case {id}: all {} evidence copies match their recorded hashes",
                     text(&v["copies"])
                 );
             } else {
                 for b in &bad {
-                    println!("COPY CHANGED OR MISSING: {b}");
+                    out!("COPY CHANGED OR MISSING: {b}");
                 }
-                println!(
+                out!(
                     "case {id}: {} of {} copies do not match their recorded hashes",
                     bad.len(),
                     text(&v["copies"])
@@ -793,7 +836,7 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
         }
     };
     if cli.json {
-        println!("{}", pretty(&value));
+        out!("{}", pretty(&value));
     } else {
         let last = match &cli.command {
             Command::Recordings { last, .. } => *last,
@@ -805,7 +848,7 @@ fn run(cli: Cli) -> custos::Result<ExitCode> {
 }
 
 fn show_pretty(v: &Value, _: usize) {
-    println!("{}", pretty(v));
+    out!("{}", pretty(v));
 }
 
 fn pretty(v: &Value) -> String {
@@ -927,12 +970,12 @@ fn show_retention(v: &Value, _: usize) {
         }
     }
     for line in &violations {
-        println!("{line}");
+        out!("{line}");
     }
     if !violations.is_empty() {
-        println!();
+        out!();
     }
-    println!("{t}");
+    out!("{t}");
     let mut r = table(&["storage root", "used", "budget", "keep free", "destruction"]);
     for root in v["roots"].as_array().into_iter().flatten() {
         r.add_row([
@@ -943,9 +986,9 @@ fn show_retention(v: &Value, _: usize) {
             text(&root["destruction"]),
         ]);
     }
-    println!("{r}");
+    out!("{r}");
     print_clock_alarm(v);
-    println!(
+    out!(
         "{} camera(s) with footage past its ceiling; {} segment(s) being read",
         text(&v["violations"]),
         text(&v["leased_segments"])
@@ -969,10 +1012,10 @@ fn show_plan(v: &Value, _: usize) {
             when(&i["to_us"], &tz),
         ]);
     }
-    println!("{t}");
+    out!("{t}");
     for root in v["roots"].as_array().into_iter().flatten() {
         if root["unmet_bytes"].as_u64().unwrap_or(0) > 0 {
-            println!(
+            out!(
                 "ALARM: storage root {} would still be {} short after deleting everything \
                  deletable; what is left is protected (holds, restrictions) or being read",
                 text(&root["root"]),
@@ -981,7 +1024,7 @@ fn show_plan(v: &Value, _: usize) {
         }
     }
     print_clock_alarm(v);
-    println!(
+    out!(
         "next pass: {} segment(s), {}; {} skipped while being read",
         text(&v["total"]["segments"]),
         size(&v["total"]["bytes"]),
@@ -993,7 +1036,7 @@ fn show_plan(v: &Value, _: usize) {
 /// while it lasts.
 fn print_clock_alarm(v: &Value) {
     if let Some(state) = v["clock_alarm"]["state"].as_str() {
-        println!(
+        out!(
             "ALARM: clock: {state} (since {})",
             when(&v["clock_alarm"]["since_us"], &tz(v))
         );
@@ -1001,13 +1044,13 @@ fn print_clock_alarm(v: &Value) {
 }
 
 fn show_note(v: &Value, _: usize) {
-    println!("{}", text(&v["note"]));
+    out!("{}", text(&v["note"]));
 }
 
 fn show_status(v: &Value, _: usize) {
     let tz = tz(v);
     let d = &v["daemon"];
-    println!(
+    out!(
         "custosd {} (pid {}), up since {}, timezone {}, audit entries {}",
         text(&d["version"]),
         text(&d["pid"]),
@@ -1016,7 +1059,7 @@ fn show_status(v: &Value, _: usize) {
         text(&d["audit_seq"]),
     );
     let you = &v["you"];
-    println!(
+    out!(
         "you: {} (uid {}), roles: {}",
         text(&you["user"]),
         text(&you["uid"]),
@@ -1036,16 +1079,16 @@ fn show_status(v: &Value, _: usize) {
             size(&r["budget"]),
         ]);
     }
-    println!("{t}");
+    out!("{t}");
     for a in v["storage_alarms"].as_array().into_iter().flatten() {
-        println!("ALARM: {}", a);
+        out!("ALARM: {}", a);
     }
     print_clock_alarm(v);
     if let Some(state) = v["recovery_alarm"]["state"].as_str() {
-        println!("ALARM: recovery: {state}");
+        out!("ALARM: recovery: {state}");
     }
     for id in v["overdue_reviews"].as_array().into_iter().flatten() {
-        println!(
+        out!(
             "VIOLATION: case {} is past its review date: extend it with a reason \
              (custosctl case review) or close it",
             text(id)
@@ -1065,7 +1108,7 @@ fn show_cameras(v: &Value, _: usize) {
             text(&c["last_error"]),
         ]);
     }
-    println!("{t}");
+    out!("{t}");
 }
 
 fn show_recordings(v: &Value, last: usize) {
@@ -1093,7 +1136,7 @@ fn show_recordings(v: &Value, last: usize) {
             text(&s["time_source"]),
         ]);
     }
-    println!("{t}");
+    out!("{t}");
     let outages = v["outages"].as_array().cloned().unwrap_or_default();
     if !outages.is_empty() {
         let mut t = table(&["outage from", "to", "reason"]);
@@ -1108,7 +1151,7 @@ fn show_recordings(v: &Value, last: usize) {
                 text(&o["reason"]),
             ]);
         }
-        println!("{t}");
+        out!("{t}");
     }
     let gaps = v["gaps"].as_array().cloned().unwrap_or_default();
     if !gaps.is_empty() {
@@ -1116,14 +1159,14 @@ fn show_recordings(v: &Value, last: usize) {
         for g in &gaps {
             t.add_row([when(&g["from_us"], &tz), when(&g["to_us"], &tz)]);
         }
-        println!("{t}");
+        out!("{t}");
     }
     if let Some(next) = v["more_from_us"]
         .as_i64()
         .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
     {
         // Exact to the microsecond, so the next page starts where this ends.
-        println!(
+        out!(
             "More segments follow: run again with --from {}",
             next.to_zoned(tz.clone())
                 .strftime("%Y-%m-%dT%H:%M:%S%.6f%:z")
@@ -1149,7 +1192,7 @@ fn show_deletions(v: &Value, _: usize) {
             text(&d["actor"]),
         ]);
     }
-    println!("{t}");
+    out!("{t}");
 }
 
 fn show_audit(v: &Value, _: usize) {
@@ -1171,13 +1214,13 @@ fn show_audit(v: &Value, _: usize) {
             text(&e["outcome"]),
         ]);
     }
-    println!("{t}");
+    out!("{t}");
 }
 
 fn show_verify(v: &Value, _: usize) {
     let ver = &v["verification"];
     match &ver["broken"] {
-        Value::Null => println!(
+        Value::Null => out!(
             "audit log intact: {} entries checked (seq {} to {}); head seq {} hash {}\n\
              checkpoint (for a later --checkpoint): {}",
             text(&ver["checked"]),
@@ -1187,7 +1230,7 @@ fn show_verify(v: &Value, _: usize) {
             text(&v["head"]["hash"]),
             text(&v["checkpoint"]),
         ),
-        b => println!(
+        b => out!(
             "AUDIT LOG BROKEN at entry {}: {}\n({} entries before it are intact)",
             text(&b["seq"]),
             text(&b["problem"]),

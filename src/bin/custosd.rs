@@ -15,6 +15,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use custos::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 
+/// A line to stderr that cannot panic: a reader that went away costs the
+/// line, never the daemon (see `custos::log`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Exit code for a configuration with errors (as `ErrorKind::InvalidInput`).
 const EXIT_CONFIG: u8 = 2;
 
@@ -51,7 +60,7 @@ fn main() -> ExitCode {
         None => match run(&cli.config) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("custosd: {e:#}");
+                say!("custosd: {e:#}");
                 ExitCode::FAILURE
             }
         },
@@ -67,7 +76,7 @@ fn load(path: &Path) -> Option<Config> {
         }
         Err(errors) => {
             for e in &errors {
-                eprintln!("{e}");
+                say!("{e}");
             }
             None
         }
@@ -76,7 +85,7 @@ fn load(path: &Path) -> Option<Config> {
 
 fn print_warnings(warnings: &[ConfigError]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
 }
 
@@ -130,7 +139,7 @@ fn init_logging() {
                     }),
             ),
             Err(e) => {
-                eprintln!("custosd: cannot log to the journal ({e}); logging to stderr");
+                say!("custosd: cannot log to the journal ({e}); logging to stderr");
                 None
             }
         }
@@ -146,7 +155,7 @@ fn init_logging() {
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
             tracing_subscriber::fmt()
                 .with_env_filter(filter())
-                .with_writer(std::io::stderr)
+                .with_writer(custos::log::LossyStderr::make)
                 .with_ansi(ansi)
                 .init();
         }

@@ -1,0 +1,65 @@
+//! custosctl as people use it: its output piped into `head`, redirected to
+//! a full disk, pointed at a configuration that is not there. Each ends in
+//! one clear line (or quietly, for a closed pipe), never a panic.
+
+mod support;
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::process::{Command, Output, Stdio};
+
+use support::daemon::{Site, SiteCamera};
+
+/// `custosctl --socket S ARGS` as root with `stdout` as its standard output.
+fn ctl_into(site: &Site, stdout: Stdio, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custosctl"))
+        .arg("--socket")
+        .arg(support::api::socket(site))
+        .args(args)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn output_into_a_closed_pipe_or_a_full_disk_ends_in_one_line_not_a_panic() {
+    let site = Site::new(vec![SiteCamera::new(
+        "cam1",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    let _daemon = support::api::start(&site, "");
+    for args in [&["status"][..], &["audit", "list"], &["metrics"]] {
+        // A reader that is gone before the first line, as `| head -0`.
+        let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let o = ctl_into(&site, Stdio::from(write), args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} should end quietly: {err}");
+
+        let o = ctl_into(&site, Stdio::from(File::create("/dev/full").unwrap()), args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(74), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end(),
+            "custosctl: cannot write the output: No space left on device (os error 28)",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_config_that_is_not_there_is_an_error_naming_it() {
+    let o = Command::new(env!("CARGO_BIN_EXE_custosctl"))
+        .args(["--config", "/nonexistent/custos.toml", "status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("custosctl: /nonexistent/custos.toml: cannot read the configuration file")
+            && err.contains("--socket PATH"),
+        "{err}"
+    );
+}
