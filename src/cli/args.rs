@@ -1,0 +1,285 @@
+//! custosctl's arguments (clap): every command and option, each with a line
+//! of help.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "custosctl",
+    version,
+    about = "Administer the Custos recording daemon through its admin socket"
+)]
+pub struct Cli {
+    /// The daemon's admin socket. Default: `daemon.socket` of --config if
+    /// given, else /run/custos/admin.sock.
+    #[arg(long, global = true, value_name = "PATH", env = "CUSTOS_SOCKET")]
+    pub socket: Option<PathBuf>,
+
+    /// Configuration file, only to find the socket.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        env = "CUSTOS_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Print the daemon's JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// The daemon, its storage roots and cameras (GET /v1/status).
+    Status,
+    /// Cameras with their state and last error (GET /v1/cameras[/ID]).
+    Cameras {
+        /// One camera only.
+        id: Option<String>,
+    },
+    /// Recorded segments, outages and gaps of a camera
+    /// (GET /v1/cameras/ID/recordings). Needs --reason.
+    Recordings {
+        /// Camera id, as in the config.
+        #[arg(long)]
+        camera: String,
+        /// Start of the range: RFC 3339 or local "YYYY-MM-DD HH:MM". Default: 24 h before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the range. Default: now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only the last N segments in the table.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+        /// Purpose of access, recorded in the audit log (required).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Retention ceilings, oldest footage and violations, or the next pass's plan.
+    Retention {
+        #[command(subcommand)]
+        what: RetentionCmd,
+    },
+    /// The deletion journal: what was deleted, when, why, by whom (GET /v1/deletions).
+    Deletions {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Read or verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCmd,
+    },
+    /// Enable, disable or restart a camera (POST /v1/cameras/ID/enable|disable|restart).
+    /// Disabling lasts until enabled, a daemon restart, or a reload that
+    /// changes the camera.
+    Camera {
+        #[arg(value_enum)]
+        op: CameraOp,
+        /// Camera id, as in the config.
+        camera: String,
+        /// Why, recorded in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Make the daemon reload its configuration (POST /v1/config/reload).
+    Reload {
+        /// Why, recorded in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The Prometheus metrics, as text (GET /v1/metrics).
+    Metrics,
+    /// Write the public signs (one per zone) and the camera register, as HTML
+    /// for A4 printing and Markdown for the website. Works offline from
+    /// --config; the daemon need not run (001 §8, §21; 004 §23, §37).
+    Notice {
+        /// Directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Language of the fixed wording: en, lt or lv.
+        #[arg(long, default_value = "en")]
+        lang: crate::notice::Language,
+    },
+    /// Evidence cases (POST/GET /v1/cases...; role evidence, reading also dpo).
+    Case {
+        #[command(subcommand)]
+        what: CaseCmd,
+    },
+    /// Hold footage for a case and make its case-linked copy
+    /// (POST /v1/cases/ID/holds; role evidence).
+    Hold {
+        #[command(subcommand)]
+        what: HoldCmd,
+    },
+    /// The disclosure register: who received exported footage, when, on what
+    /// basis (GET /v1/disclosures; 004 §25.2).
+    Disclosures {
+        /// Only exports of this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// How far back, e.g. 30d, 1y.
+        #[arg(long, default_value = "1y")]
+        since: String,
+    },
+    /// Export footage for a recipient into DIR (POST /v1/exports; role
+    /// evidence): one MP4 per continuous stretch, manifest.json, manifest.sig
+    /// (node key) and README.txt, streamed from custosd and written with your
+    /// own permissions; recorded in the disclosure register and the audit log.
+    Export {
+        /// The open case this export serves.
+        #[arg(long)]
+        case: Option<String>,
+        #[arg(long)]
+        camera: String,
+        /// RFC 3339 or local "YYYY-MM-DD HH:MM".
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Who receives it (named in the manifest and the register).
+        #[arg(long)]
+        recipient: String,
+        #[arg(long)]
+        reason: String,
+        /// Default: the camera's zone's legal basis.
+        #[arg(long)]
+        legal_basis: Option<String>,
+        /// A new or empty directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check an export package offline, without the daemon: the manifest's
+    /// signature and every file's SHA-256. Exits 0 only if all is intact.
+    Verify {
+        /// The package directory.
+        dir: PathBuf,
+        /// The node's public key (64 hex digits, from `custosctl key show`).
+        /// Default: the key named in the manifest, which proves the files are
+        /// unchanged but not who signed them.
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
+    },
+    /// The node key that signs export manifests.
+    Key {
+        #[command(subcommand)]
+        what: KeyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CaseCmd {
+    /// All cases with their holds, copies and review state.
+    List,
+    /// One case with its copies.
+    Show { id: String },
+    /// Read every evidence copy of a case back and check it against the hash
+    /// recorded when it was made; exit 1 if any changed or is missing.
+    Verify { id: String },
+    /// Open a case. The id becomes a directory name: letters, digits, -, _, .
+    Open {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        title: String,
+        /// The requesting authority.
+        #[arg(long)]
+        authority: String,
+        /// Its reference.
+        #[arg(long)]
+        authority_ref: String,
+        #[arg(long)]
+        legal_basis: String,
+        /// Days until review (default and maximum from [evidence]).
+        #[arg(long)]
+        review_days: Option<u32>,
+    },
+    /// Move the review date to DAYS from now; needs a reason.
+    Review {
+        id: String,
+        #[arg(long)]
+        days: u32,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a case: its copies are destroyed and its holds released.
+    Close {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum HoldCmd {
+    /// Hold a camera's footage over a range for a case.
+    Add {
+        #[arg(long)]
+        case: String,
+        #[arg(long)]
+        camera: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// Print the public key and its fingerprint (GET /v1/key; without the
+    /// daemon, from the state directory of --config).
+    Show,
+}
+
+#[derive(Subcommand)]
+pub enum RetentionCmd {
+    /// Per zone and camera: ceiling, oldest footage, bytes, violations (GET /v1/retention/status).
+    Status,
+    /// What the next pass would delete, without deleting (GET /v1/retention/plan).
+    Plan,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum CameraOp {
+    Enable,
+    Disable,
+    Restart,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Entries, newest first (GET /v1/audit).
+    List {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this uid.
+        #[arg(long)]
+        uid: Option<u32>,
+        /// Only this action, e.g. recordings.list.
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Check the hash chain; reports the first broken entry (GET /v1/audit/verify).
+    Verify {
+        /// A checkpoint from the daemon's log (the audit_checkpoint field of
+        /// "audit checkpoint" lines), as SEQ:HASH:SIGNATURE; it must carry
+        /// the node key's signature, and the log must still reach it.
+        #[arg(long, value_name = "SEQ:HASH:SIG")]
+        checkpoint: Option<String>,
+    },
+}

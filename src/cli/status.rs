@@ -1,0 +1,69 @@
+//! `status` and `cameras`.
+
+use serde_json::Value;
+
+use super::output::*;
+
+pub(super) fn show_status(v: &Value, _: usize) {
+    let tz = tz(v);
+    let d = &v["daemon"];
+    out!(
+        "custosd {} (pid {}), up since {}, timezone {}, audit entries {}",
+        text(&d["version"]),
+        text(&d["pid"]),
+        when(&d["started_us"], &tz),
+        text(&d["timezone"]),
+        text(&d["audit_seq"]),
+    );
+    let you = &v["you"];
+    out!(
+        "you: {} (uid {}), roles: {}",
+        text(&you["user"]),
+        text(&you["uid"]),
+        you["roles"]
+            .as_array()
+            .map(|r| r.iter().map(text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    );
+    let mut t = table(&["storage", "path", "free", "total", "min free", "budget"]);
+    for r in v["storage"].as_array().into_iter().flatten() {
+        t.add_row([
+            text(&r["id"]),
+            text(&r["path"]),
+            size(&r["free_bytes"]),
+            size(&r["total_bytes"]),
+            size(&r["min_free"]),
+            size(&r["budget"]),
+        ]);
+    }
+    out!("{t}");
+    for a in v["storage_alarms"].as_array().into_iter().flatten() {
+        out!("ALARM: {}", a);
+    }
+    print_clock_alarm(v);
+    if let Some(state) = v["recovery_alarm"]["state"].as_str() {
+        out!("ALARM: recovery: {state}");
+    }
+    for id in v["overdue_reviews"].as_array().into_iter().flatten() {
+        out!(
+            "VIOLATION: case {} is past its review date: extend it with a reason \
+             (custosctl case review) or close it",
+            text(id)
+        );
+    }
+    show_cameras(v, 0);
+}
+
+pub(super) fn show_cameras(v: &Value, _: usize) {
+    let mut t = table(&["camera", "zone", "state", "segments", "last error"]);
+    for c in v["cameras"].as_array().into_iter().flatten() {
+        t.add_row([
+            text(&c["id"]),
+            text(&c["zone"]),
+            text(&c["state"]),
+            text(&c["segments_written"]),
+            text(&c["last_error"]),
+        ]);
+    }
+    out!("{t}");
+}
