@@ -63,3 +63,58 @@ fn a_config_that_is_not_there_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+/// Times as people type them, read in the daemon's zone, which the reply
+/// names; a time that is not one says which forms work and in which zone.
+#[test]
+fn relative_and_local_times_are_read_in_the_named_zone() {
+    use support::api::{EVIDENCE, ctl_as};
+    let site = Site::new(vec![SiteCamera::new(
+        "cam1",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    let _daemon = support::api::start(&site, "");
+    let args = |from: &str, to: &str| {
+        let o = ctl_as(
+            &site,
+            EVIDENCE,
+            &[
+                "recordings",
+                "--camera",
+                "cam1",
+                "--from",
+                from,
+                "--to",
+                to,
+                "--reason",
+                "t",
+            ],
+        );
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    for (from, to) in [
+        ("-10m", "now"),
+        ("yesterday 17:30", "today 08:00"),
+        ("-2h", "-1h"),
+    ] {
+        let (code, out, err) = args(from, to);
+        assert_eq!(code, Some(0), "{from}..{to}: {err}");
+        let first = out.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("camera cam1, ") && first.ends_with("(times in Europe/Vilnius)"),
+            "{from}..{to}: {out}"
+        );
+    }
+    let (code, _, err) = args("soon", "now");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("\"soon\" is not a time")
+            && err.contains("today 08:00")
+            && err.contains("local times are read as Europe/Vilnius ("),
+        "{err}"
+    );
+}

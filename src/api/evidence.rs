@@ -58,9 +58,10 @@ pub(super) fn export(
         evidence::validate_case_id(c)?;
     }
     let tz = &config.timezone;
+    let now = state.clocks.realtime();
     let (from_us, to_us) = (
-        super::params::parse_time(&b.from, tz)?,
-        super::params::parse_time(&b.to, tz)?,
+        super::params::parse_time(&b.from, tz, now)?,
+        super::params::parse_time(&b.to, tz, now)?,
     );
     draft.set_target(format!(
         "camera {} from {} to {}{} for {}",
@@ -205,8 +206,8 @@ pub(super) fn handle(
                 r#"{"camera": "cam1", "from": "2026-11-20T10:00:00Z", "to": "2026-11-20T10:30:00Z"}"#,
             )?;
             let tz = &config.timezone;
-            let from = super::params::parse_time(&b.from, tz)?;
-            let to = super::params::parse_time(&b.to, tz)?;
+            let from = super::params::parse_time(&b.from, tz, now)?;
+            let to = super::params::parse_time(&b.to, tz, now)?;
             draft.set_target(format!("case {id} camera {}", b.camera.escape_debug()));
             let req = HoldRequest {
                 case_id: id,
@@ -260,7 +261,9 @@ pub(super) fn handle(
                 super::params::check_id("camera", c)?;
                 draft.set_target(format!("camera {c}"));
             }
-            let since = query.time("since", &config.timezone)?.unwrap_or(i64::MIN);
+            let since = query
+                .time("since", &config.timezone, now)?
+                .unwrap_or(i64::MIN);
             let rows = state.read_index()?.disclosures(camera, since)?;
             Ok(json!({ "timezone": config.timezone_name, "disclosures": rows }))
         }

@@ -49,10 +49,15 @@ impl Query {
     }
 
     /// A time parameter, if present (see [`parse_time`]).
-    pub fn time(&self, key: &str, tz: &jiff::tz::TimeZone) -> Result<Option<UnixMicros>> {
+    pub fn time(
+        &self,
+        key: &str,
+        tz: &jiff::tz::TimeZone,
+        now_us: UnixMicros,
+    ) -> Result<Option<UnixMicros>> {
         self.get(key)
             .map(|v| {
-                parse_time(v, tz)
+                parse_time(v, tz, now_us)
                     .map_err(|e| Error::invalid(format!("query parameter `{key}`: {e}")))
             })
             .transpose()
@@ -138,30 +143,73 @@ pub fn check_id(what: &str, id: &str) -> Result<()> {
     }
 }
 
-/// Parses a time given as RFC 3339 (`2026-03-01T08:00:00+02:00`, `...Z`) or
-/// as local time in `tz` (`2026-03-01 08:00` or `2026-03-01 08:00:30`).
-/// A local time that occurs twice (autumn clock change) takes the earlier.
-pub fn parse_time(s: &str, tz: &jiff::tz::TimeZone) -> Result<UnixMicros> {
+/// The forms [`parse_time`] takes, for messages and help texts.
+pub const TIME_FORMS: &str = "now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 \
+     (2026-03-01T08:00:00+02:00) or local YYYY-MM-DD HH:MM[:SS]";
+
+/// Parses a time as people type it: `now`; `-10m`, `-2h`, `-1d` (before
+/// `now_us`); `today 08:00`, `yesterday 17:30:15`; RFC 3339
+/// (`2026-03-01T08:00:00+02:00`, `...Z`); or local `2026-03-01 08:00[:30]`.
+/// Local times are in `tz`, and a refusal says so. A local time that occurs
+/// twice (autumn clock change) takes the earlier.
+pub fn parse_time(s: &str, tz: &jiff::tz::TimeZone, now_us: UnixMicros) -> Result<UnixMicros> {
     let s = s.trim();
-    let ts = if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        ts
+    let refuse = |why: &str| {
+        Error::invalid(format!(
+            "\"{}\" is not a time{why}; use {TIME_FORMS}; local times are read as {}",
+            s.escape_debug(),
+            zone_now(tz, now_us)
+        ))
+    };
+    if s == "now" {
+        return Ok(now_us);
+    }
+    if let Some(ago) = s.strip_prefix('-') {
+        let d = humantime::parse_duration(ago.trim()).map_err(|_| refuse(""))?;
+        let us = i64::try_from(d.as_micros()).map_err(|_| refuse(" (too far back)"))?;
+        return now_us
+            .checked_sub(us)
+            .ok_or_else(|| refuse(" (too far back)"));
+    }
+    let day_word = [("today", 0), ("yesterday", 1)]
+        .into_iter()
+        .find_map(|(w, back)| s.strip_prefix(w).map(|rest| (rest.trim(), back)));
+    let civil = if let Some((clock, back)) = day_word {
+        let clock = ["%H:%M", "%H:%M:%S"]
+            .iter()
+            .find_map(|f| jiff::civil::Time::strptime(f, clock).ok())
+            .ok_or_else(|| refuse(" (give the time of day as HH:MM)"))?;
+        let today = jiff::Timestamp::from_microsecond(now_us)
+            .map_err(|_| refuse(""))?
+            .to_zoned(tz.clone())
+            .date();
+        let day = today
+            .checked_sub(jiff::Span::new().days(back))
+            .map_err(|_| refuse(""))?;
+        day.to_datetime(clock)
+    } else if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_microsecond());
     } else {
-        let civil = ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+        ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
             .iter()
             .find_map(|f| jiff::civil::DateTime::strptime(f, s).ok())
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "\"{}\" is not a time; use RFC 3339 (2026-03-01T08:00:00+02:00) or local \
-                     time as YYYY-MM-DD HH:MM",
-                    s.escape_debug()
-                ))
-            })?;
-        tz.to_ambiguous_zoned(civil)
-            .compatible()
-            .map_err(|e| Error::invalid(format!("\"{s}\" is not a valid local time: {e}")))?
-            .timestamp()
+            .ok_or_else(|| refuse(""))?
     };
+    let ts = tz
+        .to_ambiguous_zoned(civil)
+        .compatible()
+        .map_err(|e| Error::invalid(format!("\"{s}\" is not a valid local time: {e}")))?
+        .timestamp();
     Ok(ts.as_microsecond())
+}
+
+/// `Europe/Vilnius (+02:00 now)`: the zone local times are read in.
+pub fn zone_now(tz: &jiff::tz::TimeZone, now_us: UnixMicros) -> String {
+    let name = tz.iana_name().unwrap_or("the system's zone");
+    match jiff::Timestamp::from_microsecond(now_us) {
+        Ok(now) => format!("{name} ({} now)", tz.to_offset(now)),
+        Err(_) => name.to_owned(),
+    }
 }
 
 /// A time in `tz` with its offset, e.g. `2026-11-22 12:15:00 +02:00`.
@@ -182,12 +230,37 @@ mod tests {
     #[test]
     fn times() {
         let tz = jiff::tz::TimeZone::get("Europe/Vilnius").unwrap();
-        let a = parse_time("2026-03-01T08:00:00+02:00", &tz).unwrap();
-        let b = parse_time("2026-03-01 08:00", &tz).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(parse_time("2026-03-01T06:00:00Z", &tz).unwrap(), a);
-        assert!(parse_time("yesterday", &tz).is_err());
-        assert!(parse_time("2026-13-01 08:00", &tz).is_err());
+        // 2026-03-01T10:30:00+02:00.
+        let now = 1_772_353_800_000_000;
+        let p = |s: &str| parse_time(s, &tz, now);
+        let a = p("2026-03-01T08:00:00+02:00").unwrap();
+        assert_eq!(p("2026-03-01 08:00").unwrap(), a);
+        assert_eq!(p("2026-03-01T06:00:00Z").unwrap(), a);
+        assert_eq!(p("today 08:00").unwrap(), a);
+        assert_eq!(p("yesterday 08:00").unwrap(), a - 24 * 3600 * 1_000_000);
+        assert_eq!(p("today 08:00:30").unwrap(), a + 30_000_000);
+        assert_eq!(p("now").unwrap(), now);
+        assert_eq!(p("-10m").unwrap(), now - 600_000_000);
+        assert_eq!(p("-2h").unwrap(), now - 7_200_000_000);
+        assert_eq!(p(" -1d ").unwrap(), now - 86_400_000_000);
+        for bad in [
+            "yesterday",
+            "today 25:00",
+            "-",
+            "-10 parsecs",
+            "2026-13-01 08:00",
+            "soon",
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(
+                e.message.contains("Europe/Vilnius (+02 now)")
+                    || e.message.contains("Europe/Vilnius (+02:00 now)")
+                    || e.message.contains("not a valid local time"),
+                "{bad}: {}",
+                e.message
+            );
+        }
+        assert!(p("-1000000000d").is_err());
     }
 
     #[test]

@@ -373,6 +373,8 @@ fn dispatch(
     }
     let query = Query::parse(req.query)?;
     let tz = &config.timezone;
+    // One reading of the clock for the whole request (relative times).
+    let now = state.clocks.realtime();
     match action {
         Action::Status => {
             query.only(&[])?;
@@ -403,10 +405,9 @@ fn dispatch(
                 ))
                 .into());
             }
-            let now = state.clocks.realtime();
-            let to = query.time("to", tz)?.unwrap_or(now);
+            let to = query.time("to", tz, now)?.unwrap_or(now);
             let from = query
-                .time("from", tz)?
+                .time("from", tz, now)?
                 .unwrap_or(to.saturating_sub(DEFAULT_WINDOW_US));
             draft.target = format!(
                 "camera {id} from {} to {}",
@@ -503,8 +504,8 @@ fn dispatch(
         }
         Action::Deletions => {
             query.only(&["from", "to"])?;
-            let to = query.time("to", tz)?.unwrap_or(i64::MAX);
-            let from = query.time("from", tz)?.unwrap_or(i64::MIN);
+            let to = query.time("to", tz, now)?.unwrap_or(i64::MAX);
+            let from = query.time("from", tz, now)?.unwrap_or(i64::MIN);
             draft.target = range_target(query.get("from"), query.get("to"));
             let rows = state.read_index()?.deletion_journal(from, to)?;
             Done::ok(json!({ "timezone": config.timezone_name, "deletions": rows }))
@@ -519,8 +520,8 @@ fn dispatch(
                 .into());
             }
             let filter = Filter {
-                from_us: query.time("from", tz)?,
-                to_us: query.time("to", tz)?,
+                from_us: query.time("from", tz, now)?,
+                to_us: query.time("to", tz, now)?,
                 uid: query.u32("uid")?,
                 action: query.get("action").map(str::to_owned),
                 limit: Some(limit),

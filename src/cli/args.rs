@@ -50,11 +50,12 @@ pub enum Command {
         /// Camera id, as in the config.
         #[arg(long)]
         camera: String,
-        /// Start of the range: RFC 3339 or local "YYYY-MM-DD HH:MM". Default: 24 h before --to.
-        #[arg(long)]
+        /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
+        /// "YYYY-MM-DD HH:MM[:SS]"; local times in the daemon's zone. Default: 24 h before --to.
+        #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
-        /// End of the range. Default: now.
-        #[arg(long)]
+        /// End, in the same forms as --from, e.g. "today 09:00" or now. Default: now.
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
         /// Only the last N segments in the table.
         #[arg(long, default_value_t = 20)]
@@ -70,9 +71,12 @@ pub enum Command {
     },
     /// The deletion journal: what was deleted, when, why, by whom (GET /v1/deletions).
     Deletions {
-        #[arg(long)]
+        /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
+        /// "YYYY-MM-DD HH:MM[:SS]"; local times in the daemon's zone.
+        #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
-        #[arg(long)]
+        /// End, in the same forms as --from, e.g. "today 09:00" or now.
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
     },
     /// Read or verify the audit log.
@@ -142,10 +146,12 @@ pub enum Command {
         case: Option<String>,
         #[arg(long)]
         camera: String,
-        /// RFC 3339 or local "YYYY-MM-DD HH:MM".
-        #[arg(long)]
+        /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
+        /// "YYYY-MM-DD HH:MM[:SS]"; local times in the daemon's zone.
+        #[arg(long, allow_hyphen_values = true)]
         from: String,
-        #[arg(long)]
+        /// End, in the same forms as --from, e.g. "today 09:00" or now.
+        #[arg(long, allow_hyphen_values = true)]
         to: String,
         /// Who receives it (named in the manifest and the register).
         #[arg(long)]
@@ -228,9 +234,12 @@ pub enum HoldCmd {
         case: String,
         #[arg(long)]
         camera: String,
-        #[arg(long)]
+        /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
+        /// "YYYY-MM-DD HH:MM[:SS]"; local times in the daemon's zone.
+        #[arg(long, allow_hyphen_values = true)]
         from: String,
-        #[arg(long)]
+        /// End, in the same forms as --from, e.g. "today 09:00" or now.
+        #[arg(long, allow_hyphen_values = true)]
         to: String,
     },
 }
@@ -261,9 +270,12 @@ pub enum CameraOp {
 pub enum AuditCmd {
     /// Entries, newest first (GET /v1/audit).
     List {
-        #[arg(long)]
+        /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
+        /// "YYYY-MM-DD HH:MM[:SS]"; local times in the daemon's zone.
+        #[arg(long, allow_hyphen_values = true)]
         from: Option<String>,
-        #[arg(long)]
+        /// End, in the same forms as --from, e.g. "today 09:00" or now.
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
         /// Only this uid.
         #[arg(long)]

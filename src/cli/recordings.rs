@@ -6,6 +6,15 @@ use super::output::*;
 
 pub(super) fn show_recordings(v: &Value, last: usize) {
     let tz = tz(v);
+    // The range as the daemon understood it, so a time read in another
+    // zone than the user meant shows at once.
+    out!(
+        "camera {}, {} to {} (times in {})",
+        text(&v["camera"]),
+        when(&v["from_us"], &tz),
+        when(&v["to_us"], &tz),
+        text(&v["timezone"])
+    );
     let segs = v["segments"].as_array().cloned().unwrap_or_default();
     let segs = &segs[segs.len().saturating_sub(last)..];
     let mut t = table(&["start", "end", "state", "frames", "bytes", "codecs", "time"]);
