@@ -118,3 +118,70 @@ fn relative_and_local_times_are_read_in_the_named_zone() {
         "{err}"
     );
 }
+
+/// Case commands print reports and tables, times in the daemon's zone with
+/// their offset; `--json` is the machine form, with an RFC 3339 time beside
+/// every microsecond one.
+#[test]
+fn case_commands_print_tables_and_json_carries_rfc3339_times() {
+    use support::api::{EVIDENCE, ctl_as};
+    let site = Site::new(vec![SiteCamera::new(
+        "cam1",
+        "rtsp://127.0.0.1:9/none".into(),
+    )]);
+    let _daemon = support::api::start(&site, "");
+    let ctl = |args: &[&str]| {
+        let o = ctl_as(&site, EVIDENCE, args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let opened = ctl(&[
+        "case",
+        "open",
+        "--id",
+        "t-1",
+        "--title",
+        "Bicycle theft",
+        "--authority",
+        "Police",
+        "--authority-ref",
+        "PD-7",
+        "--legal-basis",
+        "GDPR Art. 6(1)(c)",
+    ]);
+    assert!(opened.contains("case         t-1"), "{opened}");
+    assert!(opened.contains("authority    Police (PD-7)"), "{opened}");
+    let review = opened
+        .lines()
+        .find(|l| l.starts_with("review"))
+        .unwrap_or("");
+    assert!(
+        review.ends_with("+02:00") || review.ends_with("+03:00"),
+        "a local time with its offset: {opened}"
+    );
+    assert!(!opened.contains("review_us"), "{opened}");
+    let listed = ctl(&["case", "list"]);
+    assert!(
+        listed.contains("t-1") && listed.contains("Bicycle theft"),
+        "{listed}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ctl(&["--json", "case", "show", "t-1"])).unwrap();
+    let case = &json["case"];
+    let us = case["review_us"].as_i64().unwrap();
+    assert_eq!(
+        case["review_rfc3339"].as_str().unwrap(),
+        jiff::Timestamp::from_microsecond(us).unwrap().to_string()
+    );
+    let closed = ctl(&["case", "close", "t-1", "--reason", "solved"]);
+    assert!(
+        closed.starts_with("case closed: 0 hold(s) released"),
+        "{closed}"
+    );
+    let disclosures = ctl(&["disclosures"]);
+    assert!(disclosures.contains("recipient"), "a table: {disclosures}");
+}

@@ -169,7 +169,7 @@ pub(super) fn handle(
             let ix = SharedIndex::new(state.read_index()?);
             let st = evidence::case_status(&ix, &id, now)?;
             let copies = ix.lock().case_copies(&id)?;
-            Ok(json!({ "case": st, "copies": copies }))
+            Ok(json!({ "timezone": config.timezone_name, "case": st, "copies": copies }))
         }
         (Action::CaseRead, ["cases", _, "verify"], Some(id)) => {
             // Reads every copy back and compares it with the hash recorded
@@ -190,7 +190,7 @@ pub(super) fn handle(
             draft.set_target(format!("case {}", req.id.escape_debug()));
             draft.intend()?;
             let case = evidence::create_case(&writable(state)?, config, &req, &user, now)?;
-            Ok(json!({ "case": case }))
+            Ok(json!({ "timezone": config.timezone_name, "case": case }))
         }
         (Action::CaseWrite, ["cases", _, "holds"], Some(id)) => {
             query.only(&[])?;
@@ -217,7 +217,7 @@ pub(super) fn handle(
             };
             draft.intend()?;
             let r = evidence::add_hold(&writable(state)?, config, &state.leases, &req, now)?;
-            Ok(json!({ "hold": r }))
+            Ok(json!({ "timezone": config.timezone_name, "hold": r }))
         }
         (Action::CaseWrite, ["cases", _, "review"], Some(id)) => {
             query.only(&[])?;
@@ -239,7 +239,7 @@ pub(super) fn handle(
                 &user,
                 now,
             )?;
-            Ok(json!({ "case": c }))
+            Ok(json!({ "timezone": config.timezone_name, "case": c }))
         }
         (Action::CaseClose, ["cases", _, "close"], Some(id)) => {
             query.only(&[])?;
@@ -252,7 +252,7 @@ pub(super) fn handle(
             draft.set_reason(&b.reason);
             draft.intend()?;
             let r = evidence::close_case(&writable(state)?, config, &id, &b.reason, &user, now)?;
-            Ok(json!({ "closed": r }))
+            Ok(json!({ "timezone": config.timezone_name, "closed": r }))
         }
         (Action::Disclosures, ["disclosures"], None) => {
             query.only(&["camera", "since"])?;

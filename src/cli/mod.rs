@@ -20,6 +20,7 @@ mod output;
 
 pub mod args;
 mod audit;
+mod evidence;
 mod export;
 mod notice;
 mod recordings;
@@ -231,7 +232,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
                     Some(&json!({ "reason": reason })),
                 )?,
             };
-            (v, show_pretty)
+            (v, evidence::show_evidence)
         }
         Command::Hold {
             what:
@@ -247,7 +248,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
                 &format!("/v1/cases/{}/holds", encode(case)),
                 Some(&json!({ "camera": camera, "from": from, "to": to })),
             )?,
-            show_pretty,
+            evidence::show_evidence,
         ),
         Command::Disclosures { camera, since } => {
             let back = humantime::parse_duration(since).map_err(|e| {
@@ -264,7 +265,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
                     "/v1/disclosures",
                     &[("camera", camera.clone()), ("since", Some(since))],
                 ))?,
-                show_pretty,
+                evidence::show_evidence,
             )
         }
         Command::Notice { .. }

@@ -35,8 +35,41 @@ pub(super) fn show_pretty(v: &Value, _: usize) {
     out!("{}", pretty(v));
 }
 
+/// The machine form (`--json`): the reply, with an RFC 3339 UTC time beside
+/// every microsecond time (`review_us` gains `review_rfc3339`).
 pub(super) fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).expect("JSON values serialise")
+    serde_json::to_string_pretty(&with_rfc3339(v)).expect("JSON values serialise")
+}
+
+/// `v` with `NAME_rfc3339` beside each `NAME_us` that is a point in time
+/// (not a duration, offset or age).
+fn with_rfc3339(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, x) in map {
+                out.insert(k.clone(), with_rfc3339(x));
+                let Some(name) = k.strip_suffix("_us") else {
+                    continue;
+                };
+                if ["duration", "offset", "age"]
+                    .iter()
+                    .any(|w| name.contains(w))
+                {
+                    continue;
+                }
+                if let Some(ts) = x
+                    .as_i64()
+                    .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
+                {
+                    out.insert(format!("{name}_rfc3339"), Value::String(ts.to_string()));
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(with_rfc3339).collect()),
+        other => other.clone(),
+    }
 }
 
 pub(super) fn table(header: &[&str]) -> Table {

@@ -125,9 +125,20 @@ pub struct DisclosureRow {
     pub reason: String,
     pub by_user: String,
     pub by_uid: u32,
+    /// The files handed over, as stored: a JSON array of name, sha256 and
+    /// bytes; serialised as that array, not as a string holding it.
+    #[serde(serialize_with = "json_text")]
     pub files: String,
     #[serde(serialize_with = "hex32")]
     pub manifest_sha256: [u8; 32],
+}
+
+fn json_text<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match serde_json::from_str::<serde_json::Value>(v) {
+        Ok(value) => value.serialize(s),
+        Err(_) => s.serialize_str(v),
+    }
 }
 
 fn hex32<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
