@@ -88,6 +88,7 @@ pub enum Command {
     /// Disabling lasts until enabled, a daemon restart, or a reload that
     /// changes the camera.
     Camera {
+        /// What to do: enable, disable or restart.
         #[arg(value_enum)]
         op: CameraOp,
         /// Camera id, as in the config.
@@ -144,6 +145,7 @@ pub enum Command {
         /// The open case this export serves.
         #[arg(long)]
         case: Option<String>,
+        /// Camera id, as in the config, e.g. 1A-foje-pietine.
         #[arg(long)]
         camera: String,
         /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
@@ -156,9 +158,12 @@ pub enum Command {
         /// Who receives it (named in the manifest and the register).
         #[arg(long)]
         recipient: String,
+        /// Why it is handed over, e.g. "theft 12-3-456" (in the manifest and
+        /// the register).
         #[arg(long)]
         reason: String,
-        /// Default: the camera's zone's legal basis.
+        /// The disclosure's legal basis, e.g. "GDPR Art. 6(1)(c)". Default:
+        /// the case's; without a case, the recording's.
         #[arg(long)]
         legal_basis: Option<String>,
         /// A new or empty directory.
@@ -188,22 +193,32 @@ pub enum CaseCmd {
     /// All cases with their holds, copies and review state.
     List,
     /// One case with its copies.
-    Show { id: String },
+    Show {
+        /// The case id, e.g. 2026-0042.
+        id: String,
+    },
     /// Read every evidence copy of a case back and check it against the hash
     /// recorded when it was made; exit 1 if any changed or is missing.
-    Verify { id: String },
-    /// Open a case. The id becomes a directory name: letters, digits, -, _, .
+    Verify {
+        /// The case id, e.g. 2026-0042.
+        id: String,
+    },
+    /// Open a case for an authority's request, with a review date.
     Open {
+        /// The case id, e.g. 2026-0042: it names a directory, so ASCII
+        /// letters, digits, '-', '_' and '.' only.
         #[arg(long)]
         id: String,
+        /// What happened, e.g. "Theft in the hall".
         #[arg(long)]
         title: String,
-        /// The requesting authority.
+        /// The requesting authority, e.g. "Vilnius police".
         #[arg(long)]
         authority: String,
-        /// Its reference.
+        /// Its reference, e.g. 12-3-456.
         #[arg(long)]
         authority_ref: String,
+        /// The legal basis of keeping the footage, e.g. "GDPR Art. 6(1)(c)".
         #[arg(long)]
         legal_basis: String,
         /// Days until review (default and maximum from [evidence]).
@@ -212,15 +227,20 @@ pub enum CaseCmd {
     },
     /// Move the review date to DAYS from now; needs a reason.
     Review {
+        /// The case id, e.g. 2026-0042.
         id: String,
+        /// Days from now, e.g. 30 (at most evidence.review_days_max).
         #[arg(long)]
         days: u32,
+        /// Why the footage is still needed, e.g. "trial set for March".
         #[arg(long)]
         reason: String,
     },
     /// Close a case: its copies are destroyed and its holds released.
     Close {
+        /// The case id, e.g. 2026-0042.
         id: String,
+        /// Why the purpose has ended, e.g. "proceedings ended".
         #[arg(long)]
         reason: String,
     },
@@ -230,8 +250,10 @@ pub enum CaseCmd {
 pub enum HoldCmd {
     /// Hold a camera's footage over a range for a case.
     Add {
+        /// The open case, e.g. 2026-0042.
         #[arg(long)]
         case: String,
+        /// Camera id, as in the config, e.g. 1A-foje-pietine.
         #[arg(long)]
         camera: String,
         /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
@@ -283,6 +305,7 @@ pub enum AuditCmd {
         /// Only this action, e.g. recordings.list.
         #[arg(long)]
         action: Option<String>,
+        /// Newest entries shown, 1 to 10000.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -294,4 +317,38 @@ pub enum AuditCmd {
         #[arg(long, value_name = "SEQ:HASH:SIG")]
         checkpoint: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command says what it does, and every option and argument has a
+    /// line of help that ends as a sentence would, not cut off mid-list.
+    #[test]
+    fn every_command_and_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+            if about.trim().is_empty() || about.trim_end().ends_with(',') {
+                missing.push(format!("{here}: about {about:?}"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() || help.trim_end().ends_with(',') {
+                    missing.push(format!("{here} --{id}: help {help:?}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without help:\n{}", missing.join("\n"));
+    }
 }
