@@ -17,6 +17,7 @@ use crate::clock::{ClockGuard, Clocks, SystemClocks};
 use crate::config::{Camera, Config};
 use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::ingest::control::{CameraOp, CameraStatuses, ControlRequest};
 use crate::ingest::finisher::{Finisher, FinisherThread};
 use crate::ingest::segmenter::Target;
 use crate::ingest::{CameraHandle, CameraSettings, CameraState, CameraStatus, SharedIndex};
@@ -46,32 +47,6 @@ const CONTROL_POLL: Duration = Duration::from_millis(100);
 /// Why a camera starting with the daemon has a gap since its last footage.
 const GAP_NOT_RUNNING: &str = "custosd was not recording (stopped or restarting)";
 
-/// What an operator asks of a running camera (admin API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CameraOp {
-    /// Record again after `Disable`.
-    Enable,
-    /// Stop recording (open segment finalised) until `Enable`, a restart of
-    /// the daemon, or a reload that changes the camera.
-    Disable,
-    /// Reconnect now (e.g. after fixing the camera), finalising the segment.
-    Restart,
-}
-
-/// A camera operation sent from the admin API to the daemon's main thread,
-/// which owns the recorder.
-pub struct ControlRequest {
-    pub camera: String,
-    pub op: CameraOp,
-    /// Who asked (user name and uid), for the log and the outage row.
-    pub by: String,
-    pub reply: mpsc::Sender<Result<String>>,
-}
-
-/// Where the admin API sends camera operations.
-pub type ControlSender = mpsc::Sender<ControlRequest>;
-
 /// A running recorder: the index, the finisher, and the cameras.
 pub struct Recorder {
     config: Config,
@@ -81,7 +56,7 @@ pub struct Recorder {
     finisher_thread: Option<FinisherThread>,
     cameras: BTreeMap<String, CameraHandle>,
     /// Live status of each running camera, shared with the admin API.
-    statuses: crate::api::CameraStatuses,
+    statuses: CameraStatuses,
     leases: Arc<Leases>,
     alarms: Arc<StorageAlarms>,
     /// Whether the wall clock may be trusted to destroy: shared by the
@@ -183,7 +158,7 @@ impl Recorder {
     }
 
     /// Live camera statuses, kept current as cameras start and stop.
-    pub fn camera_statuses(&self) -> crate::api::CameraStatuses {
+    pub fn camera_statuses(&self) -> CameraStatuses {
         self.statuses.clone()
     }
 

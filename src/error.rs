@@ -51,6 +51,23 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The error an API error reply describes (`{"error": {"kind",
+    /// "message"}}`, docs/api.md), as the client and the export stream
+    /// read it; an unknown kind is internal.
+    pub fn from_reply(status: u16, json: &serde_json::Value) -> Error {
+        let kind = json["error"]["kind"]
+            .as_str()
+            .and_then(|k| {
+                serde_json::from_value::<ErrorKind>(serde_json::Value::String(k.into())).ok()
+            })
+            .unwrap_or(ErrorKind::Internal);
+        let message = json["error"]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("custosd answered {status} without an explanation"));
+        Error::new(kind, message)
+    }
+
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,

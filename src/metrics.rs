@@ -15,9 +15,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use crate::api::ApiState;
+use crate::audit::AuditLog;
+use crate::clock::ClockGuard;
+use crate::config::Config;
 use crate::error::Result;
+use crate::index::Index;
 use crate::ingest::CameraState;
+use crate::ingest::control::CameraStatuses;
+use crate::retention::Leases;
 
 /// Content type of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -138,11 +143,28 @@ fn secs(us: i64) -> f64 {
     us as f64 / 1e6
 }
 
-/// The whole exposition for the daemon behind `state`.
-pub fn render(state: &ApiState) -> Result<String> {
-    let config = state.config();
-    let now = state.clocks.realtime();
-    let index = state.read_index()?;
+/// What the metrics are read from: the daemon's parts, lent by whoever
+/// serves them (the admin API), so this module depends on no server.
+pub struct Sources<'a> {
+    pub config: &'a Config,
+    pub now_us: i64,
+    /// A read-only connection to the index.
+    pub index: Index,
+    pub started_us: i64,
+    pub cameras: &'a CameraStatuses,
+    pub leases: &'a Leases,
+    pub clock_guard: &'a ClockGuard,
+    pub requests: &'a RequestCounter,
+    pub audit: &'a AuditLog,
+    /// Cut-off segments the start-up recovery could not read back.
+    pub unreadable_at_start: usize,
+}
+
+/// The whole exposition.
+pub fn render(state: &Sources) -> Result<String> {
+    let config = state.config;
+    let now = state.now_us;
+    let index = &state.index;
     let mut e = Exposition::new();
 
     e.family("custos_build_info", Kind::Gauge, "Version of custosd.");
@@ -245,7 +267,7 @@ pub fn render(state: &ApiState) -> Result<String> {
     }
 
     // Storage roots and zones.
-    let status = crate::retention::status(&index, &config, &state.leases, now)?;
+    let status = crate::retention::status(index, config, state.leases, now)?;
     let protected: BTreeMap<String, u64> = index.protected_bytes()?.into_iter().collect();
     e.family(
         "custos_storage_used_bytes",
@@ -365,12 +387,7 @@ pub fn render(state: &ApiState) -> Result<String> {
         "Cut-off segments the start-up recovery could not read back (kept for the next \
          start). Must be 0.",
     );
-    e.sample(
-        &[],
-        state
-            .unreadable_at_start
-            .load(std::sync::atomic::Ordering::Relaxed) as f64,
-    );
+    e.sample(&[], state.unreadable_at_start as f64);
 
     // The API and its audit log.
     e.family(
@@ -389,65 +406,4 @@ pub fn render(state: &ApiState) -> Result<String> {
     e.sample(&[], state.audit.head().seq as f64);
 
     Ok(e.finish())
-}
-
-/// Serves `GET /metrics` on a loopback TCP listener (`api.metrics_listen`),
-/// for scrapers that cannot reach the Unix socket. It shows only what
-/// `/v1/metrics` shows (counts and health, no footage, no personal data),
-/// takes no input, and is not audited per scrape; config validation keeps
-/// it on loopback.
-pub async fn serve_tcp(listener: tokio::net::TcpListener, state: std::sync::Arc<ApiState>) {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    use hyper::server::conn::http1;
-    use hyper::service::service_fn;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics port: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let state = state.clone();
-                async move {
-                    let (status, kind, body) = if req.method() == hyper::Method::GET
-                        && req.uri().path() == "/metrics"
-                    {
-                        let rendered = tokio::task::spawn_blocking(move || render(&state)).await;
-                        match rendered {
-                            Ok(Ok(text)) => (200, CONTENT_TYPE, text),
-                            Ok(Err(e)) => (503, "text/plain", format!("{e}\n")),
-                            Err(_) => (500, "text/plain", "internal error\n".to_owned()),
-                        }
-                    } else {
-                        (
-                            404,
-                            "text/plain",
-                            "only GET /metrics is served here\n".to_owned(),
-                        )
-                    };
-                    let reply = hyper::Response::builder()
-                        .status(status)
-                        .header("content-type", kind)
-                        .body(Full::new(Bytes::from(body)))
-                        .expect("a valid response");
-                    Ok::<_, std::convert::Infallible>(reply)
-                }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(5));
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
 }

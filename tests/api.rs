@@ -1180,7 +1180,7 @@ fn a_jumped_clock_suspends_the_audit_purge_and_raises_an_alarm() {
             .len()
     };
     let gauge = |ip: &InProcess| {
-        let m = custos::metrics::render(&ip.state).unwrap();
+        let m = ip.state.render_metrics().unwrap();
         m.lines()
             .find_map(|l| l.strip_prefix("custos_clock_implausible "))
             .map(str::to_owned)

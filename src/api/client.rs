@@ -104,7 +104,7 @@ impl Client {
         if (200..300).contains(&r.status) {
             return Ok(json);
         }
-        Err(error_from(r.status, &json))
+        Err(Error::from_reply(r.status, &json))
     }
 
     pub fn get(&self, target: &str) -> Result<Value> {
@@ -184,7 +184,7 @@ impl Client {
         let mut body = streamed.body;
         body.read_to_end(&mut text).map_err(|e| self.io(e))?;
         let json = RawResponse { status, body: text }.json()?;
-        Err(error_from(status, &json))
+        Err(Error::from_reply(status, &json))
     }
 
     fn io(&self, e: std::io::Error) -> Error {
@@ -253,19 +253,6 @@ impl<R: BufRead> Read for Chunked<R> {
         }
         Ok(n)
     }
-}
-
-/// The error an error body describes.
-pub fn error_from(status: u16, json: &Value) -> Error {
-    let kind = json["error"]["kind"]
-        .as_str()
-        .and_then(|k| serde_json::from_value::<ErrorKind>(Value::String(k.into())).ok())
-        .unwrap_or(ErrorKind::Internal);
-    let message = json["error"]["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("custosd answered {status} without an explanation"));
-    Error::new(kind, message)
 }
 
 /// Parses `HTTP/1.1 200 OK\r\n...headers...\r\n\r\nbody`.

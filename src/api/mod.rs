@@ -32,7 +32,6 @@ mod stream;
 pub use server::{ApiServer, serve};
 pub use stream::ReplyBody;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -46,12 +45,9 @@ use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::ingest::CameraStatus;
 use crate::retention::{Leases, StorageAlarms};
 
-/// Live status of each running camera, by camera id; the recorder keeps it
-/// up to date as cameras start and stop.
-pub type CameraStatuses = Arc<RwLock<BTreeMap<String, Arc<CameraStatus>>>>;
+pub use crate::ingest::control::CameraStatuses;
 
 /// How the API asks the daemon to reload its configuration.
 pub type ReloadFn = Arc<dyn Fn() -> Result<()> + Send + Sync>;
@@ -127,7 +123,7 @@ pub struct ApiState {
     pub clock_guard: Arc<ClockGuard>,
     /// Where camera operations go: the daemon's main thread, which owns the
     /// recorder. None when the API runs without a recorder (tests).
-    control: std::sync::Mutex<Option<crate::daemon::ControlSender>>,
+    control: std::sync::Mutex<Option<crate::ingest::control::ControlSender>>,
     /// Requests answered, by outcome, for `/v1/metrics`.
     pub requests: crate::metrics::RequestCounter,
     /// Cut-off segments the start-up recovery could not read back (kept,
@@ -190,7 +186,7 @@ impl ApiState {
     }
 
     /// Connects camera operations to the daemon's main thread.
-    pub fn set_control(&self, sender: crate::daemon::ControlSender) {
+    pub fn set_control(&self, sender: crate::ingest::control::ControlSender) {
         *self.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
     }
 
@@ -199,7 +195,7 @@ impl ApiState {
     pub(crate) fn control_camera(
         &self,
         camera: &str,
-        op: crate::daemon::CameraOp,
+        op: crate::ingest::control::CameraOp,
         by: String,
     ) -> Result<String> {
         let sender = self
@@ -211,7 +207,7 @@ impl ApiState {
             Error::unavailable("camera control is not available: no recorder runs here")
         })?;
         let (reply, answer) = std::sync::mpsc::channel();
-        let request = crate::daemon::ControlRequest {
+        let request = crate::ingest::control::ControlRequest {
             camera: camera.to_owned(),
             op,
             by,
@@ -223,6 +219,25 @@ impl ApiState {
         answer
             .recv_timeout(std::time::Duration::from_secs(60))
             .map_err(|_| Error::unavailable("the recorder did not answer within 60 s"))?
+    }
+
+    /// The Prometheus text, from this daemon's parts.
+    pub fn render_metrics(&self) -> Result<String> {
+        let config = self.config();
+        crate::metrics::render(&crate::metrics::Sources {
+            config: &config,
+            now_us: self.clocks.realtime(),
+            index: self.read_index()?,
+            started_us: self.started_us,
+            cameras: &self.cameras,
+            leases: &self.leases,
+            clock_guard: &self.clock_guard,
+            requests: &self.requests,
+            audit: &self.audit,
+            unreadable_at_start: self
+                .unreadable_at_start
+                .load(std::sync::atomic::Ordering::Relaxed),
+        })
     }
 
     pub(crate) fn read_index(&self) -> Result<Index> {

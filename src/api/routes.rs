@@ -480,9 +480,9 @@ fn dispatch(
         Action::CameraControl => {
             let id = camera.expect("route has an id");
             let op = match rest.last() {
-                Some(&"enable") => crate::daemon::CameraOp::Enable,
-                Some(&"disable") => crate::daemon::CameraOp::Disable,
-                _ => crate::daemon::CameraOp::Restart,
+                Some(&"enable") => crate::ingest::control::CameraOp::Enable,
+                Some(&"disable") => crate::ingest::control::CameraOp::Disable,
+                _ => crate::ingest::control::CameraOp::Restart,
             };
             query.only(&[])?;
             draft.target = format!("camera {id}: {}", rest.last().unwrap_or(&""));
@@ -549,7 +549,7 @@ fn dispatch(
             Ok(Done {
                 status: StatusCode::OK,
                 body: Value::Null,
-                text: Some((crate::metrics::CONTENT_TYPE, crate::metrics::render(state)?)),
+                text: Some((crate::metrics::CONTENT_TYPE, state.render_metrics()?)),
                 stream: None,
             })
         }

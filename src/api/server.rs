@@ -334,7 +334,7 @@ impl ApiServer {
                         match tokio::net::TcpListener::bind(addr).await {
                             Ok(l) => {
                                 tracing::info!(%addr, "metrics served over TCP");
-                                tokio::spawn(crate::metrics::serve_tcp(l, st.clone()));
+                                tokio::spawn(serve_metrics_tcp(l, st.clone()));
                             }
                             Err(e) => tracing::error!(%addr, error = %e,
                                 "cannot serve metrics over TCP; they stay on the admin socket"),
@@ -407,5 +407,66 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.stop_inner();
+    }
+}
+
+/// Serves `GET /metrics` on a loopback TCP listener (`api.metrics_listen`),
+/// for scrapers that cannot reach the Unix socket. It shows only what
+/// `/v1/metrics` shows (counts and health, no footage, no personal data),
+/// takes no input, and is not audited per scrape; config validation keeps
+/// it on loopback.
+async fn serve_metrics_tcp(listener: tokio::net::TcpListener, state: Arc<ApiState>) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics port: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let state = state.clone();
+                async move {
+                    let (status, kind, body) =
+                        if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
+                            let rendered =
+                                tokio::task::spawn_blocking(move || state.render_metrics()).await;
+                            match rendered {
+                                Ok(Ok(text)) => (200, crate::metrics::CONTENT_TYPE, text),
+                                Ok(Err(e)) => (503, "text/plain", format!("{e}\n")),
+                                Err(_) => (500, "text/plain", "internal error\n".to_owned()),
+                            }
+                        } else {
+                            (
+                                404,
+                                "text/plain",
+                                "only GET /metrics is served here\n".to_owned(),
+                            )
+                        };
+                    let reply = hyper::Response::builder()
+                        .status(status)
+                        .header("content-type", kind)
+                        .body(Full::new(Bytes::from(body)))
+                        .expect("a valid response");
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(5));
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }

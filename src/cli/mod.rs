@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         // Text, not JSON: printed as the daemon sent it.
         let r = client.raw("GET", "/v1/metrics", b"")?;
         if !(200..300).contains(&r.status) {
-            return Err(crate::api::client::error_from(r.status, &r.json()?));
+            return Err(crate::Error::from_reply(r.status, &r.json()?));
         }
         {
             use std::io::Write as _;

@@ -358,7 +358,7 @@ impl<R: Read> Receiver<'_, R> {
                 }
                 (b'X', _) => {
                     let v: serde_json::Value = parse(payload)?;
-                    let e = crate::api::client::error_from(500, &v);
+                    let e = Error::from_reply(500, &v);
                     return Err(Error::new(
                         e.kind,
                         format!("custosd stopped the export: {}", e.message),

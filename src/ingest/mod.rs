@@ -3,6 +3,7 @@
 //! segments through `segmenter` and making them durable in `finisher`.
 
 mod camera;
+pub mod control;
 pub mod finisher;
 pub mod pipeline;
 mod retina_source;
