@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use custos::clock::{ClockGuard, SimulatedClocks};
 use custos::config::Config;
+use custos::index::SharedIndex;
 use custos::index::{Index, NewSegment, SegmentSummary, TimeSource};
-use custos::ingest::SharedIndex;
 use custos::retention::{self, Context, DAY_US, DEFAULT_BATCH, Leases, StorageAlarms};
 
 const CAMERAS: i64 = 100;

@@ -17,10 +17,11 @@ use crate::clock::{ClockGuard, Clocks, SystemClocks};
 use crate::config::{Camera, Config};
 use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::index::SharedIndex;
 use crate::ingest::control::{CameraOp, CameraStatuses, ControlRequest};
 use crate::ingest::finisher::{Finisher, FinisherThread};
 use crate::ingest::segmenter::Target;
-use crate::ingest::{CameraHandle, CameraSettings, CameraState, CameraStatus, SharedIndex};
+use crate::ingest::{CameraHandle, CameraSettings, CameraState, CameraStatus};
 use crate::retention::{Leases, Reaper, StorageAlarms};
 
 /// The signals the daemon handles; blocked in every thread and taken with

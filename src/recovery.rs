@@ -18,8 +18,8 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::index::SharedIndex;
 use crate::index::{SegmentId, SegmentRow, SegmentState, SegmentSummary};
-use crate::ingest::SharedIndex;
 use crate::{mp4, storage};
 
 /// What the recovery pass did.

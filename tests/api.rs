@@ -309,7 +309,7 @@ fn footage_is_scoped_by_the_zone_it_was_recorded_under_and_listings_are_paged() 
         assert!(Instant::now() < deadline, "no index");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let index = custos::ingest::SharedIndex::new(Index::open(&site.index_path()).unwrap());
+    let index = custos::index::SharedIndex::new(Index::open(&site.index_path()).unwrap());
     // 2026-11-20T10:00:00Z: two minutes under outdoor, then one under indoor.
     let t0 = 1_795_168_800_000_000_i64;
     let min = 60_000_000;

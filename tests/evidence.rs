@@ -15,8 +15,8 @@ use custos::ErrorKind;
 use custos::clock::{ClockGuard, SimulatedClocks};
 use custos::config::Config;
 use custos::evidence::{self, CaseRequest, HoldRequest};
+use custos::index::SharedIndex;
 use custos::index::{DeletionReason, Index, SegmentId, SegmentState};
-use custos::ingest::SharedIndex;
 use custos::retention::{self, Context, DAY_US, Leases, StorageAlarms};
 use support::daemon::files_under;
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use custos::clock::{ClockGuard, Clocks, SimulatedClocks};
 use custos::config::{Config, Destruction};
+use custos::index::SharedIndex;
 use custos::index::{CameraId, DeletionReason, Index, SegmentId, SegmentState};
-use custos::ingest::SharedIndex;
 use custos::retention::{self, Context, DAY_US, Leases, StorageAlarms};
 use support::daemon::{Daemon, Site, files_under, simulated_site};
 

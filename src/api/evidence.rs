@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::evidence::{self, CaseRequest, HoldRequest};
 use crate::index::Index;
-use crate::ingest::SharedIndex;
+use crate::index::SharedIndex;
 
 fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| {

@@ -37,10 +37,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{Config, Destruction};
+use crate::index::SharedIndex;
 use crate::index::{
     CaseRow, CopyRow, DeletionReason, NewCase, NewCopy, NewDeletion, SegmentId, SegmentState,
 };
-use crate::ingest::SharedIndex;
 use crate::retention::{Leases, days_after};
 use crate::{Error, ErrorKind, Result, failpoint};
 

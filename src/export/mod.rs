@@ -39,8 +39,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::index::SharedIndex;
 use crate::index::{NewDisclosure, SegmentId, SegmentRow, SegmentState};
-use crate::ingest::SharedIndex;
 use crate::mp4::progressive::{self, SampleRef, SourceFiles};
 use crate::mp4::{Mp4Info, TrackSpec};
 use crate::retention::Leases;

@@ -660,3 +660,22 @@ fn make_private(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// One read-write connection shared by the recorder's threads (cameras,
+/// finishers), the reaper and evidence: each call is one statement or one
+/// transaction under the lock.
+#[derive(Clone)]
+pub struct SharedIndex(std::sync::Arc<std::sync::Mutex<Index>>);
+
+impl SharedIndex {
+    pub fn new(index: Index) -> Self {
+        SharedIndex(std::sync::Arc::new(std::sync::Mutex::new(index)))
+    }
+
+    /// Locks the index. A panic while it was held cannot leave SQLite in a
+    /// half-written state (each call is a statement or a transaction), so a
+    /// poisoned lock is still usable.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

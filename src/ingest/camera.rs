@@ -20,7 +20,8 @@ use crate::index::OutageId;
 use super::finisher::Finisher;
 use super::retina_source::RetinaSource;
 use super::segmenter::{Segmenter, Target};
-use super::{CameraState, CameraStatus, SharedIndex, pipeline};
+use super::{CameraState, CameraStatus, pipeline};
+use crate::index::SharedIndex;
 
 /// How often the supervisor checks for a stall.
 const TICK: Duration = Duration::from_millis(250);

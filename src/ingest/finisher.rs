@@ -27,7 +27,8 @@ use std::time::Duration;
 use crate::index::{SegmentId, SegmentSummary, TimeSource};
 use crate::storage;
 
-use super::{CameraStatus, SharedIndex};
+use super::CameraStatus;
+use crate::index::SharedIndex;
 
 /// Segments per camera a root's queue holds, the one being finished
 /// included. Cameras cut at about the same moment, so a root's queue must

@@ -11,30 +11,12 @@ mod rtptime;
 pub mod segmenter;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::clock::UnixMicros;
-use crate::index::Index;
 
 pub use camera::{CameraHandle, CameraSettings};
-
-/// The index shared between cameras, the finisher and the daemon.
-#[derive(Clone)]
-pub struct SharedIndex(Arc<Mutex<Index>>);
-
-impl SharedIndex {
-    pub fn new(index: Index) -> Self {
-        SharedIndex(Arc::new(Mutex::new(index)))
-    }
-
-    /// Locks the index. A panic while it was held cannot leave SQLite in a
-    /// half-written state (each call is a statement or a transaction), so a
-    /// poisoned lock is still usable.
-    pub fn lock(&self) -> MutexGuard<'_, Index> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// What a camera is doing, for the status API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -26,8 +26,9 @@ use crate::error::{Error, Result};
 use crate::index::{NewSegment, SegmentId, SegmentSummary, TimeSource};
 use crate::mp4::{self, FragmentedWriter};
 
+use super::CameraStatus;
 use super::finisher::{FinishJob, Finisher, Retime};
-use super::{CameraStatus, SharedIndex};
+use crate::index::SharedIndex;
 
 /// How much media is held in memory before it is written: the most a kill -9
 /// loses, beyond the one frame that waits for its duration.

@@ -50,11 +50,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::clock::{ClockAlarm, ClockGuard, Clocks, UnixMicros, format_utc};
 use crate::config::{Config, Destruction, MAX_RETENTION_DAYS_RANGE, StorageRoot};
 use crate::error::{Error, Result};
+use crate::index::SharedIndex;
 use crate::index::{
     CameraId, Candidate, Cursor, DeletionReason, Index, NewDeletion, Overdue, Protection,
     SegmentId, SegmentState,
 };
-use crate::ingest::SharedIndex;
 use crate::storage;
 
 pub use reaper::{Reaper, ReaperWaker};

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
-use crate::ingest::SharedIndex;
+use crate::index::SharedIndex;
 
 use super::{Context, DEFAULT_BATCH, Leases, StorageAlarms, pass, statvfs_free, under_pressure};
 

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use custos::index::SharedIndex;
 use custos::index::{NewSegment, SegmentId, SegmentSummary, TimeSource};
-use custos::ingest::SharedIndex;
 use custos::storage;
 use sha2::{Digest, Sha256};
 
