@@ -100,15 +100,14 @@ pub(super) fn export(
             uid: caller.peer.uid,
         },
     };
-    let key = crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
-    let read = SharedIndex::new(state.read_index()?);
-    let prepared = crate::export::prepare(&read, config.clone(), &state.leases, &request)?;
-    let (index_path, clocks) = (state.index_path.clone(), state.clocks.clone());
+    // One connection for the whole export: its checks, then the disclosure
+    // row it writes at the end.
+    let index = SharedIndex::new(Index::open(&state.index_path)?);
+    let prepared = crate::export::prepare(&index, config.clone(), &state.leases, &request)?;
+    let (key, clocks) = (state.node_key.clone(), state.clocks.clone());
     Ok(Box::new(move |out: &mut dyn std::io::Write| {
         let mut sink = crate::export::stream::StreamSink::new(out);
-        let result = Index::open(&index_path).and_then(|ix| {
-            prepared.write(&SharedIndex::new(ix), &key, &mut sink, clocks.realtime())
-        });
+        let result = prepared.write(&index, &key, &mut sink, clocks.realtime());
         match result {
             Ok(m) => {
                 let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
@@ -269,7 +268,7 @@ pub(super) fn handle(
         }
         (Action::KeyShow, ["key"], None) => {
             query.only(&[])?;
-            let key = crate::export::key::read_public(&config.daemon.state_dir)?;
+            let key = state.node_key.public();
             Ok(json!({
                 "public_key": hex::encode(key.as_bytes()),
                 "fingerprint": crate::export::key::fingerprint(&key),

@@ -105,6 +105,8 @@ pub struct ApiState {
     config: RwLock<Arc<Config>>,
     pub cameras: CameraStatuses,
     pub audit: AuditLog,
+    /// The node's signing key, loaded once: it signs export manifests.
+    pub node_key: crate::export::NodeKey,
     pub clocks: Arc<dyn Clocks>,
     /// The index, opened read-only per request (WAL readers do not block
     /// the recorder).
@@ -150,14 +152,15 @@ impl ApiState {
         clock_guard: Arc<ClockGuard>,
     ) -> Result<ApiState> {
         // The audit writer signs its anchor and checkpoints with the node key.
-        let key = crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
-        let audit = AuditLog::open(Index::open(&index_path)?, key)?;
+        let node_key = crate::export::NodeKey::load_or_create(&config.daemon.state_dir)?;
+        let audit = AuditLog::open(Index::open(&index_path)?, node_key.clone())?;
         Ok(ApiState {
             limits: Limits::from_config(&config),
             started_us: clocks.realtime(),
             config: RwLock::new(Arc::new(config)),
             cameras,
             audit,
+            node_key,
             clocks,
             index_path,
             daemon_uid: nix::unistd::geteuid().as_raw(),

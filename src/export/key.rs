@@ -26,7 +26,9 @@ use crate::{Error, ErrorKind, Result};
 pub const KEY_FILE: &str = "node.key";
 pub const PUBLIC_FILE: &str = "node.pub";
 
-/// The node's signing key.
+/// The node's signing key. Loaded once at start and held (cloned into the
+/// audit writer and each export), never read from disk per request.
+#[derive(Clone)]
 pub struct NodeKey {
     signing: SigningKey,
 }
