@@ -38,9 +38,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, Destruction};
 use crate::index::SharedIndex;
-use crate::index::{
-    CaseRow, CopyRow, DeletionReason, NewCase, NewCopy, NewDeletion, SegmentId, SegmentState,
-};
+use crate::index::{CaseRow, CopyRow, DeletionReason, NewCase, NewCopy, NewDeletion, SegmentId};
 use crate::retention::{Leases, days_after};
 use crate::{Error, ErrorKind, Result, failpoint};
 
@@ -251,14 +249,7 @@ pub fn add_hold(
     let _lease = leases.acquire(&ids);
     let (hold_id, rows) = index.lock().transaction(|ix| {
         ix.open_case(case_id)?;
-        let mut rows = Vec::new();
-        for id in &ids {
-            if let Some(r) = ix.segment(*id)?
-                && r.state == SegmentState::Complete
-            {
-                rows.push(r);
-            }
-        }
+        let rows = ix.complete_segments(&ids)?;
         if rows.is_empty() {
             return Err(Error::not_found(format!(
                 "no footage of camera {camera} in the requested range: it was never recorded \

@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::index::SharedIndex;
-use crate::index::{NewDisclosure, SegmentId, SegmentRow, SegmentState};
+use crate::index::{NewDisclosure, SegmentId, SegmentRow};
 use crate::mp4::progressive::{self, SampleRef, SourceFiles};
 use crate::mp4::{Mp4Info, TrackSpec};
 use crate::retention::Leases;
@@ -223,15 +223,10 @@ pub fn prepare(
     let lease = leases.acquire(&ids);
     let (rows, outages) = {
         let index = index.lock();
-        let mut rows = Vec::new();
-        for id in &ids {
-            if let Some(r) = index.segment(*id)?
-                && r.state == SegmentState::Complete
-            {
-                rows.push(r);
-            }
-        }
-        (rows, index.outages(&camera.id, req.from_us, req.to_us)?)
+        (
+            index.complete_segments(&ids)?,
+            index.outages(&camera.id, req.from_us, req.to_us)?,
+        )
     };
     if rows.is_empty() {
         return Err(Error::not_found(format!(

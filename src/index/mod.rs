@@ -489,6 +489,21 @@ impl Index {
         collect(rows)
     }
 
+    /// Of `ids`, the segments still complete, in that order: one doomed or
+    /// gone since the ids were read is left out (read them again after
+    /// taking a lease, and only what the lease covers is used).
+    pub fn complete_segments(&self, ids: &[SegmentId]) -> Result<Vec<SegmentRow>> {
+        let mut rows = Vec::new();
+        for id in ids {
+            if let Some(r) = self.segment(*id)?
+                && r.state == SegmentState::Complete
+            {
+                rows.push(r);
+            }
+        }
+        Ok(rows)
+    }
+
     /// Opens an outage of `camera` from `from_us`.
     pub fn begin_outage(&self, camera: CameraId, from_us: i64, reason: &str) -> Result<OutageId> {
         self.conn

@@ -503,32 +503,62 @@ pub fn delete_candidates(
     };
     crate::failpoint::abort_at("after-mark");
 
-    // (b) destroy, (c) fsync the directories, (d) remove the rows.
+    let doomed = marked.iter().map(|c| Doomed {
+        id: SegmentId(c.id),
+        root: &c.root,
+        path: &c.path,
+        bytes: c.bytes,
+    });
+    let tally = destroy_doomed(ctx.index, ctx.config, doomed, pass_us)?;
+    Ok((tally, leased))
+}
+
+/// A segment marked doomed, to be destroyed.
+struct Doomed<'a> {
+    id: SegmentId,
+    root: &'a str,
+    path: &'a str,
+    bytes: u64,
+}
+
+/// The steps after marking: (b) destroy each file, (c) fsync their
+/// directories, (d) remove the rows of those destroyed, then tidy the
+/// directories left empty. A file that cannot be destroyed, or is on a root
+/// no longer configured, keeps its doomed row for the next pass or start.
+fn destroy_doomed<'a>(
+    index: &SharedIndex,
+    config: &Config,
+    doomed: impl IntoIterator<Item = Doomed<'a>>,
+    now_us: UnixMicros,
+) -> Result<Tally> {
     let mut tally = Tally::default();
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let mut done = Vec::with_capacity(marked.len());
-    for c in &marked {
-        let root = ctx
-            .config
-            .storage_root(&c.root)
-            .expect("candidates on unknown roots are filtered out");
-        let path = storage::absolute(&root.path, &c.path);
+    let mut done = Vec::new();
+    for d in doomed {
+        let Some(root) = config.storage_root(d.root) else {
+            tracing::warn!(root = %d.root, path = %d.path,
+                "a doomed segment is on a storage root no longer configured; left as is");
+            continue;
+        };
+        let path = storage::absolute(&root.path, d.path);
         match destroy::destroy_file(&path, root.destruction) {
             Ok(_) => {
-                tally.add(c.bytes);
-                done.push(SegmentId(c.id));
-                if let Some(d) = path.parent() {
-                    dirs.push(d.to_owned());
+                tally.add(d.bytes);
+                done.push(d.id);
+                if let Some(dir) = path.parent() {
+                    dirs.push(dir.to_owned());
                 }
             }
-            // The row stays doomed; the next pass (or start) tries again.
-            Err(e) => tracing::error!(error = %e, "destroying a segment"),
+            Err(e) => tracing::error!(error = %e, "destroying a doomed segment"),
         }
     }
+    if done.is_empty() {
+        return Ok(tally);
+    }
     destroy::sync_dirs(dirs.iter().map(PathBuf::as_path));
-    ctx.index.lock().transaction(|ix| ix.remove_doomed(&done))?;
-    tidy_dirs(ctx.config, &dirs, pass_us);
-    Ok((tally, leased))
+    index.lock().transaction(|ix| ix.remove_doomed(&done))?;
+    tidy_dirs(config, &dirs, now_us);
+    Ok(tally)
 }
 
 /// Writes one journal row per camera (and zone, root) of `marked`.
@@ -592,32 +622,19 @@ fn tidy_dirs(config: &Config, dirs: &[PathBuf], now_us: UnixMicros) {
 /// Rows on a root no longer configured are left, with a warning.
 pub fn finish_doomed(index: &SharedIndex, config: &Config, now_us: UnixMicros) -> Result<usize> {
     let rows = index.lock().doomed_segments()?;
-    let mut dirs = Vec::new();
-    let mut done = Vec::new();
-    for row in rows.iter().filter(|r| r.state == SegmentState::Doomed) {
-        let Some(root) = config.storage_root(&row.root) else {
-            tracing::warn!(root = %row.root, path = %row.path,
-                "a doomed segment is on a storage root no longer configured; left as is");
-            continue;
-        };
-        let path = storage::absolute(&root.path, &row.path);
-        match destroy::destroy_file(&path, root.destruction) {
-            Ok(_) => {
-                done.push(SegmentId(row.id));
-                if let Some(d) = path.parent() {
-                    dirs.push(d.to_owned());
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "destroying a doomed segment"),
-        }
+    let doomed = rows
+        .iter()
+        .filter(|r| r.state == SegmentState::Doomed)
+        .map(|r| Doomed {
+            id: SegmentId(r.id),
+            root: &r.root,
+            path: &r.path,
+            bytes: r.bytes.unwrap_or(0),
+        });
+    let n = destroy_doomed(index, config, doomed, now_us)?.segments as usize;
+    if n > 0 {
+        tracing::info!(segments = n, "finished interrupted deletions");
     }
-    if done.is_empty() {
-        return Ok(0);
-    }
-    destroy::sync_dirs(dirs.iter().map(PathBuf::as_path));
-    let n = index.lock().transaction(|ix| ix.remove_doomed(&done))?;
-    tidy_dirs(config, &dirs, now_us);
-    tracing::info!(segments = n, "finished interrupted deletions");
     Ok(n)
 }
 
