@@ -1,0 +1,410 @@
+//! The reaper's pass: age and disk-pressure deletion, marking, destruction
+//! and the deletion journal; the start-up finish of interrupted deletions.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{DAY_US, Leases, REAPER_ACTOR, StorageAlarms, cutoff, destroy};
+use crate::clock::{ClockAlarm, ClockGuard, Clocks, UnixMicros};
+use crate::config::{Config, StorageRoot};
+use crate::error::Result;
+use crate::index::SharedIndex;
+use crate::index::{
+    CameraId, Candidate, Cursor, DeletionReason, Index, NewDeletion, SegmentId, SegmentState,
+};
+use crate::storage;
+
+// ---------------------------------------------------------------------------
+// Free space
+
+/// Free bytes of a root's filesystem, for unprivileged writers, by statvfs;
+/// `None` if it cannot be read.
+pub fn statvfs_free(root: &StorageRoot) -> Option<u64> {
+    let s = nix::sys::statvfs::statvfs(&root.path).ok()?;
+    Some(s.blocks_available() as u64 * s.fragment_size() as u64)
+}
+
+/// Bytes `root` must free to have `min_free` available and stay within its
+/// `budget`: 0 if neither is exceeded (or unknown).
+fn shortfall(index: &Index, root: &StorageRoot, free: Option<u64>) -> Result<u64> {
+    let by_free = match (root.min_free, free) {
+        (Some(min), Some(free)) => min.saturating_sub(free),
+        _ => 0,
+    };
+    let by_budget = match root.budget {
+        Some(budget) => index.root_bytes(&root.id)?.saturating_sub(budget),
+        None => 0,
+    };
+    Ok(by_free.max(by_budget))
+}
+
+/// True if any root is short of space now (cheap: statvfs and a few rows).
+pub fn under_pressure(
+    index: &SharedIndex,
+    config: &Config,
+    free_bytes: &dyn Fn(&StorageRoot) -> Option<u64>,
+) -> Result<bool> {
+    for root in &config.storage {
+        if root.min_free.is_none() && root.budget.is_none() {
+            continue;
+        }
+        let free = root.min_free.and_then(|_| free_bytes(root));
+        if shortfall(&index.lock(), root, free)? > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+// ---------------------------------------------------------------------------
+// The pass
+
+/// What a pass needs. `free_bytes` is the storage view (statvfs in the
+/// daemon, anything in tests); `cancel` stops a long pass between batches;
+/// `guard` decides whether the clocks may be believed.
+pub struct Context<'a> {
+    pub index: &'a SharedIndex,
+    pub config: &'a Config,
+    pub leases: &'a Leases,
+    pub alarms: &'a StorageAlarms,
+    pub clocks: &'a dyn Clocks,
+    pub guard: &'a ClockGuard,
+    pub free_bytes: &'a dyn Fn(&StorageRoot) -> Option<u64>,
+    pub batch: usize,
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// Segments and bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    pub segments: u64,
+    pub bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, bytes: u64) {
+        self.segments += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PassReport {
+    pub retention: Tally,
+    pub disk_pressure: Tally,
+    /// Doomed rows left by an earlier pass and finished by this one.
+    pub finished_doomed: u64,
+    /// Candidates skipped because they were leased.
+    pub leased: u64,
+    /// Roots short of space with nothing left to delete.
+    pub alarms: Vec<String>,
+    /// Set if the wall clock was implausible: the pass deleted nothing.
+    pub clock_alarm: Option<ClockAlarm>,
+}
+
+/// Runs one retention pass at the clocks' current time, if the guard finds
+/// it plausible; otherwise deletes nothing and returns the alarm.
+pub fn pass(ctx: &Context) -> Result<PassReport> {
+    let known = ctx.index.lock().known_times()?;
+    let now = match ctx.guard.check(ctx.clocks, &known) {
+        Ok(now) => now,
+        Err(alarm) => {
+            return Ok(PassReport {
+                clock_alarm: Some(alarm),
+                ..PassReport::default()
+            });
+        }
+    };
+    let zone_cuts = ctx
+        .config
+        .zones
+        .iter()
+        .map(|z| Ok((z, cutoff(now, z.retention_days)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let root_cut = cutoff(now, ctx.config.daemon.max_retention_days)?;
+    let mut report = PassReport {
+        finished_doomed: finish_doomed(ctx.index, ctx.config, now)? as u64,
+        ..PassReport::default()
+    };
+
+    // 1. Age, zone by zone.
+    for (zone, cut) in zone_cuts {
+        let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
+            ix.age_candidates(&zone.id, cut, after, ctx.batch)
+        })?;
+        report.retention.segments += o.deleted.segments;
+        report.retention.bytes += o.deleted.bytes;
+        report.leased += o.leased;
+    }
+    // Footage of zones no longer configured: nothing may outlive the
+    // longest ceiling the config allows.
+    for root in &ctx.config.storage {
+        let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
+            ix.root_age_candidates(&root.id, root_cut, after, ctx.batch)
+        })?;
+        report.retention.segments += o.deleted.segments;
+        report.retention.bytes += o.deleted.bytes;
+        report.leased += o.leased;
+    }
+
+    // 2. Disk pressure, root by root, oldest first across its cameras.
+    for root in &ctx.config.storage {
+        if root.min_free.is_none() && root.budget.is_none() {
+            continue;
+        }
+        let need = shortfall(&ctx.index.lock(), root, (ctx.free_bytes)(root))?;
+        if need == 0 {
+            ctx.alarms.clear(&root.id);
+            continue;
+        }
+        let o = delete_while(
+            ctx,
+            now,
+            DeletionReason::DiskPressure,
+            Some(need),
+            |ix, after| ix.pressure_candidates(&root.id, after, ctx.batch),
+        )?;
+        report.disk_pressure.segments += o.deleted.segments;
+        report.disk_pressure.bytes += o.deleted.bytes;
+        report.leased += o.leased;
+        // Measure again: the space freed is what the filesystem says.
+        let short = shortfall(&ctx.index.lock(), root, (ctx.free_bytes)(root))?;
+        if short > 0 && o.exhausted {
+            ctx.alarms.raise(&root.id, now, short, o.leased);
+            report.alarms.push(root.id.clone());
+        } else if short == 0 {
+            ctx.alarms.clear(&root.id);
+        }
+    }
+    if report.retention.segments + report.disk_pressure.segments + report.finished_doomed > 0 {
+        tracing::info!(?report, "retention pass");
+    }
+    Ok(report)
+}
+
+struct Outcome {
+    deleted: Tally,
+    leased: u64,
+    /// No candidate was left.
+    exhausted: bool,
+}
+
+fn cancelled(ctx: &Context) -> bool {
+    ctx.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+}
+
+/// Deletes candidates from `fetch`, batch by batch, until none is left or
+/// (with `limit`) at least `limit` bytes are deleted.
+fn delete_while(
+    ctx: &Context,
+    pass_us: UnixMicros,
+    reason: DeletionReason,
+    limit: Option<u64>,
+    fetch: impl Fn(&Index, Cursor) -> Result<Vec<Candidate>>,
+) -> Result<Outcome> {
+    let mut out = Outcome {
+        deleted: Tally::default(),
+        leased: 0,
+        exhausted: false,
+    };
+    let mut after = Cursor::START;
+    loop {
+        if limit.is_some_and(|l| out.deleted.bytes >= l) || cancelled(ctx) {
+            return Ok(out);
+        }
+        let batch = fetch(&ctx.index.lock(), after)?;
+        let Some(last) = batch.last() else {
+            out.exhausted = true;
+            return Ok(out);
+        };
+        after = Cursor::after(last);
+        let mut chosen = Vec::with_capacity(batch.len());
+        let mut bytes = out.deleted.bytes;
+        for c in batch {
+            if limit.is_some_and(|l| bytes >= l) {
+                break;
+            }
+            if ctx.config.storage_root(&c.root).is_none() {
+                // Its files cannot be reached; status shows it.
+                continue;
+            }
+            bytes += c.bytes;
+            chosen.push(c);
+        }
+        let (deleted, leased) = delete_candidates(ctx, pass_us, reason, chosen)?;
+        out.deleted.segments += deleted.segments;
+        out.deleted.bytes += deleted.bytes;
+        out.leased += leased;
+    }
+}
+
+/// Marks, destroys and removes one batch of candidates chosen earlier in
+/// the pass. A candidate leased, held or restricted since it was chosen, or
+/// no longer complete, is skipped. Returns what was deleted and how many
+/// candidates were skipped as leased. Public so that tests can change
+/// protections between choosing and marking.
+pub fn delete_candidates(
+    ctx: &Context,
+    pass_us: UnixMicros,
+    reason: DeletionReason,
+    chosen: Vec<Candidate>,
+) -> Result<(Tally, u64)> {
+    // (a) Mark, under the lease lock so no lease slips in between.
+    let (marked, leased) = {
+        let held = ctx.leases.lock();
+        let (free, leased): (Vec<Candidate>, Vec<Candidate>) =
+            chosen.into_iter().partition(|c| !held.contains_key(&c.id));
+        if free.is_empty() {
+            return Ok((Tally::default(), leased.len() as u64));
+        }
+        let at = ctx.clocks.realtime();
+        let marked = ctx.index.lock().transaction(|ix| {
+            let ids: Vec<SegmentId> = free.iter().map(|c| SegmentId(c.id)).collect();
+            let marked: HashSet<SegmentId> = ix.mark_doomed(&ids)?.into_iter().collect();
+            let marked: Vec<Candidate> = free
+                .into_iter()
+                .filter(|c| marked.contains(&SegmentId(c.id)))
+                .collect();
+            journal(ix, &marked, at, pass_us, reason, REAPER_ACTOR)?;
+            Ok(marked)
+        })?;
+        (marked, leased.len() as u64)
+    };
+    crate::failpoint::abort_at("after-mark");
+
+    let doomed = marked.iter().map(|c| Doomed {
+        id: SegmentId(c.id),
+        root: &c.root,
+        path: &c.path,
+        bytes: c.bytes,
+    });
+    let tally = destroy_doomed(ctx.index, ctx.config, doomed, pass_us)?;
+    Ok((tally, leased))
+}
+
+/// A segment marked doomed, to be destroyed.
+struct Doomed<'a> {
+    id: SegmentId,
+    root: &'a str,
+    path: &'a str,
+    bytes: u64,
+}
+
+/// The steps after marking: (b) destroy each file, (c) fsync their
+/// directories, (d) remove the rows of those destroyed, then tidy the
+/// directories left empty. A file that cannot be destroyed, or is on a root
+/// no longer configured, keeps its doomed row for the next pass or start.
+fn destroy_doomed<'a>(
+    index: &SharedIndex,
+    config: &Config,
+    doomed: impl IntoIterator<Item = Doomed<'a>>,
+    now_us: UnixMicros,
+) -> Result<Tally> {
+    let mut tally = Tally::default();
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut done = Vec::new();
+    for d in doomed {
+        let Some(root) = config.storage_root(d.root) else {
+            tracing::warn!(root = %d.root, path = %d.path,
+                "a doomed segment is on a storage root no longer configured; left as is");
+            continue;
+        };
+        let path = storage::absolute(&root.path, d.path);
+        match destroy::destroy_file(&path, root.destruction) {
+            Ok(_) => {
+                tally.add(d.bytes);
+                done.push(d.id);
+                if let Some(dir) = path.parent() {
+                    dirs.push(dir.to_owned());
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "destroying a doomed segment"),
+        }
+    }
+    if done.is_empty() {
+        return Ok(tally);
+    }
+    destroy::sync_dirs(dirs.iter().map(PathBuf::as_path));
+    index.lock().transaction(|ix| ix.remove_doomed(&done))?;
+    tidy_dirs(config, &dirs, now_us);
+    Ok(tally)
+}
+
+/// Writes one journal row per camera (and zone, root) of `marked`.
+fn journal(
+    ix: &Index,
+    marked: &[Candidate],
+    at_us: UnixMicros,
+    pass_us: UnixMicros,
+    reason: DeletionReason,
+    actor: &str,
+) -> Result<()> {
+    let mut groups: BTreeMap<(i64, &str, &str), (i64, i64, Tally)> = BTreeMap::new();
+    for c in marked {
+        let g = groups.entry((c.camera_id, &c.zone, &c.root)).or_insert((
+            i64::MAX,
+            i64::MIN,
+            Tally::default(),
+        ));
+        g.0 = g.0.min(c.start_us);
+        g.1 = g.1.max(c.end_us);
+        g.2.add(c.bytes);
+    }
+    for ((camera, zone, root), (from_us, to_us, t)) in groups {
+        ix.record_deletion(&NewDeletion {
+            at_us,
+            pass_us,
+            camera: CameraId(camera),
+            zone,
+            root,
+            from_us,
+            to_us,
+            segments: t.segments,
+            bytes: t.bytes,
+            reason,
+            actor,
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes day directories emptied before yesterday (UTC), and camera
+/// directories of cameras that no longer record there.
+fn tidy_dirs(config: &Config, dirs: &[PathBuf], now_us: UnixMicros) {
+    let keep_from = jiff::Timestamp::from_microsecond(now_us.saturating_sub(DAY_US))
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    destroy::remove_empty_dirs(
+        dirs.iter().map(PathBuf::as_path),
+        &keep_from,
+        |zone, cam| {
+            !config
+                .cameras
+                .iter()
+                .any(|c| c.enabled && c.id == cam && c.zone == zone)
+        },
+    );
+}
+
+/// Finishes deletions a crash interrupted: destroys what is left of every
+/// doomed segment's file and removes its row. Returns how many it finished.
+/// Rows on a root no longer configured are left, with a warning.
+pub fn finish_doomed(index: &SharedIndex, config: &Config, now_us: UnixMicros) -> Result<usize> {
+    let rows = index.lock().doomed_segments()?;
+    let doomed = rows
+        .iter()
+        .filter(|r| r.state == SegmentState::Doomed)
+        .map(|r| Doomed {
+            id: SegmentId(r.id),
+            root: &r.root,
+            path: &r.path,
+            bytes: r.bytes.unwrap_or(0),
+        });
+    let n = destroy_doomed(index, config, doomed, now_us)?.segments as usize;
+    if n > 0 {
+        tracing::info!(segments = n, "finished interrupted deletions");
+    }
+    Ok(n)
+}

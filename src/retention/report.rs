@@ -1,0 +1,353 @@
+//! Plan and status of retention, for `custosctl retention` and the API:
+//! what the next pass would delete, and where each zone stands.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use super::{Leases, Tally, cutoff, days_after};
+use crate::clock::UnixMicros;
+use crate::config::{Config, Destruction, StorageRoot};
+use crate::error::Result;
+use crate::index::{
+    CameraId, Candidate, Cursor, DeletionReason, Index, Overdue, Protection, SegmentId,
+};
+use crate::storage;
+
+/// What the next pass would delete from one camera for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlanItem {
+    pub camera: String,
+    pub zone: String,
+    pub root: String,
+    pub reason: DeletionReason,
+    pub segments: u64,
+    pub bytes: u64,
+    pub from_us: UnixMicros,
+    pub to_us: UnixMicros,
+}
+
+/// A root's space as the plan sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RootPlan {
+    pub root: String,
+    pub used_bytes: u64,
+    pub budget: Option<u64>,
+    pub free_bytes: Option<u64>,
+    pub min_free: Option<u64>,
+    /// Bytes to free after the age deletions.
+    pub short_bytes: u64,
+    /// Bytes still short after the pressure deletions: an alarm would fire.
+    pub unmet_bytes: u64,
+}
+
+/// What the next pass would delete, without deleting anything.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionPlan {
+    pub now_us: UnixMicros,
+    pub items: Vec<PlanItem>,
+    pub roots: Vec<RootPlan>,
+    /// Candidates the pass would skip because they are being read.
+    pub leased: u64,
+    pub total: Tally,
+}
+
+/// What the next pass would delete at `now_us` (same selection as [`pass`]).
+/// Reads only; holds `index` for the whole computation.
+pub fn plan(
+    index: &Index,
+    config: &Config,
+    leases: &Leases,
+    now_us: UnixMicros,
+    free_bytes: &dyn Fn(&StorageRoot) -> Option<u64>,
+) -> Result<RetentionPlan> {
+    const PAGE: usize = 10_000;
+    let mut st = PlanState {
+        config,
+        leases,
+        items: BTreeMap::new(),
+        taken: HashSet::new(),
+        freed: HashMap::new(),
+        leased: 0,
+    };
+    for zone in &config.zones {
+        let cut = cutoff(now_us, zone.retention_days)?;
+        scan(
+            &|after| index.age_candidates(&zone.id, cut, after, PAGE),
+            &mut |c| {
+                st.take(c, DeletionReason::Retention);
+                true
+            },
+        )?;
+    }
+    let cut = cutoff(now_us, config.daemon.max_retention_days)?;
+    for root in &config.storage {
+        scan(
+            &|after| index.root_age_candidates(&root.id, cut, after, PAGE),
+            &mut |c| {
+                st.take(c, DeletionReason::Retention);
+                true
+            },
+        )?;
+    }
+    let mut roots = Vec::new();
+    for root in &config.storage {
+        let used = index.root_bytes(&root.id)?;
+        let free = free_bytes(root);
+        let aged = st.freed.get(&root.id).copied().unwrap_or(0);
+        // After the age deletions, used and free move by what they freed.
+        let by_free = match (root.min_free, free) {
+            (Some(min), Some(f)) => min.saturating_sub(f + aged),
+            _ => 0,
+        };
+        let by_budget = root
+            .budget
+            .map_or(0, |b| used.saturating_sub(aged).saturating_sub(b));
+        let short = by_free.max(by_budget);
+        let mut got = 0u64;
+        if short > 0 {
+            scan(
+                &|after| index.pressure_candidates(&root.id, after, PAGE),
+                &mut |c| {
+                    if let Some(b) = st.take(c, DeletionReason::DiskPressure) {
+                        got += b;
+                    }
+                    got < short
+                },
+            )?;
+        }
+        roots.push(RootPlan {
+            root: root.id.clone(),
+            used_bytes: used,
+            budget: root.budget,
+            free_bytes: free,
+            min_free: root.min_free,
+            short_bytes: short,
+            unmet_bytes: short.saturating_sub(got),
+        });
+    }
+    let (items, leased) = (st.items, st.leased);
+    let items: Vec<PlanItem> = items.into_values().collect();
+    let total = items.iter().fold(Tally::default(), |mut t, i| {
+        t.segments += i.segments;
+        t.bytes += i.bytes;
+        t
+    });
+    Ok(RetentionPlan {
+        now_us,
+        items,
+        roots,
+        leased,
+        total,
+    })
+}
+
+struct PlanState<'a> {
+    config: &'a Config,
+    leases: &'a Leases,
+    items: BTreeMap<(String, String, String, DeletionReason), PlanItem>,
+    taken: HashSet<i64>,
+    freed: HashMap<String, u64>,
+    leased: u64,
+}
+
+impl PlanState<'_> {
+    /// Counts `c` as deleted, unless it is leased or already counted;
+    /// returns its bytes if counted.
+    fn take(&mut self, c: Candidate, reason: DeletionReason) -> Option<u64> {
+        if self.config.storage_root(&c.root).is_none() || self.taken.contains(&c.id) {
+            return None;
+        }
+        if self.leases.is_leased(SegmentId(c.id)) {
+            self.leased += 1;
+            return None;
+        }
+        self.taken.insert(c.id);
+        *self.freed.entry(c.root.clone()).or_default() += c.bytes;
+        let item = self
+            .items
+            .entry((c.zone.clone(), c.camera.clone(), c.root.clone(), reason))
+            .or_insert_with(|| PlanItem {
+                camera: c.camera.clone(),
+                zone: c.zone.clone(),
+                root: c.root.clone(),
+                reason,
+                segments: 0,
+                bytes: 0,
+                from_us: c.start_us,
+                to_us: c.end_us,
+            });
+        item.segments += 1;
+        item.bytes += c.bytes;
+        item.from_us = item.from_us.min(c.start_us);
+        item.to_us = item.to_us.max(c.end_us);
+        Some(c.bytes)
+    }
+}
+
+/// Feeds candidates page by page to `f` until it returns false or none is left.
+fn scan(
+    fetch: &dyn Fn(Cursor) -> Result<Vec<Candidate>>,
+    f: &mut dyn FnMut(Candidate) -> bool,
+) -> Result<()> {
+    let mut after = Cursor::START;
+    loop {
+        let page = fetch(after)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = Cursor::after(last);
+        for c in page {
+            if !f(c) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Retention of one camera's footage in one zone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CameraRetention {
+    pub camera: String,
+    pub root: String,
+    pub segments: u64,
+    pub bytes: u64,
+    pub oldest_us: Option<UnixMicros>,
+    /// Age of the oldest footage at `now_us`, in µs.
+    pub oldest_age_us: Option<i64>,
+    /// Holds and restrictions keeping some of this footage.
+    pub protected_by: Vec<Protection>,
+    /// When the oldest unprotected footage reaches its ceiling (it is deleted
+    /// by the first pass after this time).
+    pub next_deletion_us: Option<UnixMicros>,
+    /// Unprotected footage already older than the ceiling: must not exist.
+    pub violation: Option<Overdue>,
+}
+
+/// Retention of one zone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ZoneRetention {
+    pub zone: String,
+    pub name: Option<String>,
+    /// False for footage of a zone no longer in the config; its ceiling is
+    /// then `daemon.max_retention_days`.
+    pub configured: bool,
+    pub retention_days: u32,
+    pub cameras: Vec<CameraRetention>,
+}
+
+/// A storage root's use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RootRetention {
+    pub root: String,
+    pub path: Option<PathBuf>,
+    pub used_bytes: u64,
+    pub budget: Option<u64>,
+    pub min_free: Option<u64>,
+    pub destruction: Option<Destruction>,
+}
+
+/// Retention status: ceilings, oldest footage, protections, violations.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionStatus {
+    pub now_us: UnixMicros,
+    pub zones: Vec<ZoneRetention>,
+    pub roots: Vec<RootRetention>,
+    /// Number of cameras with a violation plus evidence cases past their
+    /// review date; anything but 0 needs attention.
+    pub violations: usize,
+    /// Open evidence cases past their review date (kept longer than their
+    /// purpose was last confirmed: 001 §18; see `crate::evidence`).
+    pub overdue_reviews: Vec<String>,
+    pub leased_segments: usize,
+}
+
+/// Retention status at `now_us`. Costs a few indexed queries per camera.
+pub fn status(
+    index: &Index,
+    config: &Config,
+    leases: &Leases,
+    now_us: UnixMicros,
+) -> Result<RetentionStatus> {
+    let usage = index.usage()?;
+    let mut zones: Vec<ZoneRetention> = config
+        .zones
+        .iter()
+        .map(|z| ZoneRetention {
+            zone: z.id.clone(),
+            name: Some(z.name.clone()),
+            configured: true,
+            retention_days: z.retention_days,
+            cameras: Vec::new(),
+        })
+        .collect();
+    let mut violations = 0;
+    let mut roots: BTreeMap<String, u64> = BTreeMap::new();
+    for u in usage {
+        *roots.entry(u.root.clone()).or_default() += u.bytes;
+        let at = match zones.iter().position(|z| z.zone == u.zone) {
+            Some(i) => i,
+            None => {
+                zones.push(ZoneRetention {
+                    zone: u.zone.clone(),
+                    name: None,
+                    configured: false,
+                    retention_days: config.daemon.max_retention_days,
+                    cameras: Vec::new(),
+                });
+                zones.len() - 1
+            }
+        };
+        let days = zones[at].retention_days;
+        let camera = CameraId(u.camera_id);
+        let oldest = index.oldest_footage(camera, &u.zone)?;
+        let violation = index.overdue(camera, &u.zone, cutoff(now_us, days)?)?;
+        violations += violation.is_some() as usize;
+        zones[at].cameras.push(CameraRetention {
+            camera: u.camera.clone(),
+            root: u.root.clone(),
+            segments: u.segments,
+            bytes: u.bytes,
+            oldest_us: oldest,
+            oldest_age_us: oldest.map(|o| now_us - o),
+            protected_by: index.active_protections(camera)?,
+            next_deletion_us: index
+                .oldest_unprotected_end(camera, &u.zone)?
+                .map(|end| days_after(end, days))
+                .transpose()?,
+            violation,
+        });
+    }
+    for r in &config.storage {
+        roots.entry(r.id.clone()).or_default();
+    }
+    let roots = roots
+        .into_iter()
+        .map(|(id, used)| {
+            let r = config.storage_root(&id);
+            RootRetention {
+                root: id,
+                path: r.map(|r| r.path.clone()),
+                used_bytes: used,
+                budget: r.and_then(|r| r.budget),
+                min_free: r.and_then(|r| r.min_free),
+                destruction: r.map(|r| r.destruction),
+            }
+        })
+        .collect();
+    let overdue_reviews = index.overdue_cases(now_us)?;
+    Ok(RetentionStatus {
+        now_us,
+        zones,
+        roots,
+        violations: violations + overdue_reviews.len(),
+        overdue_reviews,
+        leased_segments: leases.count(),
+    })
+}
+
+/// The path of a candidate's file, for tools and tests.
+pub fn candidate_path(config: &Config, c: &Candidate) -> Option<PathBuf> {
+    config
+        .storage_root(&c.root)
+        .map(|r| storage::absolute(&r.path, &c.path))
+}
