@@ -1,16 +1,14 @@
 //! `export` (the package streamed from the daemon into the officer's own
 //! files), offline `verify`, and `key show`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
 
 use super::args::*;
 use super::output::*;
-use super::socket;
+use super::{config_path, read_config, socket};
 use crate::api::client::Client;
-use crate::config::{Config, DEFAULT_CONFIG_PATH, LoadOptions};
 
 /// `custosctl export`: custosd checks the request, prepares the package and
 /// streams it (POST /v1/exports); this process writes it into DIR with the
@@ -191,17 +189,7 @@ pub(super) fn key_show(cli: &Cli) -> crate::Result<ExitCode> {
         Err(e) if e.kind == crate::ErrorKind::Unavailable => {}
         Err(e) => return Err(e),
     }
-    let path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
-    let options = LoadOptions {
-        secrets: false,
-        filesystem: false,
-        ..LoadOptions::default()
-    };
-    let config =
-        Config::load_with(&path, &options).map_err(|e| crate::Error::invalid(format!("{e}")))?;
+    let config = read_config(&config_path(cli))?;
     let key = crate::export::key::read_public(&config.daemon.state_dir)?;
     let fp = crate::export::key::fingerprint(&key);
     if cli.json {

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 use crate::api::client::Client;
 use crate::api::params::encode;
-use crate::config::{Config, DEFAULT_SOCKET, LoadOptions};
+use crate::config::{Config, DEFAULT_CONFIG_PATH, DEFAULT_SOCKET, LoadOptions};
 use args::*;
 use output::*;
 
@@ -311,18 +311,31 @@ pub(super) fn socket(cli: &Cli) -> crate::Result<PathBuf> {
     let Some(path) = &cli.config else {
         return Ok(PathBuf::from(DEFAULT_SOCKET));
     };
+    read_config(path).map(|c| c.daemon.socket).map_err(|e| {
+        crate::Error::invalid(format!(
+            "{}\n(that is the --config file; to reach a daemon without reading its \
+             configuration, give its socket with --socket PATH; the default is \
+             {DEFAULT_SOCKET})",
+            e.message
+        ))
+    })
+}
+
+/// `--config`, or the installed configuration.
+pub(super) fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// The configuration at `path`, read for what custosctl needs of it (the
+/// socket, the state directory, the public notice): neither its secrets
+/// nor its directories.
+pub(super) fn read_config(path: &std::path::Path) -> crate::Result<Config> {
     let options = LoadOptions {
         secrets: false,
         filesystem: false,
         ..LoadOptions::default()
     };
-    Config::load_with(path, &options)
-        .map(|c| c.daemon.socket)
-        .map_err(|errors| {
-            crate::Error::invalid(format!(
-                "{errors}\n(that is the --config file; to reach a daemon without reading its \
-                 configuration, give its socket with --socket PATH; the default is \
-                 {DEFAULT_SOCKET})"
-            ))
-        })
+    Config::load_with(path, &options).map_err(|errors| crate::Error::invalid(errors.to_string()))
 }
