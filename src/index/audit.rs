@@ -187,7 +187,7 @@ impl Index {
     }
 
     /// Runs raw SQL against the audit table, for tests that tamper with it.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn tamper_for_tests(&self, sql: &str) -> Result<()> {
         self.conn.execute_batch(sql)?;
         Ok(())

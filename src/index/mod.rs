@@ -240,7 +240,7 @@ impl Index {
 
     /// Creates the index at `path` with the schema of version 1, for tests of
     /// the upgrade path.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn create_v1_for_tests(path: &Path) -> Result<()> {
         let conn = Connection::open(path)?;
         conn.execute_batch(include_str!("v1.sql"))?;
@@ -431,7 +431,7 @@ impl Index {
     }
 
     /// How SQLite plans a query, for tests that keep hot queries on an index.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn query_plan_of_unfinished(&self) -> Result<String> {
         let sql = format!(
             "EXPLAIN QUERY PLAN SELECT {SEGMENT_COLUMNS} FROM segment s \
