@@ -66,18 +66,24 @@ pub fn make_private_dir(dir: &Path) -> Result<Option<u32>> {
         create_private_dir_all(dir)?;
         return Ok(None);
     }
-    let mode = fs::metadata(dir)
-        .map_err(|e| Error::io("cannot read", dir, e))?
+    close_to_others(dir)
+}
+
+/// Takes group and other access from an existing file or directory, keeping
+/// the owner's. Returns the mode it had when it was changed.
+pub fn close_to_others(path: &Path) -> Result<Option<u32>> {
+    let mode = fs::metadata(path)
+        .map_err(|e| Error::io("cannot read", path, e))?
         .permissions()
         .mode()
         & 0o7777;
     if mode & 0o077 == 0 {
         return Ok(None);
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode & 0o700)).map_err(|e| {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o700)).map_err(|e| {
         Error::io(
             &format!("cannot take group and other access (mode {mode:04o}) from"),
-            dir,
+            path,
             e,
         )
     })?;

@@ -648,11 +648,11 @@ fn collect(
 /// holds the audit log, cases and the disclosure register: it is the
 /// daemon's alone, whatever umask the process inherited.
 fn make_private(path: &Path) -> Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(crate::storage::FILE_MODE)
         .open(path)
     {
         Ok(_) => return Ok(()),
@@ -663,14 +663,11 @@ fn make_private(path: &Path) -> Result<()> {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
         let file = Path::new(&name);
-        let Ok(meta) = std::fs::metadata(file) else {
+        if !file.exists() {
             continue;
-        };
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))
-                .map_err(|e| Error::io("cannot make owner-only", file, e))?;
-            tracing::warn!(file = %file.display(), "index file was mode {mode:04o}; now owner-only");
+        }
+        if let Some(was) = crate::storage::close_to_others(file)? {
+            tracing::warn!(file = %file.display(), "index file was mode {was:04o}; now owner-only");
         }
     }
     Ok(())

@@ -89,6 +89,13 @@ impl Tally {
     }
 }
 
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.segments += other.segments;
+        self.bytes += other.bytes;
+    }
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PassReport {
@@ -134,8 +141,7 @@ pub fn pass(ctx: &Context) -> Result<PassReport> {
         let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
             ix.age_candidates(&zone.id, cut, after, ctx.batch)
         })?;
-        report.retention.segments += o.deleted.segments;
-        report.retention.bytes += o.deleted.bytes;
+        report.retention += o.deleted;
         report.leased += o.leased;
     }
     // Footage of zones no longer configured: nothing may outlive the
@@ -144,8 +150,7 @@ pub fn pass(ctx: &Context) -> Result<PassReport> {
         let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
             ix.root_age_candidates(&root.id, root_cut, after, ctx.batch)
         })?;
-        report.retention.segments += o.deleted.segments;
-        report.retention.bytes += o.deleted.bytes;
+        report.retention += o.deleted;
         report.leased += o.leased;
     }
 
@@ -166,8 +171,7 @@ pub fn pass(ctx: &Context) -> Result<PassReport> {
             Some(need),
             |ix, after| ix.pressure_candidates(&root.id, after, ctx.batch),
         )?;
-        report.disk_pressure.segments += o.deleted.segments;
-        report.disk_pressure.bytes += o.deleted.bytes;
+        report.disk_pressure += o.deleted;
         report.leased += o.leased;
         // Measure again: the space freed is what the filesystem says.
         let short = shortfall(&ctx.index.lock(), root, (ctx.free_bytes)(root))?;
@@ -234,8 +238,7 @@ fn delete_while(
             chosen.push(c);
         }
         let (deleted, leased) = delete_candidates(ctx, pass_us, reason, chosen)?;
-        out.deleted.segments += deleted.segments;
-        out.deleted.bytes += deleted.bytes;
+        out.deleted += deleted;
         out.leased += leased;
     }
 }
