@@ -181,6 +181,25 @@ fn stderr_is_journal() -> bool {
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
 
+/// rtspsrc warns "receive interrupted", "PAUSE interrupted" and the like
+/// when its connection is flushed, which happens only when Custos stops or
+/// restarts a camera on purpose: noise at a normal stop, not a warning for an
+/// administrator. Real read failures are reported as errors on the bus.
+fn demote_deliberate_interrupts(
+    category: &str,
+    level: gstreamer::DebugLevel,
+    text: &str,
+) -> gstreamer::DebugLevel {
+    if category == "rtspsrc"
+        && level == gstreamer::DebugLevel::Warning
+        && text.ends_with(" interrupted")
+    {
+        gstreamer::DebugLevel::Debug
+    } else {
+        level
+    }
+}
+
 /// GStreamer's debug log into `tracing`: warnings and errors (or what
 /// `GST_DEBUG` asks for), with the category, the object (element or pad) and
 /// the source location as fields. GStreamer's own stderr printer is removed
@@ -209,7 +228,7 @@ fn route_gstreamer_logs() {
                 )
             };
         }
-        match level {
+        match demote_deliberate_interrupts(category, level, text.as_str()) {
             gst::DebugLevel::Error => emit!(error),
             gst::DebugLevel::Warning | gst::DebugLevel::Fixme => emit!(warn),
             gst::DebugLevel::Info => emit!(info),
