@@ -22,6 +22,7 @@ pub mod mp4;
 pub mod notice;
 pub mod notify;
 pub mod recovery;
+pub mod requests;
 pub mod retention;
 pub mod sim;
 pub mod storage;

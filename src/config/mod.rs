@@ -97,6 +97,15 @@ pub const DEFAULT_REVIEW_DAYS_MAX: u32 = 365;
 /// Range allowed for `evidence.review_days_max` (ten years: a case is
 /// reviewed at least that often); `review_days_default` runs from 1 to it.
 pub const REVIEW_DAYS_MAX_RANGE: (u32, u32) = (1, 3650);
+/// Default `requests.max_window`: two hours (000 §29).
+pub const DEFAULT_REQUEST_MAX_WINDOW: Duration = Duration::from_secs(2 * 3600);
+/// Accepted `requests.max_window`: ten minutes to one day.
+pub const REQUEST_MAX_WINDOW_RANGE: (Duration, Duration) =
+    (Duration::from_secs(600), Duration::from_secs(86_400));
+/// Default `requests.personal_data_days`: one year after closing.
+pub const DEFAULT_REQUEST_PERSONAL_DATA_DAYS: u32 = 365;
+/// Accepted `requests.personal_data_days`.
+pub const REQUEST_PERSONAL_DATA_DAYS_RANGE: (u32, u32) = (30, 3650);
 /// Largest `storage[].min_free` or `budget`, in bytes (1 EiB): keeps sums of
 /// sizes far from overflowing and catches a unit typed three times.
 pub const MAX_SIZE: u64 = 1 << 60;
@@ -142,6 +151,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub api: ApiConfig,
     pub audit: AuditConfig,
+    pub requests: RequestsConfig,
     /// Zones, in file order.
     pub zones: Vec<Zone>,
     /// Cameras, in file order.
@@ -311,6 +321,30 @@ impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             retention_years: DEFAULT_AUDIT_RETENTION_YEARS,
+        }
+    }
+}
+
+/// `[requests]`: the register of data-subject requests (see
+/// `crate::requests`). Optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestsConfig {
+    /// Widest time window a request may name: finding the event must not
+    /// take disproportionate effort (000 §29). Default
+    /// [`DEFAULT_REQUEST_MAX_WINDOW`], range [`REQUEST_MAX_WINDOW_RANGE`].
+    pub max_window: Duration,
+    /// Days after a request is closed until the requester's name, contact
+    /// and description are removed from the register; what was asked and
+    /// answered stays. Default [`DEFAULT_REQUEST_PERSONAL_DATA_DAYS`], range
+    /// [`REQUEST_PERSONAL_DATA_DAYS_RANGE`].
+    pub personal_data_days: u32,
+}
+
+impl Default for RequestsConfig {
+    fn default() -> Self {
+        RequestsConfig {
+            max_window: DEFAULT_REQUEST_MAX_WINDOW,
+            personal_data_days: DEFAULT_REQUEST_PERSONAL_DATA_DAYS,
         }
     }
 }

@@ -1311,6 +1311,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             retention: self.retention,
             api: self.api,
             audit: self.audit,
+            requests: crate::config::RequestsConfig::default(),
             zones: self.zones.into_iter().map(|(_, z)| z).collect(),
             cameras: self.cameras.into_iter().map(|c| c.camera).collect(),
             access: self.access,

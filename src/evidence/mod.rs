@@ -521,6 +521,7 @@ pub fn close_case(
                 bytes: mine.iter().map(|c| c.bytes).sum(),
                 reason: DeletionReason::CaseClosed,
                 actor,
+                request: None,
             })?;
         }
         ix.close_case(case_id, reason, now_us)?;

@@ -15,11 +15,15 @@
 mod audit;
 mod evidence;
 mod metrics;
+mod requests;
 mod retention;
 mod upgrade;
 
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
 pub use metrics::{DeletionTotal, OutageTotal};
+pub use requests::{
+    CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,
+};
 
 pub use retention::{
     Candidate, Cursor, DeletionReason, DeletionRow, NewDeletion, Overdue, Protection, UsageRow,

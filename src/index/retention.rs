@@ -150,6 +150,9 @@ pub struct DeletionRow {
     pub bytes: u64,
     pub reason: DeletionReason,
     pub actor: String,
+    /// The data-subject request an erasure was made for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// A journal entry about to be written.
@@ -166,6 +169,32 @@ pub struct NewDeletion<'a> {
     pub bytes: u64,
     pub reason: DeletionReason,
     pub actor: &'a str,
+    /// The data-subject request an erasure is for.
+    pub request: Option<&'a str>,
+}
+
+const DELETION_COLUMNS: &str = "d.id, d.at_us, d.pass_us, c.name, d.zone, d.root, d.from_us, \
+     d.to_us, d.segments, d.bytes, d.reason, d.actor, d.request_id";
+
+fn deletion_row(r: &rusqlite::Row) -> rusqlite::Result<DeletionRow> {
+    let reason: String = r.get(10)?;
+    Ok(DeletionRow {
+        id: r.get(0)?,
+        at_us: r.get(1)?,
+        pass_us: r.get(2)?,
+        camera: r.get(3)?,
+        zone: r.get(4)?,
+        root: r.get(5)?,
+        from_us: r.get(6)?,
+        to_us: r.get(7)?,
+        segments: r.get::<_, i64>(8)? as u64,
+        bytes: r.get::<_, i64>(9)? as u64,
+        reason: DeletionReason::parse(&reason).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        actor: r.get(11)?,
+        request_id: r.get(12)?,
+    })
 }
 
 /// True when segment `s` overlaps no active hold or restriction of its camera.
@@ -187,8 +216,9 @@ fn mark_doomed_sql() -> String {
 }
 const REMOVE_DOOMED: &str = "DELETE FROM segment WHERE id = :id AND state = 2";
 const INSERT_DELETION: &str = "INSERT INTO deletion \
-     (at_us, pass_us, camera_id, zone, root, from_us, to_us, segments, bytes, reason, actor) \
-     VALUES (:at, :pass, :camera, :zone, :root, :from, :to, :segments, :bytes, :reason, :actor)";
+     (at_us, pass_us, camera_id, zone, root, from_us, to_us, segments, bytes, reason, actor, \
+     request_id) VALUES (:at, :pass, :camera, :zone, :root, :from, :to, :segments, :bytes, \
+     :reason, :actor, :request)";
 
 fn candidate(r: &rusqlite::Row) -> rusqlite::Result<Candidate> {
     Ok(Candidate {
@@ -352,42 +382,33 @@ impl Index {
                 ":bytes": d.bytes as i64,
                 ":reason": d.reason.as_str(),
                 ":actor": d.actor,
+                ":request": d.request,
             })?;
         Ok(self.conn.last_insert_rowid())
     }
 
     /// Journal entries marked in `[from_us, to_us)`, oldest first.
     pub fn deletion_journal(&self, from_us: i64, to_us: i64) -> Result<Vec<DeletionRow>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT d.id, d.at_us, d.pass_us, c.name, d.zone, d.root, d.from_us, d.to_us, \
-               d.segments, d.bytes, d.reason, d.actor \
-             FROM deletion d JOIN camera c ON c.id = d.camera_id \
-             WHERE d.at_us >= :from AND d.at_us < :to ORDER BY d.at_us, d.id",
-        )?;
-        let rows = stmt.query_map(named_params! {":from": from_us, ":to": to_us}, |r| {
-            let reason: String = r.get(10)?;
-            Ok(DeletionRow {
-                id: r.get(0)?,
-                at_us: r.get(1)?,
-                pass_us: r.get(2)?,
-                camera: r.get(3)?,
-                zone: r.get(4)?,
-                root: r.get(5)?,
-                from_us: r.get(6)?,
-                to_us: r.get(7)?,
-                segments: r.get::<_, i64>(8)? as u64,
-                bytes: r.get::<_, i64>(9)? as u64,
-                reason: DeletionReason::parse(&reason).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        10,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })?,
-                actor: r.get(11)?,
-            })
-        })?;
+        let sql = format!(
+            "SELECT {DELETION_COLUMNS} FROM deletion d JOIN camera c ON c.id = d.camera_id \
+             WHERE d.at_us >= :from AND d.at_us < :to ORDER BY d.at_us, d.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(named_params! {":from": from_us, ":to": to_us}, deletion_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One journal entry.
+    pub fn deletion_by_id(&self, id: i64) -> Result<Option<DeletionRow>> {
+        let sql = format!(
+            "SELECT {DELETION_COLUMNS} FROM deletion d JOIN camera c ON c.id = d.camera_id \
+             WHERE d.id = :id"
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(named_params! {":id": id}, deletion_row)
+            .optional()?)
     }
 
     /// Bytes of every segment on `root`, in any state (from the usage totals).

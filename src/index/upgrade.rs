@@ -192,4 +192,75 @@ CREATE INDEX disclosure_camera_at ON disclosure (camera_id, at_us);
     r#"
 ALTER TABLE audit_anchor ADD COLUMN signature BLOB;
     "#,
+    // 6 -> 7: data-subject requests; restrictions and erasures name theirs.
+    r#"
+-- Data-subject requests (docs/design/requests.md): the register, the cameras
+-- each names, and what was done for it. Requester, contact and description
+-- are personal data: set to NULL (and purged_us set) once the register's own
+-- retention after closing has passed. The rest stays as the record of the
+-- answer (GDPR Art. 5(2)).
+CREATE TABLE subject_request (
+  id TEXT PRIMARY KEY,               -- 'R-2026-0001': year received, number
+  kind TEXT NOT NULL CHECK (kind IN ('access', 'copy', 'rectification', 'erasure',
+                                     'restriction', 'objection')),
+  reference TEXT,                    -- the controller's own file number
+  received_us INTEGER NOT NULL,
+  due_date TEXT NOT NULL,            -- last day to answer (YYYY-MM-DD, site zone)
+  extended_to TEXT,                  -- last day after an extension
+  extension_reason TEXT,
+  extension_told TEXT,               -- date the requester was told of it
+  requester TEXT,
+  contact TEXT,
+  description TEXT,                  -- how to recognise the requester
+  identity_check TEXT NOT NULL,      -- how identity was verified (never a copy)
+  verified_by TEXT NOT NULL,
+  from_us INTEGER NOT NULL,          -- the event's window
+  to_us INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('open', 'answered', 'refused', 'withdrawn')),
+  closed_us INTEGER,
+  answer TEXT,
+  created_by TEXT NOT NULL,
+  created_us INTEGER NOT NULL,
+  purged_us INTEGER
+) STRICT;
+
+CREATE TABLE request_camera (
+  request_id TEXT NOT NULL REFERENCES subject_request (id),
+  camera TEXT NOT NULL,              -- the config's camera id
+  PRIMARY KEY (request_id, camera)
+) STRICT, WITHOUT ROWID;
+
+-- What was done for a request, in order: extension, erasure (and what it
+-- could not erase), restriction and its lifting, an objection's decision, a
+-- rectification. `detail` is JSON; never footage, never the requester.
+CREATE TABLE request_event (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL REFERENCES subject_request (id),
+  at_us INTEGER NOT NULL,
+  by_user TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  detail TEXT NOT NULL
+) STRICT;
+CREATE INDEX request_event_request ON request_event (request_id, id);
+
+-- A wrong date or time in footage, noted without touching the files:
+-- the recorded time plus offset_us is the true time, per the note.
+CREATE TABLE time_correction (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL REFERENCES subject_request (id),
+  camera TEXT NOT NULL,
+  from_us INTEGER NOT NULL,
+  to_us INTEGER NOT NULL,
+  offset_us INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  at_us INTEGER NOT NULL,
+  by_user TEXT NOT NULL
+) STRICT;
+CREATE INDEX time_correction_camera ON time_correction (camera, from_us);
+
+ALTER TABLE restriction ADD COLUMN request_id TEXT REFERENCES subject_request (id);
+ALTER TABLE restriction ADD COLUMN lifted_by TEXT;
+ALTER TABLE restriction ADD COLUMN lift_reason TEXT;
+ALTER TABLE deletion ADD COLUMN request_id TEXT;
+    "#,
 ];

@@ -17,6 +17,9 @@
 mod html;
 mod markdown;
 
+pub(crate) use html::esc as escape_html;
+pub(crate) use markdown::esc as escape_markdown;
+
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Controller, Zone};

@@ -254,26 +254,76 @@ pub fn delete_candidates(
     reason: DeletionReason,
     chosen: Vec<Candidate>,
 ) -> Result<(Tally, u64)> {
+    let by = Deleter {
+        reason,
+        actor: REAPER_ACTOR,
+        request: None,
+    };
+    let at = ctx.clocks.realtime();
+    let (tally, leased) = mark_and_destroy(
+        ctx.index,
+        ctx.config,
+        ctx.leases,
+        (pass_us, at),
+        &by,
+        chosen,
+    )?;
+    Ok((tally, leased.len() as u64))
+}
+
+/// Why and for whom segments are deleted, as the journal records it.
+pub struct Deleter<'a> {
+    pub reason: DeletionReason,
+    /// `reaper`, or the user who asked.
+    pub actor: &'a str,
+    /// The data-subject request of an erasure.
+    pub request: Option<&'a str>,
+}
+
+/// Deletes the segments of a data-subject request's erasure (chosen by
+/// `crate::requests`), with the reaper's steps and checks: what is leased,
+/// held, restricted or no longer complete when marking is left. Returns what
+/// was deleted and the candidates left because they are being read.
+pub fn erase_segments(
+    index: &SharedIndex,
+    config: &Config,
+    leases: &Leases,
+    at_us: UnixMicros,
+    by: &Deleter,
+    chosen: Vec<Candidate>,
+) -> Result<(Tally, Vec<Candidate>)> {
+    mark_and_destroy(index, config, leases, (at_us, at_us), by, chosen)
+}
+
+/// (a) to (d) for one batch: see the module's invariants. `times` is the
+/// start of the pass and the time of marking, for the journal.
+fn mark_and_destroy(
+    index: &SharedIndex,
+    config: &Config,
+    leases: &Leases,
+    (pass_us, at): (UnixMicros, UnixMicros),
+    by: &Deleter,
+    chosen: Vec<Candidate>,
+) -> Result<(Tally, Vec<Candidate>)> {
     // (a) Mark, under the lease lock so no lease slips in between.
     let (marked, leased) = {
-        let held = ctx.leases.lock();
+        let held = leases.lock();
         let (free, leased): (Vec<Candidate>, Vec<Candidate>) =
             chosen.into_iter().partition(|c| !held.contains_key(&c.id));
         if free.is_empty() {
-            return Ok((Tally::default(), leased.len() as u64));
+            return Ok((Tally::default(), leased));
         }
-        let at = ctx.clocks.realtime();
-        let marked = ctx.index.lock().transaction(|ix| {
+        let marked = index.lock().transaction(|ix| {
             let ids: Vec<SegmentId> = free.iter().map(|c| SegmentId(c.id)).collect();
             let marked: HashSet<SegmentId> = ix.mark_doomed(&ids)?.into_iter().collect();
             let marked: Vec<Candidate> = free
                 .into_iter()
                 .filter(|c| marked.contains(&SegmentId(c.id)))
                 .collect();
-            journal(ix, &marked, at, pass_us, reason, REAPER_ACTOR)?;
+            journal(ix, &marked, at, pass_us, by)?;
             Ok(marked)
         })?;
-        (marked, leased.len() as u64)
+        (marked, leased)
     };
     crate::failpoint::abort_at("after-mark");
 
@@ -283,7 +333,7 @@ pub fn delete_candidates(
         path: &c.path,
         bytes: c.bytes,
     });
-    let tally = destroy_doomed(ctx.index, ctx.config, doomed, pass_us)?;
+    let tally = destroy_doomed(index, config, doomed, pass_us)?;
     Ok((tally, leased))
 }
 
@@ -341,8 +391,7 @@ fn journal(
     marked: &[Candidate],
     at_us: UnixMicros,
     pass_us: UnixMicros,
-    reason: DeletionReason,
-    actor: &str,
+    by: &Deleter,
 ) -> Result<()> {
     let mut groups: BTreeMap<(i64, &str, &str), (i64, i64, Tally)> = BTreeMap::new();
     for c in marked {
@@ -366,8 +415,9 @@ fn journal(
             to_us,
             segments: t.segments,
             bytes: t.bytes,
-            reason,
-            actor,
+            reason: by.reason,
+            actor: by.actor,
+            request: by.request,
         })?;
     }
     Ok(())
