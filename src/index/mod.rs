@@ -18,6 +18,7 @@ mod metrics;
 mod retention;
 mod upgrade;
 
+pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
 pub use metrics::{DeletionTotal, OutageTotal};
 
