@@ -53,7 +53,7 @@ pub struct RetentionPlan {
 }
 
 /// What the next pass would delete at `now_us`: the pass's own selection
-/// ([`super::select`]), counted instead of deleted. Reads only; holds
+/// (`select.rs`), counted instead of deleted. Reads only; holds
 /// `index` for the whole computation.
 pub fn plan(
     index: &Index,
