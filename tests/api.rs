@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use custos::api::auth::Peer;
 use custos::api::routes::{self, Request};
 use custos::api::{ApiState, CameraStatuses, ReloadFn};
-use custos::audit::{AuditLog, Checkpoint, Record, verify};
+use custos::audit::{AuditLog, Checkpoint, entry_hash, verify};
 use custos::clock::SimulatedClocks;
 use custos::config::Config;
-use custos::index::Index;
+use custos::index::{AuditRecord, Index};
 use proptest::prelude::*;
 use serde_json::Value;
 use support::api::*;
@@ -1108,7 +1108,7 @@ fn appends_go_on_while_a_long_verify_runs() {
         let mut index = Index::open(&path).unwrap();
         index.tamper_for_tests("PRAGMA synchronous = OFF").unwrap();
         for i in 0..100_000 {
-            index.append_audit(&record(i)).unwrap();
+            index.append_audit(&record(i), entry_hash).unwrap();
         }
     }
     let key = custos::export::NodeKey::load_or_create(dir.path()).unwrap();
@@ -1139,8 +1139,8 @@ fn appends_go_on_while_a_long_verify_runs() {
     assert!(log.verify(None).unwrap().ok());
 }
 
-fn record(i: i64) -> Record {
-    Record {
+fn record(i: i64) -> AuditRecord {
+    AuditRecord {
         at_us: 1_800_000_000_000_000 + i,
         uid: 2004,
         user: "uid 2004".into(),
@@ -1252,7 +1252,7 @@ fn audit_fixture() -> (tempfile::TempDir, Index, Checkpoint) {
     let key = custos::export::NodeKey::load_or_create(dir.path()).unwrap();
     let log = AuditLog::open(Index::open(&path).unwrap(), key).unwrap();
     for i in 1..=N {
-        log.append(Record {
+        log.append(AuditRecord {
             at_us: 1_800_000_000_000_000 + i * 1_000_000,
             uid: 2000 + i as u32,
             user: format!("uid {}", 2000 + i),

@@ -664,7 +664,7 @@ fn an_export_whose_receiver_goes_away_is_not_registered_and_is_audited_as_cut() 
         let entries = r
             .site
             .index()
-            .audit_entries(&custos::audit::Filter {
+            .audit_entries(&custos::index::AuditFilter {
                 from_us: None,
                 to_us: None,
                 uid: None,

@@ -248,7 +248,8 @@ fn every_connection_waits_for_a_busy_writer() {
 
 #[test]
 fn the_audit_purge_takes_only_a_prefix_of_old_entries() {
-    use custos::audit::{AuditLog, Record};
+    use custos::audit::AuditLog;
+    use custos::index::AuditRecord;
     const Y2026: i64 = 1_795_341_600_000_000;
     const Y2000: i64 = 946_684_800_000_000;
     let dir = tempfile::tempdir().unwrap();
@@ -267,7 +268,7 @@ fn the_audit_purge_takes_only_a_prefix_of_old_entries() {
         Y2026 + 1,
     ];
     for at_us in times {
-        log.append(Record {
+        log.append(AuditRecord {
             at_us,
             uid: 0,
             user: "root".into(),
@@ -327,4 +328,96 @@ fn start_up_query_uses_the_partial_index() {
     let index = Index::open(&dir.path().join("index.db")).unwrap();
     let plan = index.query_plan_of_unfinished().unwrap();
     assert!(plan.contains("segment_unfinished"), "{plan}");
+}
+
+/// The index is a lower room: it owns the rows it stores (the audit rows
+/// among them) and takes nothing from the modules built on it.
+#[test]
+fn the_index_does_not_reach_up_into_the_modules_above_it() {
+    const ABOVE: [&str; 9] = [
+        "api",
+        "daemon",
+        "ingest",
+        "retention",
+        "evidence",
+        "export",
+        "audit",
+        "review",
+        "cli",
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/index");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for m in ABOVE {
+                if line.contains(&format!("crate::{m}::"))
+                    || line.contains(&format!("crate::{m}}}"))
+                    || line.contains(&format!("crate::{m};"))
+                {
+                    found.push(format!("{}:{}: {line}", path.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "upward references:\n{}", found.join("\n"));
+}
+
+/// The index chains each entry to the one before it with the hash it is
+/// given, from the genesis hash, without knowing how the hash is made.
+#[test]
+fn the_index_links_audit_entries_with_the_hash_it_is_given() {
+    use custos::index::{AUDIT_GENESIS_HASH, AuditRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(&dir.path().join("index.db")).unwrap();
+    let record = AuditRecord {
+        at_us: 1,
+        uid: 0,
+        user: "root".into(),
+        pid: 1,
+        role: "admin".into(),
+        action: "status".into(),
+        target: "-".into(),
+        reason: String::new(),
+        outcome: "ok".into(),
+    };
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let e = index
+            .append_audit(&record, |seq, r, prev| {
+                seen.push((seq, prev.to_vec()));
+                assert_eq!(r, &record);
+                [seq as u8; 32]
+            })
+            .unwrap();
+        assert_eq!(e.hash, [e.seq as u8; 32]);
+    }
+    assert_eq!(
+        seen,
+        [
+            (1, AUDIT_GENESIS_HASH.to_vec()),
+            (2, vec![1; 32]),
+            (3, vec![2; 32])
+        ]
+    );
+    let stored: Vec<(i64, Vec<u8>)> = index
+        .audit_all()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.prev_hash))
+        .collect();
+    assert_eq!(stored, seen);
+    // A head whose stored hash is not 32 bytes is not chained onto.
+    index
+        .tamper_for_tests("UPDATE audit SET hash = x'00' WHERE seq = 3")
+        .unwrap();
+    let err = index.append_audit(&record, |_, _, _| [0; 32]).unwrap_err();
+    assert!(
+        err.message.contains("audit entry 3 has a hash of 1 bytes"),
+        "{err}"
+    );
 }

@@ -297,6 +297,111 @@ fn protected_footage_survives_age_and_pressure_and_the_alarm_fires() {
     assert_eq!(f.alarms.get("main"), None);
 }
 
+/// The plan and the pass walk one selection: what the plan lists is what
+/// the pass then deletes, for every reason at once: age in two zones, the
+/// `max_retention_days` ceiling of a zone no longer configured, and a
+/// budget, with a leased segment at the front of the pressure order and
+/// batches smaller than each step.
+#[test]
+fn the_plan_lists_exactly_what_the_pass_then_deletes() {
+    use std::collections::BTreeMap;
+    let f = Fixture::new("budget = \"450\"");
+    let lobby = |end_us: i64| {
+        // Footage of a zone since removed from the config.
+        support::index::put_segment(
+            &f.index,
+            &f.root,
+            "hall",
+            "lobby",
+            end_us - SEG_US,
+            end_us,
+            &[0xA5; 100],
+        )
+    };
+    let indoor_aged: Vec<SegmentId> = (0..4)
+        .map(|k| f.segment("hall", NOW - 11 * DAY_US - k * SEG_US, 100))
+        .collect();
+    let yard_aged: Vec<SegmentId> = (0..2)
+        .map(|k| f.segment("gate", NOW - 15 * DAY_US - k * SEG_US, 100))
+        .collect();
+    let past_ceiling = lobby(NOW - 40 * DAY_US);
+    // Oldest first for disk pressure: 600 bytes left after age, 150 over.
+    let leased = lobby(NOW - 20 * DAY_US);
+    let pressed = [
+        f.segment("gate", NOW - 12 * DAY_US, 100),
+        f.segment("hall", NOW - 5 * DAY_US, 100),
+    ];
+    let kept = [
+        leased,
+        f.segment("gate", NOW - 4 * DAY_US, 100),
+        f.segment("hall", NOW - 3 * DAY_US, 100),
+        f.segment("hall", NOW, 100),
+    ];
+    let _lease = f.leases.acquire(&[leased]);
+
+    let plan = retention::plan(&f.index.lock(), &f.config, &f.leases, NOW, &|_| None).unwrap();
+    let report = f.pass();
+
+    type Key = (String, String, DeletionReason);
+    let mut planned: BTreeMap<Key, (u64, u64, i64, i64)> = BTreeMap::new();
+    for i in &plan.items {
+        let key = (i.zone.clone(), i.camera.clone(), i.reason);
+        planned.insert(key, (i.segments, i.bytes, i.from_us, i.to_us));
+    }
+    let mut deleted: BTreeMap<Key, (u64, u64, i64, i64)> = BTreeMap::new();
+    for j in f.index.lock().deletion_journal(0, i64::MAX).unwrap() {
+        let d = deleted
+            .entry((j.zone.clone(), j.camera.clone(), j.reason))
+            .or_insert((0, 0, i64::MAX, i64::MIN));
+        d.0 += j.segments;
+        d.1 += j.bytes;
+        d.2 = d.2.min(j.from_us);
+        d.3 = d.3.max(j.to_us);
+    }
+    assert_eq!(planned, deleted, "{plan:#?}\n{report:?}");
+    let reasons: Vec<(&str, DeletionReason)> = planned
+        .keys()
+        .map(|(zone, _, reason)| (zone.as_str(), *reason))
+        .collect();
+    for want in [
+        ("indoor", DeletionReason::Retention),
+        ("yard", DeletionReason::Retention),
+        ("lobby", DeletionReason::Retention),
+        ("yard", DeletionReason::DiskPressure),
+        ("indoor", DeletionReason::DiskPressure),
+    ] {
+        assert!(reasons.contains(&want), "{want:?} not in {reasons:?}");
+    }
+    assert_eq!((plan.total.segments, plan.leased), (9, 1), "{plan:#?}");
+    assert_eq!(
+        (
+            report.retention.segments,
+            report.disk_pressure.segments,
+            report.leased
+        ),
+        (7, 2, 1)
+    );
+    assert_eq!(
+        (plan.roots[0].short_bytes, plan.roots[0].unmet_bytes),
+        (150, 0)
+    );
+    assert!(report.alarms.is_empty(), "{report:?}");
+
+    // Oldest first: the leased segment is passed over, never the older
+    // footage behind it in the same batch.
+    for gone in indoor_aged
+        .iter()
+        .chain(&yard_aged)
+        .chain([&past_ceiling])
+        .chain(&pressed)
+    {
+        assert_eq!(f.state(*gone), None, "{gone:?}");
+    }
+    for k in kept {
+        assert_eq!(f.state(k), Some(SegmentState::Complete), "{k:?}");
+    }
+}
+
 #[test]
 fn a_leased_segment_waits_for_its_lease() {
     let f = Fixture::new("");

@@ -22,10 +22,10 @@ use super::ApiState;
 use super::auth::{Action, Caller, Peer};
 use super::errors::ApiError;
 use super::params::{Query, check_id, show_time};
-use crate::audit::{Filter, Record, SignedCheckpoint};
+use crate::audit::SignedCheckpoint;
 use crate::config::{Config, Role};
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{SCHEMA_VERSION, SegmentRow};
+use crate::index::{AuditFilter, AuditRecord, SCHEMA_VERSION, SegmentRow};
 
 /// The outcome of the entry a state-changing request writes before it acts.
 pub const INTENT: &str = "intent";
@@ -123,8 +123,8 @@ impl Draft<'_> {
         self.reason = printable(reason, MAX_REASON_LEN);
     }
 
-    fn record(&self, outcome: &str) -> Record {
-        Record {
+    fn record(&self, outcome: &str) -> AuditRecord {
+        AuditRecord {
             at_us: self.state.clocks.realtime(),
             uid: self.peer.uid,
             user: self.peer.user_name(),
@@ -519,7 +519,7 @@ fn dispatch(
                 ))
                 .into());
             }
-            let filter = Filter {
+            let filter = AuditFilter {
                 from_us: query.time("from", tz, now)?,
                 to_us: query.time("to", tz, now)?,
                 uid: query.u32("uid")?,

@@ -131,7 +131,7 @@ pub(super) fn start_stream(
                 tracing::warn!(uid = peer.uid, error = %e, "a streamed reply ended early");
             }
             let a = stream.audit;
-            let record = crate::audit::Record {
+            let record = crate::index::AuditRecord {
                 at_us: state.clocks.realtime(),
                 uid: peer.uid,
                 user: peer.user_name(),

@@ -18,6 +18,10 @@
 //!   ([`anchor_message`], [`checkpoint_message`]): whoever can rewrite the
 //!   table (or the journal) but cannot read the key can neither move the
 //!   anchor past entries they delete nor offer a checkpoint of their own.
+//!
+//! The rows ([`AuditRecord`], [`AuditEntry`], [`AuditAnchor`]) are the
+//! index's (`crate::index`); this module owns the chain's rules: the hash
+//! it hands to [`Index::append_audit`], the signatures, verification.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -29,7 +33,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::UnixMicros;
 use crate::error::{Error, Result};
 use crate::export::{NodeKey, key};
-use crate::index::Index;
+use crate::index::{AuditAnchor, AuditEntry, AuditRecord, Index};
 
 /// A checkpoint is logged after this many entries...
 pub const CHECKPOINT_EVERY: u64 = 100;
@@ -42,69 +46,6 @@ const HASH_DOMAIN: &[u8] = b"custos-audit-v1\0";
 /// Domain separation for the signatures of anchors and checkpoints.
 const ANCHOR_DOMAIN: &[u8] = b"custos-audit-anchor-v1\0";
 const CHECKPOINT_DOMAIN: &[u8] = b"custos-audit-checkpoint-v1\0";
-
-/// The hash before the first entry ever written.
-pub const GENESIS_HASH: [u8; 32] = [0; 32];
-
-/// What is recorded about one API call, before it is chained.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Record {
-    pub at_us: UnixMicros,
-    /// The caller's uid (SO_PEERCRED).
-    pub uid: u32,
-    /// The caller's user name, or `uid N` without a passwd entry.
-    pub user: String,
-    /// The caller's process id (SO_PEERCRED).
-    pub pid: i32,
-    /// The role that allowed the action, or `none` if refused.
-    pub role: String,
-    /// What was asked, e.g. `recordings.list`.
-    pub action: String,
-    /// What it was asked of: camera and time range, case, `-` if nothing.
-    pub target: String,
-    /// The stated purpose of access; empty if none was needed or given.
-    pub reason: String,
-    /// `ok`, or the error kind (`permission_denied`, `invalid_input`, ...).
-    pub outcome: String,
-}
-
-/// A stored entry: a record, its place in the chain and its hashes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Entry {
-    pub seq: i64,
-    #[serde(flatten)]
-    pub record: Record,
-    #[serde(with = "hex_bytes")]
-    pub prev_hash: Vec<u8>,
-    #[serde(with = "hex_bytes")]
-    pub hash: Vec<u8>,
-}
-
-/// Where the stored chain starts: seq and hash of the last purged entry
-/// (0 and [`GENESIS_HASH`] if nothing was ever purged).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Anchor {
-    pub seq: i64,
-    #[serde(with = "hex_bytes")]
-    pub hash: Vec<u8>,
-    /// Entries recorded before this were purged; None if none ever were.
-    pub purged_us: Option<UnixMicros>,
-    /// The node key's signature of [`anchor_message`]; None if nothing was
-    /// purged, or the anchor was written before anchors were signed.
-    #[serde(with = "hex_opt")]
-    pub signature: Option<Vec<u8>>,
-}
-
-impl Default for Anchor {
-    fn default() -> Self {
-        Anchor {
-            seq: 0,
-            hash: GENESIS_HASH.to_vec(),
-            purged_us: None,
-            signature: None,
-        }
-    }
-}
 
 /// What the node key signs for an anchor: `"custos-audit-anchor-v1\0"`,
 /// `seq` and `purged_us` as 8-byte big-endian, then the 32-byte hash.
@@ -131,7 +72,7 @@ pub fn checkpoint_message(seq: i64, hash: &[u8]) -> Vec<u8> {
 /// Whether `anchor` was written by a purge of this node: a stored anchor must
 /// carry `key`'s signature. The genesis (no row) needs none, since the chain
 /// then starts at seq 1 and any deletion shows as a gap.
-pub fn verify_anchor(key: &VerifyingKey, anchor: &Anchor) -> Option<Break> {
+pub fn verify_anchor(key: &VerifyingKey, anchor: &AuditAnchor) -> Option<Break> {
     let purged_us = anchor.purged_us?;
     let broken = |problem: String| {
         Some(Break {
@@ -274,7 +215,7 @@ pub struct Break {
 /// two's complement, `uid` as 4-byte big-endian, then `user`, `role`,
 /// `action`, `target`, `reason`, `outcome`, each as a 4-byte big-endian byte
 /// length followed by its UTF-8 bytes, then the 32-byte `prev_hash`.
-pub fn encode(seq: i64, r: &Record, prev_hash: &[u8]) -> Vec<u8> {
+pub fn encode(seq: i64, r: &AuditRecord, prev_hash: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(128);
     b.extend_from_slice(HASH_DOMAIN);
     b.extend_from_slice(&seq.to_be_bytes());
@@ -292,14 +233,18 @@ pub fn encode(seq: i64, r: &Record, prev_hash: &[u8]) -> Vec<u8> {
 }
 
 /// SHA-256 of [`encode`].
-pub fn entry_hash(seq: i64, r: &Record, prev_hash: &[u8]) -> [u8; 32] {
+pub fn entry_hash(seq: i64, r: &AuditRecord, prev_hash: &[u8]) -> [u8; 32] {
     Sha256::digest(encode(seq, r, prev_hash)).into()
 }
 
 /// Checks `entries` (in the order stored, by seq) against the chain starting
 /// at `anchor`, and, if given, that the chain reaches `head`. Reports the
 /// first entry that breaks it.
-pub fn verify(anchor: &Anchor, entries: &[Entry], head: Option<&Checkpoint>) -> Verification {
+pub fn verify(
+    anchor: &AuditAnchor,
+    entries: &[AuditEntry],
+    head: Option<&Checkpoint>,
+) -> Verification {
     let mut v = Verification {
         checked: 0,
         first_seq: entries.first().map(|e| e.seq),
@@ -419,9 +364,9 @@ impl AuditLog {
     }
 
     /// Appends `record` to the chain. Returns the stored entry once committed.
-    pub fn append(&self, record: Record) -> Result<Entry> {
+    pub fn append(&self, record: AuditRecord) -> Result<AuditEntry> {
         let mut w = self.writer();
-        let entry = w.index.append_audit(&record)?;
+        let entry = w.index.append_audit(&record, entry_hash)?;
         w.head = Checkpoint {
             seq: entry.seq,
             hash: entry.hash.clone(),
@@ -544,17 +489,6 @@ impl Drop for AuditLog {
     }
 }
 
-/// Filters for reading the log.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub from_us: Option<UnixMicros>,
-    pub to_us: Option<UnixMicros>,
-    pub uid: Option<u32>,
-    pub action: Option<String>,
-    /// Most entries returned (newest first). Default 100.
-    pub limit: Option<u32>,
-}
-
 /// Parses a 64-hex-digit hash.
 pub fn parse_hash(s: &str) -> Result<Vec<u8>> {
     let v = hex::decode(s)
@@ -568,18 +502,6 @@ pub fn parse_hash(s: &str) -> Result<Vec<u8>> {
     Ok(v)
 }
 
-/// Checks that a stored hash column is 32 bytes.
-pub(crate) fn check_hash_len(seq: i64, h: &[u8]) -> Result<()> {
-    if h.len() == 32 {
-        Ok(())
-    } else {
-        Err(Error::internal(format!(
-            "audit entry {seq} has a hash of {} bytes",
-            h.len()
-        )))
-    }
-}
-
 mod hex_bytes {
     pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(v))
@@ -590,21 +512,13 @@ mod hex_bytes {
     }
 }
 
-mod hex_opt {
-    pub fn serialize<S: serde::Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.serialize_some(&hex::encode(v)),
-            None => s.serialize_none(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::AUDIT_GENESIS_HASH;
 
-    fn rec(i: i64) -> Record {
-        Record {
+    fn rec(i: i64) -> AuditRecord {
+        AuditRecord {
             at_us: 1_700_000_000_000_000 + i,
             uid: 1000 + i as u32,
             user: format!("user{i}"),
@@ -617,13 +531,13 @@ mod tests {
         }
     }
 
-    fn chain(n: i64) -> Vec<Entry> {
-        let mut prev = GENESIS_HASH.to_vec();
+    fn chain(n: i64) -> Vec<AuditEntry> {
+        let mut prev = AUDIT_GENESIS_HASH.to_vec();
         (1..=n)
             .map(|seq| {
                 let record = rec(seq);
                 let hash = entry_hash(seq, &record, &prev).to_vec();
-                let e = Entry {
+                let e = AuditEntry {
                     seq,
                     record,
                     prev_hash: prev.clone(),
@@ -644,8 +558,8 @@ mod tests {
         b.user = "a".into();
         b.role = "bc".into();
         assert_ne!(
-            entry_hash(1, &a, &GENESIS_HASH),
-            entry_hash(1, &b, &GENESIS_HASH)
+            entry_hash(1, &a, &AUDIT_GENESIS_HASH),
+            entry_hash(1, &b, &AUDIT_GENESIS_HASH)
         );
     }
 
@@ -656,7 +570,7 @@ mod tests {
             seq: 5,
             hash: c[4].hash.clone(),
         };
-        let v = verify(&Anchor::default(), &c, Some(&head));
+        let v = verify(&AuditAnchor::default(), &c, Some(&head));
         assert!(v.ok(), "{v:?}");
         assert_eq!(v.checked, 5);
     }

@@ -1,12 +1,91 @@
 //! Audit log SQL: append with the hash chain, read with filters, purge with
-//! an anchor. Only `crate::audit` calls these; the API never deletes.
+//! an anchor. Only the audit log (the `audit` module) calls these; the API
+//! never deletes.
+//!
+//! The index owns the rows (record, entry, anchor, filter) but not the
+//! chain's rules: the audit log hashes each entry (the hash is passed in to
+//! [`Index::append_audit`], computed inside its transaction from the head it
+//! read) and signs each anchor, and verifies both.
 
 use rusqlite::{OptionalExtension, named_params};
 
 use super::Index;
-use crate::audit::{Anchor, Entry, Filter, Record, check_hash_len, entry_hash};
 use crate::clock::UnixMicros;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// The hash before the first entry ever written.
+pub const AUDIT_GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// What is recorded about one API call, before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub at_us: UnixMicros,
+    /// The caller's uid (SO_PEERCRED).
+    pub uid: u32,
+    /// The caller's user name, or `uid N` without a passwd entry.
+    pub user: String,
+    /// The caller's process id (SO_PEERCRED).
+    pub pid: i32,
+    /// The role that allowed the action, or `none` if refused.
+    pub role: String,
+    /// What was asked, e.g. `recordings.list`.
+    pub action: String,
+    /// What it was asked of: camera and time range, case, `-` if nothing.
+    pub target: String,
+    /// The stated purpose of access; empty if none was needed or given.
+    pub reason: String,
+    /// `ok`, or the error kind (`permission_denied`, `invalid_input`, ...).
+    pub outcome: String,
+}
+
+/// A stored entry: a record, its place in the chain and its hashes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub record: AuditRecord,
+    #[serde(with = "hex_bytes")]
+    pub prev_hash: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    pub hash: Vec<u8>,
+}
+
+/// Where the stored chain starts: seq and hash of the last purged entry
+/// (0 and [`AUDIT_GENESIS_HASH`] if nothing was ever purged).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditAnchor {
+    pub seq: i64,
+    #[serde(with = "hex_bytes")]
+    pub hash: Vec<u8>,
+    /// Entries recorded before this were purged; None if none ever were.
+    pub purged_us: Option<UnixMicros>,
+    /// The node key's signature of `audit::anchor_message`; None if nothing
+    /// was purged, or the anchor was written before anchors were signed.
+    #[serde(with = "hex_opt")]
+    pub signature: Option<Vec<u8>>,
+}
+
+impl Default for AuditAnchor {
+    fn default() -> Self {
+        AuditAnchor {
+            seq: 0,
+            hash: AUDIT_GENESIS_HASH.to_vec(),
+            purged_us: None,
+            signature: None,
+        }
+    }
+}
+
+/// Filters for reading the log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub from_us: Option<UnixMicros>,
+    pub to_us: Option<UnixMicros>,
+    pub uid: Option<u32>,
+    pub action: Option<String>,
+    /// Most entries returned (newest first). Default 100.
+    pub limit: Option<u32>,
+}
 
 const AUDIT_COLUMNS: &str =
     "seq, at_us, uid, user, pid, role, action, target, reason, outcome, prev_hash, hash";
@@ -30,12 +109,12 @@ const DELETE_UP_TO: &str = "DELETE FROM audit WHERE seq <= :seq";
 
 impl Index {
     /// The anchor the stored chain starts from.
-    pub fn audit_anchor(&self) -> Result<Anchor> {
+    pub fn audit_anchor(&self) -> Result<AuditAnchor> {
         let row = self
             .conn
             .prepare_cached(AUDIT_ANCHOR)?
             .query_row([], |r| {
-                Ok(Anchor {
+                Ok(AuditAnchor {
                     seq: r.get(0)?,
                     hash: r.get(1)?,
                     purged_us: Some(r.get(2)?),
@@ -62,13 +141,18 @@ impl Index {
         }
     }
 
-    /// Appends `record` after the last entry, in one transaction.
-    pub fn append_audit(&mut self, record: &Record) -> Result<Entry> {
+    /// Appends `record` after the last entry, in one transaction, hashed by
+    /// `hash(seq, record, prev_hash)` from the last entry's hash.
+    pub fn append_audit(
+        &mut self,
+        record: &AuditRecord,
+        hash: impl FnOnce(i64, &AuditRecord, &[u8]) -> [u8; 32],
+    ) -> Result<AuditEntry> {
         self.transaction(|ix| {
             let (last, prev_hash) = ix.audit_head()?;
             check_hash_len(last, &prev_hash)?;
             let seq = last + 1;
-            let hash = entry_hash(seq, record, &prev_hash);
+            let hash = hash(seq, record, &prev_hash);
             ix.conn
                 .prepare_cached(INSERT_AUDIT)?
                 .execute(named_params! {
@@ -85,7 +169,7 @@ impl Index {
                     ":prev": prev_hash,
                     ":hash": &hash[..],
                 })?;
-            Ok(Entry {
+            Ok(AuditEntry {
                 seq,
                 record: record.clone(),
                 prev_hash,
@@ -95,7 +179,7 @@ impl Index {
     }
 
     /// Every stored entry, oldest first (for verification).
-    pub fn audit_all(&self) -> Result<Vec<Entry>> {
+    pub fn audit_all(&self) -> Result<Vec<AuditEntry>> {
         let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], audit_row)?;
@@ -104,7 +188,7 @@ impl Index {
 
     /// The anchor and every entry, oldest first, read in one transaction so
     /// that they agree even while entries are appended or purged.
-    pub fn audit_snapshot(&self) -> Result<(Anchor, Vec<Entry>)> {
+    pub fn audit_snapshot(&self) -> Result<(AuditAnchor, Vec<AuditEntry>)> {
         self.conn.execute_batch("BEGIN")?;
         let read = self
             .audit_anchor()
@@ -115,7 +199,7 @@ impl Index {
     }
 
     /// Entries matching `f`, newest first, at most `f.limit` (default 100).
-    pub fn audit_entries(&self, f: &Filter) -> Result<Vec<Entry>> {
+    pub fn audit_entries(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM audit \
              WHERE at_us >= :from AND at_us < :to \
@@ -152,7 +236,7 @@ impl Index {
     pub fn purge_audit(
         &mut self,
         before_us: UnixMicros,
-        sign: impl FnOnce(&Anchor) -> Vec<u8>,
+        sign: impl FnOnce(&AuditAnchor) -> Vec<u8>,
     ) -> Result<u64> {
         self.transaction(|ix| {
             let last: Option<(i64, Vec<u8>)> = ix
@@ -165,7 +249,7 @@ impl Index {
             let Some((seq, hash)) = last else {
                 return Ok(0);
             };
-            let mut anchor = Anchor {
+            let mut anchor = AuditAnchor {
                 seq,
                 hash,
                 purged_us: Some(before_us),
@@ -194,10 +278,10 @@ impl Index {
     }
 }
 
-fn audit_row(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
-    Ok(Entry {
+fn audit_row(r: &rusqlite::Row) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
         seq: r.get(0)?,
-        record: Record {
+        record: AuditRecord {
             at_us: r.get(1)?,
             uid: r.get(2)?,
             user: r.get(3)?,
@@ -211,4 +295,31 @@ fn audit_row(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
         prev_hash: r.get(10)?,
         hash: r.get(11)?,
     })
+}
+
+/// Checks that a stored hash column is 32 bytes.
+fn check_hash_len(seq: i64, h: &[u8]) -> Result<()> {
+    if h.len() == 32 {
+        Ok(())
+    } else {
+        Err(Error::internal(format!(
+            "audit entry {seq} has a hash of {} bytes",
+            h.len()
+        )))
+    }
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+}
+
+mod hex_opt {
+    pub fn serialize<S: serde::Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(&hex::encode(v)),
+            None => s.serialize_none(),
+        }
+    }
 }

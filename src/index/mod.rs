@@ -19,6 +19,7 @@ mod requests;
 mod retention;
 mod upgrade;
 
+pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
 pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{

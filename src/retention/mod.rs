@@ -10,6 +10,10 @@
 //! 2. on a root below its `min_free` or above its `budget`, the oldest
 //!    complete segments of all its cameras until both hold again.
 //!
+//! One selection (`select.rs`) offers candidates in this order; the pass
+//! deletes them and [`plan`] only counts them, so the plan says what the
+//! next pass does.
+//!
 //! Invariants:
 //! - Never deleted: a segment overlapping an active hold or restriction (the
 //!   check is inside the index's candidate queries), one under a read lease
@@ -45,6 +49,7 @@ mod leases;
 mod pass;
 pub mod reaper;
 mod report;
+mod select;
 
 use crate::clock::{UnixMicros, format_utc};
 use crate::config::MAX_RETENTION_DAYS_RANGE;

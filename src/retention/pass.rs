@@ -1,11 +1,13 @@
-//! The reaper's pass: age and disk-pressure deletion, marking, destruction
-//! and the deletion journal; the start-up finish of interrupted deletions.
+//! The reaper's pass: age and disk-pressure deletion of what the selection
+//! (`select.rs`, shared with the plan) offers, marking, destruction and the
+//! deletion journal; the start-up finish of interrupted deletions.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{DAY_US, Leases, REAPER_ACTOR, StorageAlarms, cutoff, destroy};
+use super::select::{self, Cutoffs, Source, Step, Taker};
+use super::{DAY_US, Leases, REAPER_ACTOR, StorageAlarms, destroy};
 use crate::clock::{ClockAlarm, ClockGuard, Clocks, UnixMicros};
 use crate::config::{Config, StorageRoot};
 use crate::error::Result;
@@ -25,18 +27,14 @@ pub fn statvfs_free(root: &StorageRoot) -> Option<u64> {
     Some(s.blocks_available() as u64 * s.fragment_size() as u64)
 }
 
-/// Bytes `root` must free to have `min_free` available and stay within its
-/// `budget`: 0 if neither is exceeded (or unknown).
+/// Bytes `root` must free now, by what the index holds on it and what its
+/// filesystem reports free (`free`).
 fn shortfall(index: &Index, root: &StorageRoot, free: Option<u64>) -> Result<u64> {
-    let by_free = match (root.min_free, free) {
-        (Some(min), Some(free)) => min.saturating_sub(free),
-        _ => 0,
-    };
-    let by_budget = match root.budget {
-        Some(budget) => index.root_bytes(&root.id)?.saturating_sub(budget),
+    let used = match root.budget {
+        Some(_) => index.root_bytes(&root.id)?,
         None => 0,
     };
-    Ok(by_free.max(by_budget))
+    Ok(select::shortfall(root, used, free))
 }
 
 /// True if any root is short of space now (cheap: statvfs and a few rows).
@@ -124,122 +122,81 @@ pub fn pass(ctx: &Context) -> Result<PassReport> {
             });
         }
     };
-    let zone_cuts = ctx
-        .config
-        .zones
-        .iter()
-        .map(|z| Ok((z, cutoff(now, z.retention_days)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let root_cut = cutoff(now, ctx.config.daemon.max_retention_days)?;
+    let cuts = Cutoffs::at(ctx.config, now)?;
     let mut report = PassReport {
         finished_doomed: finish_doomed(ctx.index, ctx.config, now)? as u64,
         ..PassReport::default()
     };
-
-    // 1. Age, zone by zone.
-    for (zone, cut) in zone_cuts {
-        let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
-            ix.age_candidates(&zone.id, cut, after, ctx.batch)
-        })?;
-        report.retention += o.deleted;
-        report.leased += o.leased;
-    }
-    // Footage of zones no longer configured: nothing may outlive the
-    // longest ceiling the config allows.
-    for root in &ctx.config.storage {
-        let o = delete_while(ctx, now, DeletionReason::Retention, None, |ix, after| {
-            ix.root_age_candidates(&root.id, root_cut, after, ctx.batch)
-        })?;
-        report.retention += o.deleted;
-        report.leased += o.leased;
-    }
-
-    // 2. Disk pressure, root by root, oldest first across its cameras.
-    for root in &ctx.config.storage {
-        if root.min_free.is_none() && root.budget.is_none() {
-            continue;
-        }
-        let need = shortfall(&ctx.index.lock(), root, (ctx.free_bytes)(root))?;
-        if need == 0 {
-            ctx.alarms.clear(&root.id);
-            continue;
-        }
-        let o = delete_while(
+    select::walk(
+        ctx.config,
+        &cuts,
+        &mut Deleter {
             ctx,
             now,
-            DeletionReason::DiskPressure,
-            Some(need),
-            |ix, after| ix.pressure_candidates(&root.id, after, ctx.batch),
-        )?;
-        report.disk_pressure += o.deleted;
-        report.leased += o.leased;
-        // Measure again: the space freed is what the filesystem says.
-        let short = shortfall(&ctx.index.lock(), root, (ctx.free_bytes)(root))?;
-        if short > 0 && o.exhausted {
-            ctx.alarms.raise(&root.id, now, short, o.leased);
-            report.alarms.push(root.id.clone());
-        } else if short == 0 {
-            ctx.alarms.clear(&root.id);
-        }
-    }
+            report: &mut report,
+        },
+    )?;
     if report.retention.segments + report.disk_pressure.segments + report.finished_doomed > 0 {
         tracing::info!(?report, "retention pass");
     }
     Ok(report)
 }
 
-struct Outcome {
-    deleted: Tally,
-    leased: u64,
-    /// No candidate was left.
-    exhausted: bool,
+/// The pass's side of the selection: deletes each batch, re-reading the
+/// index for the next, and raises or clears each root's alarm.
+struct Deleter<'a, 'c> {
+    ctx: &'a Context<'c>,
+    now: UnixMicros,
+    report: &'a mut PassReport,
 }
 
-fn cancelled(ctx: &Context) -> bool {
-    ctx.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
-}
+impl Taker for Deleter<'_, '_> {
+    fn fetch(&mut self, source: Source, after: Cursor) -> Result<Vec<Candidate>> {
+        source.fetch(&self.ctx.index.lock(), after, self.ctx.batch)
+    }
 
-/// Deletes candidates from `fetch`, batch by batch, until none is left or
-/// (with `limit`) at least `limit` bytes are deleted.
-fn delete_while(
-    ctx: &Context,
-    pass_us: UnixMicros,
-    reason: DeletionReason,
-    limit: Option<u64>,
-    fetch: impl Fn(&Index, Cursor) -> Result<Vec<Candidate>>,
-) -> Result<Outcome> {
-    let mut out = Outcome {
-        deleted: Tally::default(),
-        leased: 0,
-        exhausted: false,
-    };
-    let mut after = Cursor::START;
-    loop {
-        if limit.is_some_and(|l| out.deleted.bytes >= l) || cancelled(ctx) {
-            return Ok(out);
+    fn take(&mut self, reason: DeletionReason, chosen: Vec<Candidate>) -> Result<(u64, u64)> {
+        let (deleted, leased) = delete_candidates(self.ctx, self.now, reason, chosen)?;
+        match reason {
+            DeletionReason::DiskPressure => self.report.disk_pressure += deleted,
+            _ => self.report.retention += deleted,
         }
-        let batch = fetch(&ctx.index.lock(), after)?;
-        let Some(last) = batch.last() else {
-            out.exhausted = true;
-            return Ok(out);
-        };
-        after = Cursor::after(last);
-        let mut chosen = Vec::with_capacity(batch.len());
-        let mut bytes = out.deleted.bytes;
-        for c in batch {
-            if limit.is_some_and(|l| bytes >= l) {
-                break;
+        self.report.leased += leased;
+        Ok((deleted.bytes, leased))
+    }
+
+    fn shortfall(&mut self, root: &StorageRoot) -> Result<u64> {
+        shortfall(&self.ctx.index.lock(), root, (self.ctx.free_bytes)(root))
+    }
+
+    fn pressure_done(
+        &mut self,
+        root: &StorageRoot,
+        need: Option<u64>,
+        step: Option<Step>,
+    ) -> Result<()> {
+        match (need, step) {
+            (Some(0), _) => self.ctx.alarms.clear(&root.id),
+            (Some(_), Some(step)) => {
+                // Measure again: the space freed is what the filesystem says.
+                let short = self.shortfall(root)?;
+                if short > 0 && step.exhausted {
+                    self.ctx
+                        .alarms
+                        .raise(&root.id, self.now, short, step.leased);
+                    self.report.alarms.push(root.id.clone());
+                } else if short == 0 {
+                    self.ctx.alarms.clear(&root.id);
+                }
             }
-            if ctx.config.storage_root(&c.root).is_none() {
-                // Its files cannot be reached; status shows it.
-                continue;
-            }
-            bytes += c.bytes;
-            chosen.push(c);
+            // A root without `min_free` or `budget`.
+            _ => {}
         }
-        let (deleted, leased) = delete_candidates(ctx, pass_us, reason, chosen)?;
-        out.deleted += deleted;
-        out.leased += leased;
+        Ok(())
+    }
+
+    fn cancelled(&self) -> bool {
+        self.ctx.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
+use super::select::{self, Cutoffs, Source, Step, Taker};
 use super::{Leases, Tally, cutoff, days_after};
 use crate::clock::UnixMicros;
 use crate::config::{Config, Destruction, StorageRoot};
@@ -51,8 +52,9 @@ pub struct RetentionPlan {
     pub total: Tally,
 }
 
-/// What the next pass would delete at `now_us` (same selection as [`pass`]).
-/// Reads only; holds `index` for the whole computation.
+/// What the next pass would delete at `now_us`: the pass's own selection
+/// (`select.rs`), counted instead of deleted. Reads only; holds
+/// `index` for the whole computation.
 pub fn plan(
     index: &Index,
     config: &Config,
@@ -61,146 +63,139 @@ pub fn plan(
     free_bytes: &dyn Fn(&StorageRoot) -> Option<u64>,
 ) -> Result<RetentionPlan> {
     const PAGE: usize = 10_000;
-    let mut st = PlanState {
-        config,
+    let cuts = Cutoffs::at(config, now_us)?;
+    let mut counter = Counter {
+        index,
         leases,
+        free_bytes,
+        page: PAGE,
         items: BTreeMap::new(),
         taken: HashSet::new(),
         freed: HashMap::new(),
         leased: 0,
+        free: HashMap::new(),
+        roots: Vec::new(),
     };
-    for zone in &config.zones {
-        let cut = cutoff(now_us, zone.retention_days)?;
-        scan(
-            &|after| index.age_candidates(&zone.id, cut, after, PAGE),
-            &mut |c| {
-                st.take(c, DeletionReason::Retention);
-                true
-            },
-        )?;
-    }
-    let cut = cutoff(now_us, config.daemon.max_retention_days)?;
-    for root in &config.storage {
-        scan(
-            &|after| index.root_age_candidates(&root.id, cut, after, PAGE),
-            &mut |c| {
-                st.take(c, DeletionReason::Retention);
-                true
-            },
-        )?;
-    }
-    let mut roots = Vec::new();
-    for root in &config.storage {
-        let used = index.root_bytes(&root.id)?;
-        let free = free_bytes(root);
-        let aged = st.freed.get(&root.id).copied().unwrap_or(0);
-        // After the age deletions, used and free move by what they freed.
-        let by_free = match (root.min_free, free) {
-            (Some(min), Some(f)) => min.saturating_sub(f + aged),
-            _ => 0,
+    select::walk(config, &cuts, &mut counter)?;
+    let items: Vec<PlanItem> = counter.items.into_values().collect();
+    let mut total = Tally::default();
+    for i in &items {
+        total += Tally {
+            segments: i.segments,
+            bytes: i.bytes,
         };
-        let by_budget = root
-            .budget
-            .map_or(0, |b| used.saturating_sub(aged).saturating_sub(b));
-        let short = by_free.max(by_budget);
-        let mut got = 0u64;
-        if short > 0 {
-            scan(
-                &|after| index.pressure_candidates(&root.id, after, PAGE),
-                &mut |c| {
-                    if let Some(b) = st.take(c, DeletionReason::DiskPressure) {
-                        got += b;
-                    }
-                    got < short
-                },
-            )?;
+    }
+    Ok(RetentionPlan {
+        now_us,
+        items,
+        roots: counter.roots,
+        leased: counter.leased,
+        total,
+    })
+}
+
+/// The plan's side of the selection: counts what each batch would delete.
+/// Nothing is deleted, so a candidate seen again in a later step is
+/// skipped, and a root's space is what it is now moved by what was counted.
+struct Counter<'a> {
+    index: &'a Index,
+    leases: &'a Leases,
+    free_bytes: &'a dyn Fn(&StorageRoot) -> Option<u64>,
+    page: usize,
+    items: BTreeMap<(String, String, String, DeletionReason), PlanItem>,
+    taken: HashSet<i64>,
+    /// Bytes counted per root.
+    freed: HashMap<String, u64>,
+    leased: u64,
+    /// Each root's free bytes, as first read.
+    free: HashMap<String, Option<u64>>,
+    roots: Vec<RootPlan>,
+}
+
+impl Counter<'_> {
+    /// Bytes used on `root` and free on its filesystem now (read once per
+    /// root, so the plan's figures agree with each other), and bytes
+    /// counted on it so far.
+    fn space(&mut self, root: &StorageRoot) -> Result<(u64, Option<u64>, u64)> {
+        let used = self.index.root_bytes(&root.id)?;
+        let free = *self
+            .free
+            .entry(root.id.clone())
+            .or_insert_with(|| (self.free_bytes)(root));
+        let freed = self.freed.get(&root.id).copied().unwrap_or(0);
+        Ok((used, free, freed))
+    }
+}
+
+impl Taker for Counter<'_> {
+    fn fetch(&mut self, source: Source, after: Cursor) -> Result<Vec<Candidate>> {
+        source.fetch(self.index, after, self.page)
+    }
+
+    fn taken(&self, c: &Candidate) -> bool {
+        self.taken.contains(&c.id)
+    }
+
+    fn take(&mut self, reason: DeletionReason, chosen: Vec<Candidate>) -> Result<(u64, u64)> {
+        let (mut bytes, mut leased) = (0, 0);
+        for c in chosen {
+            if self.leases.is_leased(SegmentId(c.id)) {
+                leased += 1;
+                continue;
+            }
+            bytes += c.bytes;
+            self.taken.insert(c.id);
+            *self.freed.entry(c.root.clone()).or_default() += c.bytes;
+            let item = self
+                .items
+                .entry((c.zone.clone(), c.camera.clone(), c.root.clone(), reason))
+                .or_insert_with(|| PlanItem {
+                    camera: c.camera.clone(),
+                    zone: c.zone.clone(),
+                    root: c.root.clone(),
+                    reason,
+                    segments: 0,
+                    bytes: 0,
+                    from_us: c.start_us,
+                    to_us: c.end_us,
+                });
+            item.segments += 1;
+            item.bytes += c.bytes;
+            item.from_us = item.from_us.min(c.start_us);
+            item.to_us = item.to_us.max(c.end_us);
         }
-        roots.push(RootPlan {
+        self.leased += leased;
+        Ok((bytes, leased))
+    }
+
+    fn shortfall(&mut self, root: &StorageRoot) -> Result<u64> {
+        // After the age deletions, used and free move by what they freed.
+        let (used, free, freed) = self.space(root)?;
+        Ok(select::shortfall(
+            root,
+            used.saturating_sub(freed),
+            free.map(|f| f.saturating_add(freed)),
+        ))
+    }
+
+    fn pressure_done(
+        &mut self,
+        root: &StorageRoot,
+        need: Option<u64>,
+        step: Option<Step>,
+    ) -> Result<()> {
+        let (used, free, _) = self.space(root)?;
+        let short = need.unwrap_or(0);
+        self.roots.push(RootPlan {
             root: root.id.clone(),
             used_bytes: used,
             budget: root.budget,
             free_bytes: free,
             min_free: root.min_free,
             short_bytes: short,
-            unmet_bytes: short.saturating_sub(got),
+            unmet_bytes: short.saturating_sub(step.map_or(0, |s| s.bytes)),
         });
-    }
-    let (items, leased) = (st.items, st.leased);
-    let items: Vec<PlanItem> = items.into_values().collect();
-    let total = items.iter().fold(Tally::default(), |mut t, i| {
-        t.segments += i.segments;
-        t.bytes += i.bytes;
-        t
-    });
-    Ok(RetentionPlan {
-        now_us,
-        items,
-        roots,
-        leased,
-        total,
-    })
-}
-
-struct PlanState<'a> {
-    config: &'a Config,
-    leases: &'a Leases,
-    items: BTreeMap<(String, String, String, DeletionReason), PlanItem>,
-    taken: HashSet<i64>,
-    freed: HashMap<String, u64>,
-    leased: u64,
-}
-
-impl PlanState<'_> {
-    /// Counts `c` as deleted, unless it is leased or already counted;
-    /// returns its bytes if counted.
-    fn take(&mut self, c: Candidate, reason: DeletionReason) -> Option<u64> {
-        if self.config.storage_root(&c.root).is_none() || self.taken.contains(&c.id) {
-            return None;
-        }
-        if self.leases.is_leased(SegmentId(c.id)) {
-            self.leased += 1;
-            return None;
-        }
-        self.taken.insert(c.id);
-        *self.freed.entry(c.root.clone()).or_default() += c.bytes;
-        let item = self
-            .items
-            .entry((c.zone.clone(), c.camera.clone(), c.root.clone(), reason))
-            .or_insert_with(|| PlanItem {
-                camera: c.camera.clone(),
-                zone: c.zone.clone(),
-                root: c.root.clone(),
-                reason,
-                segments: 0,
-                bytes: 0,
-                from_us: c.start_us,
-                to_us: c.end_us,
-            });
-        item.segments += 1;
-        item.bytes += c.bytes;
-        item.from_us = item.from_us.min(c.start_us);
-        item.to_us = item.to_us.max(c.end_us);
-        Some(c.bytes)
-    }
-}
-
-/// Feeds candidates page by page to `f` until it returns false or none is left.
-fn scan(
-    fetch: &dyn Fn(Cursor) -> Result<Vec<Candidate>>,
-    f: &mut dyn FnMut(Candidate) -> bool,
-) -> Result<()> {
-    let mut after = Cursor::START;
-    loop {
-        let page = fetch(after)?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        after = Cursor::after(last);
-        for c in page {
-            if !f(c) {
-                return Ok(());
-            }
-        }
+        Ok(())
     }
 }
 
