@@ -357,6 +357,27 @@ pub fn render(state: &Sources) -> Result<String> {
     );
     e.sample(&[], status.violations as f64);
 
+    // Data-subject requests against their deadlines (004 §32).
+    let deadlines = crate::requests::deadlines(index, config, now)?;
+    e.family(
+        "custos_subject_requests_open",
+        Kind::Gauge,
+        "Data-subject requests not yet answered, refused or withdrawn.",
+    );
+    e.sample(&[], deadlines.open as f64);
+    e.family(
+        "custos_subject_requests_due_soon",
+        Kind::Gauge,
+        "Open data-subject requests whose last day to answer ends within 7 days.",
+    );
+    e.sample(&[], deadlines.due_soon.len() as f64);
+    e.family(
+        "custos_subject_requests_overdue",
+        Kind::Gauge,
+        "Open data-subject requests past their last day to answer (004 §32); must be 0.",
+    );
+    e.sample(&[], deadlines.overdue.len() as f64);
+
     // The clock guard of destruction.
     e.family(
         "custos_clock_implausible",

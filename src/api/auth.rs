@@ -173,10 +173,13 @@ pub enum Action {
     Disclosures,
     Export,
     KeyShow,
+    RequestRead,
+    RequestWrite,
+    RequestErase,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 20] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -194,6 +197,9 @@ impl Action {
         Action::Disclosures,
         Action::Export,
         Action::KeyShow,
+        Action::RequestRead,
+        Action::RequestWrite,
+        Action::RequestErase,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -230,6 +236,10 @@ impl Action {
             Action::Export => &[Evidence],
             // The public key is public.
             Action::KeyShow => &[Viewer, Operator, Evidence, Dpo, Admin],
+            // The register of data-subject requests holds requesters'
+            // names and contacts; answering them, erasure included, is the
+            // DPO's duty (001 §32-35; 004 §24-32).
+            Action::RequestRead | Action::RequestWrite | Action::RequestErase => &[Dpo],
         }
     }
 
@@ -253,6 +263,9 @@ impl Action {
             Action::Disclosures => "disclosures.list",
             Action::Export => "export",
             Action::KeyShow => "key.show",
+            Action::RequestRead => "requests.read",
+            Action::RequestWrite => "requests.write",
+            Action::RequestErase => "requests.erase",
         }
     }
 
@@ -276,6 +289,11 @@ impl Action {
             Action::Disclosures => "reading the disclosure register",
             Action::Export => "exporting footage for a recipient",
             Action::KeyShow => "reading the node's public key",
+            Action::RequestRead => "reading the register of data-subject requests",
+            Action::RequestWrite => {
+                "registering or answering a data-subject request, or restricting its footage"
+            }
+            Action::RequestErase => "erasing footage for a data-subject request",
         }
     }
 }

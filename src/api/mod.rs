@@ -25,6 +25,7 @@ pub mod client;
 pub mod errors;
 mod evidence;
 pub mod params;
+mod requests;
 pub mod routes;
 mod server;
 mod stream;
@@ -45,6 +46,7 @@ use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::index::SharedIndex;
 use crate::retention::{Leases, StorageAlarms};
 
 pub use crate::ingest::control::CameraStatuses;
@@ -247,6 +249,27 @@ impl ApiState {
         Index::open_read_only(&self.index_path)
     }
 
+    /// Removes the requester's name, contact and description from requests
+    /// closed more than `requests.personal_data_days` ago, unless the clock
+    /// guard doubts the wall clock.
+    pub fn purge_register(&self) -> Result<usize> {
+        let known = self.read_index()?.known_times()?;
+        let now = match self.clock_guard.check(self.clocks.as_ref(), &known) {
+            Ok(now) => now,
+            Err(alarm) => {
+                tracing::warn!(alarm = %alarm.state, "request register purge skipped");
+                return Ok(0);
+            }
+        };
+        let index = SharedIndex::new(Index::open(&self.index_path)?);
+        let ids = crate::requests::purge_personal_data(&index, &self.config(), now)?;
+        if !ids.is_empty() {
+            tracing::info!(requests = ?ids,
+                "removed the requesters' personal data from requests closed long enough ago");
+        }
+        Ok(ids.len())
+    }
+
     /// Deletes audit entries older than `audit.retention_years`, unless the
     /// clock guard doubts the wall clock (then nothing, and the alarm says
     /// why).
@@ -292,6 +315,15 @@ fn retention(state: &ApiState, config: &Config, plan: bool) -> Result<Value> {
     };
     let mut value = value.map_err(|e| Error::internal(format!("retention report as JSON: {e}")))?;
     value["timezone"] = Value::String(config.timezone_name.clone());
+    if !plan {
+        // A request unanswered past its last day is kept past its purpose
+        // as surely as footage past its ceiling (004 §32).
+        let overdue = crate::requests::deadlines(&index, config, now)?.overdue;
+        let n = value["violations"].as_u64().unwrap_or(0) + overdue.len() as u64;
+        value["violations"] = n.into();
+        value["overdue_requests"] = serde_json::to_value(&overdue)
+            .map_err(|e| Error::internal(format!("overdue requests as JSON: {e}")))?;
+    }
     // The plan is what a pass would do on this clock; while the clock is
     // doubted no pass deletes anything, and the report must say so.
     value["clock_alarm"] = serde_json::to_value(state.clock_guard.alarm())

@@ -32,7 +32,9 @@ pub fn check_request_id(id: &str) -> Result<()> {
     let ok = id.len() <= 32
         && id.starts_with("R-")
         && id[2..].split('-').count() == 2
-        && id[2..].split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && id[2..]
+            .split('-')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if ok {
         Ok(())
     } else {

@@ -288,6 +288,15 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["disclosures"] => (Action::Disclosures, None),
         ["key"] => (Action::KeyShow, None),
         ["exports"] => (Action::Export, None),
+        ["requests"] if method == Method::POST => (Action::RequestWrite, None),
+        ["requests"] | ["requests", _] | ["requests", _, "answer"] => (Action::RequestRead, None),
+        ["requests", _, "erase"] => (Action::RequestErase, None),
+        [
+            "requests",
+            _,
+            "extend" | "close" | "restrict" | "objection" | "rectify",
+        ]
+        | ["requests", _, "restrictions", _, "lift"] => (Action::RequestWrite, None),
         _ => return None,
     })
 }
@@ -301,7 +310,7 @@ pub fn is_long(method: &Method, path: &str) -> bool {
         return false;
     };
     match route(rest, method) {
-        Some((Action::Export | Action::AuditVerify, _)) => true,
+        Some((Action::Export | Action::AuditVerify | Action::RequestErase, _)) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
             matches!(rest.last(), Some(&"verify" | &"holds"))
         }
@@ -340,6 +349,8 @@ fn dispatch(
             | Action::CaseWrite
             | Action::CaseClose
             | Action::Export
+            | Action::RequestWrite
+            | Action::RequestErase
     ) {
         Method::POST
     } else {
@@ -561,6 +572,10 @@ fn dispatch(
             let r = super::evidence::handle(state, caller, action, rest, &query, req.body, draft);
             Done::ok(r?)
         }
+        Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
+            let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);
+            Done::ok(r?)
+        }
         Action::Export => {
             query.only(&[])?;
             let run = super::evidence::export(state, caller, req.body, draft)?;
@@ -697,6 +712,7 @@ fn status(state: &ApiState, config: &Config, caller: &Caller) -> Value {
         "clock_alarm": state.clock_guard.alarm(),
         "recovery_alarm": recovery_alarm(state),
         "overdue_reviews": overdue_reviews(state, caller),
+        "subject_requests": subject_requests(state, config, caller),
         "cameras": cameras(state, config, caller),
     })
 }
@@ -734,6 +750,24 @@ fn overdue_reviews(state: &ApiState, caller: &Caller) -> Value {
         Ok(ids) => json!(ids),
         Err(e) => {
             tracing::warn!(error = %e, "reading overdue case reviews for the status");
+            Value::Null
+        }
+    }
+}
+
+/// Open data-subject requests due within a week or overdue, for callers who
+/// may read the register (ids and last days only); `null` for others.
+fn subject_requests(state: &ApiState, config: &Config, caller: &Caller) -> Value {
+    if caller.authorize(Action::RequestRead).is_err() {
+        return Value::Null;
+    }
+    match state
+        .read_index()
+        .and_then(|ix| crate::requests::deadlines(&ix, config, state.clocks.realtime()))
+    {
+        Ok(d) => json!(d),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading request deadlines for the status");
             Value::Null
         }
     }

@@ -53,6 +53,9 @@ pub async fn serve(
                     if let Err(e) = state.purge_audit() {
                         tracing::error!(error = %e, "purging old audit entries");
                     }
+                    if let Err(e) = state.purge_register() {
+                        tracing::error!(error = %e, "purging personal data from the request register");
+                    }
                 });
             }
             accepted = listener.accept() => match accepted {

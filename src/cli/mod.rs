@@ -24,6 +24,7 @@ mod evidence;
 mod export;
 mod notice;
 mod recordings;
+mod requests;
 mod retention;
 mod status;
 
@@ -51,6 +52,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         _ => {}
     }
     let client = Client::new(&socket(&cli)?);
+    if let Command::Request { what } = &cli.command {
+        return requests::run(&cli, &client, what);
+    }
     if let Command::Metrics = &cli.command {
         // Text, not JSON: printed as the daemon sent it.
         let r = client.raw("GET", "/v1/metrics", b"")?;
@@ -272,6 +276,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Metrics
         | Command::Verify { .. }
         | Command::Export { .. }
+        | Command::Request { .. }
         | Command::Key { .. } => {
             unreachable!("handled above, without a client")
         }

@@ -59,6 +59,15 @@ pub(super) fn show_retention(v: &Value, _: usize) {
             ]);
         }
     }
+    for r in v["overdue_requests"].as_array().into_iter().flatten() {
+        violations.push(format!(
+            "VIOLATION: data-subject request {} was due by {} and is not answered \
+             (custosctl request show {})",
+            text(&r[0]),
+            text(&r[1]),
+            text(&r[0])
+        ));
+    }
     for line in &violations {
         out!("{line}");
     }

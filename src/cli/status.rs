@@ -51,6 +51,22 @@ pub(super) fn show_status(v: &Value, _: usize) {
             text(id)
         );
     }
+    let requests = &v["subject_requests"];
+    for r in requests["overdue"].as_array().into_iter().flatten() {
+        out!(
+            "VIOLATION: data-subject request {} was due by {}: answer it              (custosctl request show {})",
+            text(&r[0]),
+            text(&r[1]),
+            text(&r[0])
+        );
+    }
+    for r in requests["due_soon"].as_array().into_iter().flatten() {
+        out!(
+            "DUE SOON: data-subject request {} must be answered by {}",
+            text(&r[0]),
+            text(&r[1])
+        );
+    }
     show_cameras(v, 0);
 }
 

@@ -76,6 +76,15 @@ pub(crate) struct Labels {
 }
 
 impl Language {
+    /// The code it is parsed from: en, lt or lv.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Lt => "lt",
+            Language::Lv => "lv",
+        }
+    }
+
     pub(crate) fn labels(self) -> &'static Labels {
         match self {
             Language::En => &EN,

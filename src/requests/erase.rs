@@ -15,7 +15,7 @@ use crate::clock::UnixMicros;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::index::{Candidate, DeletionReason, Protection, SegmentState, SharedIndex};
-use crate::retention::{Deleter, Leases, Tally, erase_segments};
+use crate::retention::{DeletedBy, Leases, Tally, erase_segments};
 
 use super::Kind;
 
@@ -147,7 +147,7 @@ pub fn erase(
         }
         let wanted = chosen.len() as u64;
         let range = span(chosen.iter().map(|c| (c.start_us, c.end_us)));
-        let by = Deleter {
+        let by = DeletedBy {
             reason: DeletionReason::Erasure,
             actor: by_user,
             request: Some(id),

@@ -30,8 +30,8 @@ pub mod letter;
 use crate::clock::UnixMicros;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::index::SharedIndex;
 use crate::index::{CorrectionRow, NewRequest, RequestEvent, RequestRow, RestrictionRow};
+use crate::index::{Index, SharedIndex};
 
 pub use deadline::Standing;
 pub use erase::{ErasureReport, erase};
@@ -353,9 +353,10 @@ pub fn list(
 }
 
 /// Open requests due within a week, and overdue ones.
-pub fn deadlines(index: &SharedIndex, config: &Config, now_us: UnixMicros) -> Result<Deadlines> {
+pub fn deadlines(ix: &Index, config: &Config, now_us: UnixMicros) -> Result<Deadlines> {
     let mut out = Deadlines::default();
-    for r in list(index, config, now_us)? {
+    for row in ix.requests()?.into_iter().filter(|r| r.status == "open") {
+        let r = with_standing(config, row, Vec::new(), Vec::new(), Vec::new(), now_us)?;
         match r.standing {
             Some(Standing::Overdue { .. }) => out.overdue.push((r.request.id, r.last_day)),
             Some(Standing::DueSoon { .. }) => out.due_soon.push((r.request.id, r.last_day)),
@@ -369,7 +370,7 @@ pub fn deadlines(index: &SharedIndex, config: &Config, now_us: UnixMicros) -> Re
 }
 
 fn event(
-    ix: &crate::index::Index,
+    ix: &Index,
     id: &str,
     now_us: UnixMicros,
     by_user: &str,

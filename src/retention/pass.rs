@@ -211,7 +211,7 @@ pub fn delete_candidates(
     reason: DeletionReason,
     chosen: Vec<Candidate>,
 ) -> Result<(Tally, u64)> {
-    let by = Deleter {
+    let by = DeletedBy {
         reason,
         actor: REAPER_ACTOR,
         request: None,
@@ -229,7 +229,7 @@ pub fn delete_candidates(
 }
 
 /// Why and for whom segments are deleted, as the journal records it.
-pub struct Deleter<'a> {
+pub struct DeletedBy<'a> {
     pub reason: DeletionReason,
     /// `reaper`, or the user who asked.
     pub actor: &'a str,
@@ -246,7 +246,7 @@ pub fn erase_segments(
     config: &Config,
     leases: &Leases,
     at_us: UnixMicros,
-    by: &Deleter,
+    by: &DeletedBy,
     chosen: Vec<Candidate>,
 ) -> Result<(Tally, Vec<Candidate>)> {
     mark_and_destroy(index, config, leases, (at_us, at_us), by, chosen)
@@ -259,7 +259,7 @@ fn mark_and_destroy(
     config: &Config,
     leases: &Leases,
     (pass_us, at): (UnixMicros, UnixMicros),
-    by: &Deleter,
+    by: &DeletedBy,
     chosen: Vec<Candidate>,
 ) -> Result<(Tally, Vec<Candidate>)> {
     // (a) Mark, under the lease lock so no lease slips in between.
@@ -348,7 +348,7 @@ fn journal(
     marked: &[Candidate],
     at_us: UnixMicros,
     pass_us: UnixMicros,
-    by: &Deleter,
+    by: &DeletedBy,
 ) -> Result<()> {
     let mut groups: BTreeMap<(i64, &str, &str), (i64, i64, Tally)> = BTreeMap::new();
     for c in marked {
