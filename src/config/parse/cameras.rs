@@ -1,6 +1,12 @@
 //! `[[camera]]`: each camera's stream, zone, client and segment length, checked
 //! against its zone (audio policy) and the other cameras (ids, URLs).
 
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::config::units::{check_camera_id, check_camera_url};
+
 use super::*;
 
 #[derive(Deserialize)]

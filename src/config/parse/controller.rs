@@ -1,6 +1,8 @@
 //! `[controller]` and a zone's own `[zone.controller]`: who answers for the
 //! footage, as the notice publishes it.
 
+use serde::Deserialize;
+
 use super::*;
 
 #[derive(Deserialize)]

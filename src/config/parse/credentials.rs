@@ -1,6 +1,10 @@
 //! The secrets pass: reads the secrets file `secrets` names and attaches its
 //! credentials to cameras (by `credentials` key, or else by camera id).
 
+use std::collections::BTreeSet;
+
+use crate::config::secrets::{Secrets, check_mode, read_secrets};
+
 use super::*;
 
 impl Builder<'_, '_> {

@@ -1,6 +1,10 @@
 //! `[access]`: the `[[access.grant]]` entries: who holds which roles and, for
 //! viewers, which zones.
 
+use std::collections::BTreeSet;
+
+use crate::config::access::{Grant, Principal, RawGrant, RawUser, Role, check_unix_name};
+
 use super::*;
 
 impl Builder<'_, '_> {

@@ -11,22 +11,16 @@
 //! the disk check. A new section: its file, its key in `TOP_KEYS`, its field
 //! in `Builder`, its call in `Builder::read`.
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::de::DeValue;
 
-use super::access::{Access, Grant, Principal, RawGrant, RawUser, Role, check_unix_name};
+use super::access::Access;
 use super::diag::{ConfigError, ConfigErrors, KeyPath, Source};
-use super::secrets::{
-    CREDENTIAL_PREFIX, Secrets, SecretsSource, check_mode, parse_secrets, read_secrets,
-};
-use super::units::{
-    check_camera_id, check_camera_url, check_slug, fmt_duration, parse_duration, parse_size,
-};
+use super::secrets::{SecretsSource, parse_secrets};
+use super::units::{fmt_duration, parse_duration};
 use super::*;
 
 mod cameras;

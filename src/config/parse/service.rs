@@ -1,6 +1,10 @@
 //! The daemon's own settings: `timezone`, `secrets`, `[daemon]`, `[retention]`,
 //! `[api]` and `[audit]`; each key absent keeps its default from `config`.
 
+use serde::Deserialize;
+
+use crate::config::secrets::CREDENTIAL_PREFIX;
+
 use super::*;
 
 #[derive(Deserialize)]

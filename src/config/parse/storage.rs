@@ -1,6 +1,12 @@
 //! `[[storage]]` roots and `[evidence]`: where footage and evidence copies live;
 //! no two of those directories overlap.
 
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::config::units::{check_slug, parse_size};
+
 use super::*;
 
 #[derive(Deserialize)]

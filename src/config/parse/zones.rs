@@ -1,6 +1,12 @@
 //! `[[zone]]`: retention, purposes, legal basis and audio policy per zone, and
 //! the storage root each records to.
 
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::config::units::check_slug;
+
 use super::controller::RawController;
 use super::*;
 
