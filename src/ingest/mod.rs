@@ -9,6 +9,7 @@ pub mod pipeline;
 mod retina_source;
 mod rtptime;
 pub mod segmenter;
+mod tracks;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};

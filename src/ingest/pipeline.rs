@@ -22,6 +22,7 @@ use crate::mp4;
 
 use super::rtptime::RtpTimestamper;
 use super::segmenter::{Frame, Kind, Payload, Segmenter};
+use super::tracks::{Choice, TrackChooser};
 
 /// rtspsrc jitter-buffer latency: bounds reordering on UDP. Over TCP there
 /// is no jitter buffer (see `rtptime`).
@@ -73,47 +74,26 @@ pub fn build(
         .add(&src)
         .map_err(|e| Error::internal(format!("pipeline: {e}")))?;
 
-    // Choose streams from the SDP: the first video stream, and the first
-    // audio stream when the camera records audio.
-    let want_audio = camera.audio;
-    let chosen = Arc::new(Mutex::new((false, false)));
+    // Choose streams from the SDP (`tracks`).
+    let chooser = Mutex::new(TrackChooser::new(&camera.id, camera.audio));
     let seg = segmenter.clone();
-    let cam_id = camera.id.clone();
     src.connect("select-stream", false, move |args| {
+        let index = args[1].get::<u32>().ok()? as usize;
         let caps = args[2].get::<gst::Caps>().ok()?;
         let s = caps.structure(0)?;
         let media = s.get::<&str>("media").unwrap_or("");
-        let encoding = s
-            .get::<&str>("encoding-name")
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        let mut chosen = chosen.lock().unwrap();
-        let take = match media {
-            "video" if !chosen.0 => match encoding.as_str() {
-                "H264" | "H265" => {
-                    chosen.0 = true;
-                    true
-                }
-                other => {
-                    tracing::error!(camera = %cam_id, encoding = other,
-                        "the camera's video is not H.264 or H.265; Custos records those without \
-                         transcoding. Set the camera's encoder to H.264 or H.265");
-                    false
-                }
-            },
-            "audio" if want_audio && !chosen.1 => match audio_track_spec(s) {
-                Some(spec) => {
-                    chosen.1 = true;
-                    seg.lock().unwrap().expect_audio(spec);
-                    true
-                }
-                None => {
-                    tracing::warn!(camera = %cam_id, encoding = %encoding,
-                        "the camera's audio codec is not AAC, PCMA or PCMU; recording video only");
-                    false
-                }
-            },
-            _ => false,
+        let encoding = s.get::<&str>("encoding-name").unwrap_or("");
+        let take = match chooser
+            .lock()
+            .unwrap()
+            .offer(index, media, encoding, || audio_track_spec(s))
+        {
+            Choice::Video => true,
+            Choice::Audio(spec) => {
+                seg.lock().unwrap().expect_audio(spec);
+                true
+            }
+            Choice::Skip | Choice::Refused(_) => false,
         };
         Some(take.to_value())
     });

@@ -34,6 +34,7 @@ use crate::mp4;
 
 use super::rtptime::Timing;
 use super::segmenter::{Frame, Kind, Payload, Segmenter};
+use super::tracks::{Choice, Chosen, TrackChooser};
 
 /// A reading thread for one connection. Dropping it does not stop it: call
 /// `stop`.
@@ -113,12 +114,6 @@ struct Reader<'a> {
     timing: Vec<Timing>,
     /// The video is H.265.
     h265: bool,
-}
-
-/// The streams chosen from the camera's SDP.
-struct Chosen {
-    video: usize,
-    audio: Option<usize>,
 }
 
 impl Reader<'_> {
@@ -221,35 +216,18 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// The first H.264/H.265 video stream, and the first AAC/G.711 audio
-    /// stream when the camera records sound (declared to the segmenter).
+    /// The streams to record (`tracks`); the audio one is declared to the
+    /// segmenter.
     fn choose(&self, streams: &[client::Stream]) -> Result<Chosen, String> {
-        let mut video = None;
-        let mut audio = None;
+        let mut chooser = TrackChooser::new(&self.camera.id, self.camera.audio);
         for (i, s) in streams.iter().enumerate() {
-            match s.media() {
-                "video" if video.is_none() => match s.encoding_name() {
-                    "h264" | "h265" => video = Some(i),
-                    other => tracing::error!(camera = %self.camera.id, encoding = other,
-                        "the camera's video is not H.264 or H.265; Custos records those without \
-                         transcoding. Set the camera's encoder to H.264 or H.265"),
-                },
-                "audio" if self.camera.audio && audio.is_none() => match audio_spec(s) {
-                    Some(spec) => {
-                        self.segmenter.lock().unwrap().expect_audio(spec);
-                        audio = Some(i);
-                    }
-                    None => tracing::warn!(camera = %self.camera.id, encoding = s.encoding_name(),
-                        "the camera's audio codec is not AAC, PCMA or PCMU; recording video only"),
-                },
-                _ => {}
+            if let Choice::Audio(spec) =
+                chooser.offer(i, s.media(), s.encoding_name(), || audio_spec(s))
+            {
+                self.segmenter.lock().unwrap().expect_audio(spec);
             }
         }
-        let video = video.ok_or_else(|| {
-            "the camera offers no H.264 or H.265 video stream; set its encoder to H.264 or H.265"
-                .to_owned()
-        })?;
-        Ok(Chosen { video, audio })
+        chooser.finish()
     }
 
     fn push(

@@ -1,0 +1,106 @@
+//! The secrets pass: reads the secrets file `secrets` names and attaches its
+//! credentials to cameras (by `credentials` key, or else by camera id).
+
+use std::collections::BTreeSet;
+
+use crate::config::secrets::{Secrets, check_mode, read_secrets};
+
+use super::*;
+
+impl Builder<'_, '_> {
+    /// Reads the secrets file the configuration names.
+    pub(super) fn load_secrets(&mut self, credentials_directory: Option<&Path>) {
+        let at = root().key("secrets");
+        let path = match &self.secrets {
+            None => {
+                self.apply_secrets(&Secrets::default());
+                return;
+            }
+            Some(SecretsSource::File(p)) => p.clone(),
+            Some(SecretsSource::Credential(name)) => match credentials_directory {
+                Some(dir) => dir.join(name),
+                None => {
+                    self.err(
+                        &at,
+                        format!(
+                            "refers to the systemd credential \"{name}\", but $CREDENTIALS_DIRECTORY is not set; \
+                             run under systemd with LoadCredential={name}:/etc/custos/secrets.toml, \
+                             or give the secrets file's path"
+                        ),
+                    );
+                    return;
+                }
+            },
+        };
+        match read_secrets(&path) {
+            Ok(text) => {
+                check_mode(&path, &mut self.warnings);
+                let secrets = parse_secrets(&text, &path, &mut self.errors, &mut self.warnings);
+                self.apply_secrets(&secrets);
+            }
+            Err(e) => self.err(
+                &at,
+                format!(
+                    "cannot read secrets file {}: {e}; create it (chmod 0600) with [camera.KEY] \
+                     username/password tables, or remove secrets = if no camera needs credentials",
+                    path.display()
+                ),
+            ),
+        }
+    }
+
+    /// Attaches credentials to cameras; reports keys that name no entry.
+    pub(super) fn apply_secrets(&mut self, secrets: &Secrets) {
+        let configured = self.secrets.is_some() || !secrets.path.as_os_str().is_empty();
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mut problems = Vec::new();
+        for entry in &mut self.cameras {
+            let at = root().key("camera").index(entry.index).key("credentials");
+            match &entry.credentials_key {
+                Some(k) if k.is_empty() => {}
+                Some(k) => match secrets.entries.get(k) {
+                    Some(c) => {
+                        entry.camera.credentials = Some(c.clone());
+                        used.insert(k.clone());
+                    }
+                    None if !configured => problems.push((
+                        at,
+                        format!(
+                            "names credentials \"{k}\", but no secrets file is configured; add \
+                             secrets = \"/etc/custos/secrets.toml\" at the top of {}",
+                            self.src.file.display()
+                        ),
+                    )),
+                    None if secrets.lines.contains_key(k) => {} // its entry is broken: reported there
+                    None => problems.push((
+                        at,
+                        format!(
+                            "no [camera.{k}] entry in secrets file {}; add one with username and password, \
+                             or correct the key",
+                            secrets.path.display()
+                        ),
+                    )),
+                },
+                None => {
+                    if let Some(c) = secrets.entries.get(&entry.camera.id) {
+                        entry.camera.credentials = Some(c.clone());
+                        used.insert(entry.camera.id.clone());
+                    }
+                }
+            }
+        }
+        for (at, m) in problems {
+            self.err(&at, m);
+        }
+        for (key, line) in &secrets.lines {
+            if !used.contains(key) && secrets.entries.contains_key(key) {
+                self.warnings.push(ConfigError::new(
+                    &secrets.path,
+                    *line,
+                    format!("camera.{key}"),
+                    "is used by no camera (no camera has this id or credentials key); remove it",
+                ));
+            }
+        }
+    }
+}
