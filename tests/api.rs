@@ -96,6 +96,36 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
         ),
         ("disclosures.list", vec!["disclosures"], vec![EVIDENCE, DPO]),
         ("key.show", vec!["key", "show"], everyone.clone()),
+        // The register of data-subject requests names requesters; answering
+        // them, erasure included, is the DPO's duty alone (001 §32-35).
+        ("requests.read", vec!["request", "list"], vec![DPO]),
+        (
+            "requests.write",
+            vec![
+                "request",
+                "open",
+                "--kind",
+                "erasure",
+                "--requester",
+                "J. Jonaitis",
+                "--contact",
+                "j@example.lt",
+                "--identity-check",
+                "ID card shown",
+                "--camera",
+                "cam1",
+                "--from",
+                "2026-11-20T10:00:00Z",
+                "--to",
+                "2026-11-20T10:30:00Z",
+            ],
+            vec![DPO],
+        ),
+        (
+            "requests.erase",
+            vec!["request", "erase", "REQ", "--reason", "matrix test"],
+            vec![DPO],
+        ),
         // Handing footage to a recipient: the evidence officer only.
         // The camera has recorded nothing, so an allowed export ends in
         // "no footage" (exit 3) after the permission check.
@@ -149,6 +179,11 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
     .unwrap();
     let mut expected_refusals = Vec::new();
     let mut calls = 0;
+    // The one request the DPO registers: the first of the year it arrives in.
+    let year = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("Europe/Vilnius").unwrap())
+        .year();
+    let request = format!("R-{year}-0001");
     for (action, args, allowed) in matrix() {
         for uid in CALLERS {
             // Each caller opens and closes a case of its own ("m-UID"):
@@ -160,6 +195,7 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
                 .iter()
                 .map(|a| match *a {
                     "m-1" => case.as_str(),
+                    "REQ" => request.as_str(),
                     "OUT" => out_dir,
                     a => a,
                 })
@@ -218,6 +254,8 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
                 "camera.control",
                 "cases.write",
                 "cases.close",
+                "requests.write",
+                "requests.erase",
             ]
             .contains(a)
         })
