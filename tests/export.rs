@@ -411,6 +411,88 @@ fn export_of_footage_never_recorded_says_so() {
     assert!(err.message.contains("deleted"), "{}", err.message);
 }
 
+/// A data subject's rectification (004 §28) is a note, never a change to the
+/// files: a later export states the corrections overlapping its range, and
+/// only those, inside the signed manifest.
+#[test]
+fn a_time_correction_is_stated_in_later_export_manifests_and_the_files_are_unchanged() {
+    use custos::requests::{self, Kind, Registration};
+    let r = recorded();
+    let config = Config::load(&r.site.config_path()).unwrap();
+    let index = SharedIndex::new(Index::open(&r.site.index_path()).unwrap());
+    let (s0, s1) = (&r.before[0], &r.before[1]);
+    let now = r.after.last().unwrap().end_us.unwrap() + 1;
+    let req = requests::register(
+        &index,
+        &config,
+        &Registration {
+            kind: Kind::Rectification,
+            reference: None,
+            received_us: now,
+            requester: "Jonas Jonaitis".into(),
+            contact: "jonas@example.lt".into(),
+            description: None,
+            identity_check: "ID card shown".into(),
+            verified_by: "front desk".into(),
+            cameras: vec![CAM.into()],
+            from_us: s0.start_us,
+            to_us: s1.end_us.unwrap(),
+        },
+        "dpo",
+        now,
+    )
+    .unwrap();
+    let hour = 3_600_000_000;
+    requests::rectify(
+        &index,
+        &req.id,
+        CAM,
+        s0.start_us,
+        s1.end_us.unwrap(),
+        hour,
+        "camera clock an hour behind",
+        "dpo",
+        now,
+    )
+    .unwrap();
+    // One on footage after the gap, outside the export's range.
+    let later = &r.after[0];
+    requests::rectify(
+        &index,
+        &req.id,
+        CAM,
+        later.start_us,
+        later.end_us.unwrap(),
+        -hour,
+        "other range",
+        "dpo",
+        now,
+    )
+    .unwrap();
+    let before: Vec<Vec<u8>> = [s0, s1]
+        .iter()
+        .map(|s| fs::read(r.site.root().join(&s.path)).unwrap())
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p");
+    let m = run_export(r, &request(s0.start_us, s1.end_us.unwrap()), &out).unwrap();
+    assert_eq!(m.time.corrections.len(), 1, "{:#?}", m.time.corrections);
+    let c = &m.time.corrections[0];
+    assert_eq!((c.offset_us, c.request.as_str()), (hour, req.id.as_str()));
+    assert_eq!(c.note, "camera clock an hour behind");
+    assert!(
+        export::verify(&out, None).unwrap().ok(),
+        "the manifest is signed with it"
+    );
+    let text = fs::read_to_string(out.join(MANIFEST_FILE)).unwrap();
+    assert!(text.contains("camera clock an hour behind"));
+    // The master files are as recorded.
+    for (s, b) in [s0, s1].iter().zip(&before) {
+        assert_eq!(&fs::read(r.site.root().join(&s.path)).unwrap(), b);
+    }
+}
+
 /// The officer's path: `custosctl export` as a user with role evidence asks
 /// the running daemon, which streams the package; the files are hers (her
 /// uid, her directory), the package verifies against the key the daemon

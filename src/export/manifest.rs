@@ -120,6 +120,23 @@ pub struct TimeInfo {
     pub sources: Vec<String>,
     /// Largest |camera clock - server clock| seen over the sources, if known.
     pub max_clock_offset_us: Option<i64>,
+    /// Noted corrections of the recorded time over this range (a data
+    /// subject's rectification, 004 §28): the files are as recorded; the
+    /// true time is the recorded time plus `offset_us`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<TimeCorrection>,
+}
+
+/// A noted correction of the time shown in part of the footage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeCorrection {
+    pub from: Instant,
+    pub to: Instant,
+    pub offset_us: i64,
+    pub note: String,
+    /// The data-subject request it was made for.
+    pub request: String,
+    pub noted_at: Instant,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

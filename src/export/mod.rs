@@ -175,6 +175,7 @@ pub struct Prepared {
     clips: Vec<Clip>,
     layouts: Vec<progressive::Layout<(usize, u64)>>,
     outages: Vec<crate::index::OutageRow>,
+    corrections: Vec<crate::index::CorrectionRow>,
     /// The legal basis of the request's case, if it has one.
     case_basis: Option<String>,
     _lease: crate::retention::LeaseGuard,
@@ -221,11 +222,12 @@ pub fn prepare(
         .map(|s| SegmentId(s.id))
         .collect();
     let lease = leases.acquire(&ids);
-    let (rows, outages) = {
+    let (rows, outages, corrections) = {
         let index = index.lock();
         (
             index.complete_segments(&ids)?,
             index.outages(&camera.id, req.from_us, req.to_us)?,
+            index.time_corrections(&camera.id, req.from_us, req.to_us)?,
         )
     };
     if rows.is_empty() {
@@ -261,6 +263,7 @@ pub fn prepare(
         clips,
         layouts,
         outages,
+        corrections,
         case_basis,
         _lease: lease,
         config,
@@ -440,6 +443,18 @@ impl Prepared {
                     .iter()
                     .filter_map(|s| s.row.clock_offset_us)
                     .max_by_key(|o| o.abs()),
+                corrections: self
+                    .corrections
+                    .iter()
+                    .map(|c| manifest::TimeCorrection {
+                        from: at(c.from_us),
+                        to: at(c.to_us),
+                        offset_us: c.offset_us,
+                        note: c.note.clone(),
+                        request: c.request_id.clone(),
+                        noted_at: at(c.at_us),
+                    })
+                    .collect(),
             },
             sources: sources
                 .iter()

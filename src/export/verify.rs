@@ -355,6 +355,7 @@ mod tests {
                 timezone: "UTC".into(),
                 sources: vec![],
                 max_clock_offset_us: None,
+                corrections: vec![],
             },
             sources: vec![],
             files: vec![OutputFile {
