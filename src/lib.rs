@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod daemon;
 pub mod error;

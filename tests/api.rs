@@ -121,6 +121,7 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             ],
             vec![DPO],
         ),
+        ("compliance.report", vec!["compliance"], vec![DPO]),
         (
             "requests.erase",
             vec!["request", "erase", "REQ", "--reason", "matrix test"],

@@ -668,6 +668,152 @@ fn an_open_request_past_its_last_day_is_overdue_and_closing_then_purging_keeps_t
 }
 
 #[test]
+fn the_compliance_report_states_the_figures_of_the_site_each_with_its_clause() {
+    use custos::audit::{Break, Verification};
+    use custos::compliance::{self, State};
+    let f = Fixture::new("");
+    let now = RECEIVED + 40 * DAY_US; // 12 March 2027
+    // Footage: the oldest 15 days back and protected by nothing, so past the
+    // 10-day ceiling (no pass has run): a violation.
+    let oldest = f.segment("hall", now - 15 * DAY_US);
+    f.segment("hall", now - DAY_US);
+    // A case whose review date has passed.
+    evidence::create_case(
+        &f.index,
+        &f.config,
+        &evidence::CaseRequest {
+            id: "2027-0009".into(),
+            title: "Graffiti".into(),
+            authority: "Police".into(),
+            authority_ref: "PD-9".into(),
+            legal_basis: "GDPR Art. 6(1)(c)".into(),
+            review_days: Some(7),
+        },
+        "officer",
+        RECEIVED,
+    )
+    .unwrap();
+    // A request received 31 January, not answered by 28 February.
+    let late = f
+        .register(
+            Kind::Access,
+            &["gate"],
+            RECEIVED - DAY_US,
+            RECEIVED - DAY_US + MIN_US,
+            RECEIVED,
+        )
+        .unwrap();
+    // An erasure of the day before yesterday, and a disclosure.
+    let gone = f.segment("gate", now - 2 * DAY_US);
+    let er = f
+        .register(
+            Kind::Erasure,
+            &["gate"],
+            now - 2 * DAY_US - MIN_US,
+            now - 2 * DAY_US,
+            now - DAY_US,
+        )
+        .unwrap();
+    requests::erase(&f.index, &f.config, &f.leases, &er.id, "dpo", now - DAY_US).unwrap();
+    assert!(!f.exists(gone));
+    {
+        let ix = f.index.lock();
+        ix.record_disclosure(&NewDisclosure {
+            at_us: now - 3 * DAY_US,
+            case_id: Some("2027-0009"),
+            camera: "hall",
+            from_us: now - 4 * DAY_US,
+            to_us: now - 4 * DAY_US + MIN_US,
+            recipient: "Vilnius police",
+            legal_basis: "GDPR Art. 6(1)(c)",
+            reason: "graffiti",
+            by_user: "officer",
+            by_uid: 2003,
+            files: "[]",
+            manifest_sha256: &[0; 32],
+        })
+        .unwrap();
+    }
+    let intact = Verification {
+        checked: 12,
+        first_seq: Some(1),
+        last_seq: Some(12),
+        broken: None,
+    };
+    let r = compliance::report(&f.index.lock(), &f.config, &f.leases, intact, now).unwrap();
+    let find = |topic: &str| -> Vec<&compliance::Finding> {
+        r.findings.iter().filter(|x| x.topic == topic).collect()
+    };
+    let zone = find("retention");
+    assert_eq!(zone.len(), 1, "{zone:#?}");
+    assert_eq!(zone[0].state, State::Violation);
+    assert!(
+        zone[0]
+            .text
+            .contains("kept at most 10 days; oldest footage 2027-02-25"),
+        "{zone:#?}"
+    );
+    assert!(zone[0].text.contains("1 segment(s) past the ceiling"));
+    assert_eq!(zone[0].clause, "001 §16-18; 004 §9-10");
+    let _ = oldest;
+    let dest = find("destruction");
+    assert_eq!(
+        (dest[0].state, dest[0].clause),
+        (State::Ok, "004 §11"),
+        "{dest:#?}"
+    );
+    let case = find("evidence");
+    assert!(case[0].text.contains("Case 2027-0009") && case[0].text.contains("REVIEW OVERDUE"));
+    assert_eq!(case[0].state, State::Violation);
+    let req = find("requests");
+    assert_eq!(req.len(), 2, "{req:#?}");
+    let late_line = req.iter().find(|x| x.text.contains(&late.id)).unwrap();
+    assert_eq!(late_line.state, State::Violation);
+    assert!(
+        late_line.text.contains("last day 2027-02-28") && late_line.text.contains("OVERDUE by 12"),
+        "{late_line:#?}"
+    );
+    let disc = find("disclosures");
+    assert_eq!(disc.len(), 1);
+    assert!(
+        disc[0]
+            .text
+            .contains("camera hall to Vilnius police (GDPR Art. 6(1)(c)), case 2027-0009"),
+        "{disc:#?}"
+    );
+    assert_eq!(r.disclosures.len(), 1);
+    let del = find("deletions");
+    assert_eq!(del.len(), 1, "{del:#?}");
+    assert!(
+        del[0].text.starts_with("1 segment(s), 400 B") && del[0].text.contains("erased"),
+        "{del:#?}"
+    );
+    assert_eq!(r.deletions[0].reason, "erasure");
+    let audit = find("audit");
+    assert!(
+        audit[0]
+            .text
+            .contains("12 entries (seq 1 to 12), chain intact")
+    );
+    assert_eq!(r.violations, 3, "{:#?}", r.findings);
+    // A broken chain is a violation too, and the page names it.
+    let broken = Verification {
+        checked: 5,
+        first_seq: Some(1),
+        last_seq: Some(5),
+        broken: Some(Break {
+            seq: 4,
+            problem: "hash does not match".into(),
+        }),
+    };
+    let r = compliance::report(&f.index.lock(), &f.config, &f.leases, broken, now).unwrap();
+    assert_eq!(r.violations, 4);
+    let html = compliance::html(&r, &f.config);
+    assert!(html.contains("chain BROKEN at entry 4") && html.contains("class=\"violation\""));
+    assert!(html.contains("004 §18-19, §25.2"));
+}
+
+#[test]
 fn the_dpo_registers_answers_and_erases_through_custosctl_and_no_other_role_may() {
     let (_sim, site) = simulated_site(&["cam1"], 2);
     let daemon = start(&site, "");
@@ -752,6 +898,47 @@ fn the_dpo_registers_answers_and_erases_through_custosctl_and_no_other_role_may(
         metrics.contains("custos_subject_requests_open 2"),
         "{metrics}"
     );
+
+    // The compliance report: the overdue request makes it exit 1.
+    let report_dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(report_dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let reports = report_dir.path().join("reports");
+    let out = ctl_as(
+        &site,
+        DPO,
+        &["compliance", "--out", reports.to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("VIOLATION Request {late_id}")),
+        "{text}"
+    );
+    assert!(text.contains("chain intact"), "{text}");
+    let page = fs::read_dir(&reports)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        fs::metadata(&page).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        fs::read_to_string(&page)
+            .unwrap()
+            .contains("Compliance report")
+    );
+    for uid in [VIEWER, EVIDENCE, ADMIN, 0] {
+        let out = ctl_as(&site, uid, &["compliance"]);
+        assert_eq!(out.status.code(), Some(4), "uid {uid}");
+    }
 
     // The answer letter, written private to the DPO.
     let out_dir = tempfile::tempdir().unwrap();

@@ -176,10 +176,11 @@ pub enum Action {
     RequestRead,
     RequestWrite,
     RequestErase,
+    Compliance,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -200,6 +201,7 @@ impl Action {
         Action::RequestRead,
         Action::RequestWrite,
         Action::RequestErase,
+        Action::Compliance,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -240,6 +242,8 @@ impl Action {
             // names and contacts; answering them, erasure included, is the
             // DPO's duty (001 §32-35; 004 §24-32).
             Action::RequestRead | Action::RequestWrite | Action::RequestErase => &[Dpo],
+            // The report for an auditor gathers the above: the DPO's to give.
+            Action::Compliance => &[Dpo],
         }
     }
 
@@ -266,6 +270,7 @@ impl Action {
             Action::RequestRead => "requests.read",
             Action::RequestWrite => "requests.write",
             Action::RequestErase => "requests.erase",
+            Action::Compliance => "compliance.report",
         }
     }
 
@@ -294,6 +299,7 @@ impl Action {
                 "registering or answering a data-subject request, or restricting its footage"
             }
             Action::RequestErase => "erasing footage for a data-subject request",
+            Action::Compliance => "reading the compliance report",
         }
     }
 }

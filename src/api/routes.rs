@@ -288,6 +288,7 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["disclosures"] => (Action::Disclosures, None),
         ["key"] => (Action::KeyShow, None),
         ["exports"] => (Action::Export, None),
+        ["compliance"] => (Action::Compliance, None),
         ["requests"] if method == Method::POST => (Action::RequestWrite, None),
         ["requests"] | ["requests", _] | ["requests", _, "answer"] => (Action::RequestRead, None),
         ["requests", _, "erase"] => (Action::RequestErase, None),
@@ -310,7 +311,10 @@ pub fn is_long(method: &Method, path: &str) -> bool {
         return false;
     };
     match route(rest, method) {
-        Some((Action::Export | Action::AuditVerify | Action::RequestErase, _)) => true,
+        Some((
+            Action::Export | Action::AuditVerify | Action::RequestErase | Action::Compliance,
+            _,
+        )) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
             matches!(rest.last(), Some(&"verify" | &"holds"))
         }
@@ -571,6 +575,14 @@ fn dispatch(
         | Action::KeyShow => {
             let r = super::evidence::handle(state, caller, action, rest, &query, req.body, draft);
             Done::ok(r?)
+        }
+        Action::Compliance => {
+            query.only(&[])?;
+            let audit = state.audit.verify(None)?;
+            let index = state.read_index()?;
+            let report = crate::compliance::report(&index, config, &state.leases, audit, now)?;
+            let html = crate::compliance::html(&report, config);
+            Done::ok(json!({ "timezone": config.timezone_name, "report": report, "html": html }))
         }
         Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
             let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);

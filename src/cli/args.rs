@@ -186,6 +186,16 @@ pub enum Command {
         #[command(subcommand)]
         what: KeyCmd,
     },
+    /// The compliance report for an auditor (GET /v1/compliance; role dpo):
+    /// retention per zone, destruction, grants, cases, requests, disclosures,
+    /// deletions and the audit chain, each citing its RULES clause. Exit 1
+    /// if it finds a violation.
+    Compliance {
+        /// Also write it as printable HTML into DIR (created if missing,
+        /// private to you).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Data-subject requests: the register, deadlines, erasure, restriction,
     /// objection, rectification and the answer letter (/v1/requests; role
     /// dpo; 001 §32-35; 004 §24-32).

@@ -55,6 +55,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
     }
+    if let Command::Compliance { out } = &cli.command {
+        return requests::compliance(&cli, &client, out.as_deref());
+    }
     if let Command::Metrics = &cli.command {
         // Text, not JSON: printed as the daemon sent it.
         let r = client.raw("GET", "/v1/metrics", b"")?;
@@ -277,6 +280,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Verify { .. }
         | Command::Export { .. }
         | Command::Request { .. }
+        | Command::Compliance { .. }
         | Command::Key { .. } => {
             unreachable!("handled above, without a client")
         }

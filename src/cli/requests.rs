@@ -129,6 +129,56 @@ pub(super) fn run(cli: &Cli, client: &Client, what: &RequestCmd) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// `custosctl compliance`: the findings as lines, grouped by topic; with
+/// `--out`, the HTML page too. Exit 1 if any finding is a violation.
+pub(super) fn compliance(cli: &Cli, client: &Client, out: Option<&Path>) -> Result<ExitCode> {
+    let v = client.get("/v1/compliance")?;
+    let r = &v["report"];
+    if let Some(dir) = out {
+        let day = r["generated_us"]
+            .as_i64()
+            .and_then(|t| jiff::Timestamp::from_microsecond(t).ok())
+            .map(|t| t.to_zoned(tz(&v)).strftime("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let docs =
+            json!([{ "file_name": format!("compliance-{day}.html"), "contents": v["html"] }]);
+        for w in write_documents(dir, &docs)? {
+            if !cli.json {
+                out!("wrote {w}");
+            }
+        }
+    }
+    if cli.json {
+        out!("{}", pretty(r));
+    } else {
+        let mut topic = "";
+        for f in r["findings"].as_array().into_iter().flatten() {
+            let t = f["topic"].as_str().unwrap_or_default();
+            if t != topic {
+                out!("{t}:");
+                topic = t;
+            }
+            let mark = match f["state"].as_str() {
+                Some("violation") => "VIOLATION ",
+                Some("attention") => "ATTENTION ",
+                _ => "",
+            };
+            out!("  {mark}{} [{}]", text(&f["text"]), text(&f["clause"]));
+        }
+        out!(
+            "{} violation(s), {} to look at; times in {}",
+            text(&r["violations"]),
+            text(&r["attention"]),
+            text(&r["timezone"])
+        );
+    }
+    Ok(if r["violations"].as_u64() == Some(0) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 /// Writes the letter's files into `dir` (made 0700 if missing), each 0600:
 /// it names the requester.
 fn write_documents(dir: &Path, docs: &Value) -> Result<Vec<String>> {
