@@ -1,6 +1,7 @@
 //! Data-subject request endpoints (role `dpo`): the register, acts done for
 //! a request (extension, closing, restriction and its lifting, an
-//! objection's decision, a time correction, erasure) and the answer letter.
+//! objection's decision, a time correction, erasure), the answer letter, and
+//! the compliance report that gathers them with the rest.
 //! Routing, authorisation and auditing are `routes.rs`'s; this only does
 //! the work. Writes go through a read-write connection of their own.
 
@@ -280,6 +281,20 @@ pub(super) fn handle(
             "no such request endpoint; see docs/api.md",
         )),
     }
+}
+
+/// `GET /v1/compliance`: the report for an auditor, and the same as HTML.
+/// Verifies the whole audit chain first.
+pub(super) fn compliance(
+    state: &ApiState,
+    config: &crate::config::Config,
+    now: crate::clock::UnixMicros,
+) -> Result<Value> {
+    let audit = state.audit.verify(None)?;
+    let index = state.read_index()?;
+    let report = crate::compliance::report(&index, config, &state.leases, audit, now)?;
+    let html = crate::compliance::html(&report, config);
+    Ok(json!({ "timezone": config.timezone_name, "report": report, "html": html }))
 }
 
 #[derive(Deserialize)]

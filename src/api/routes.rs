@@ -578,11 +578,7 @@ fn dispatch(
         }
         Action::Compliance => {
             query.only(&[])?;
-            let audit = state.audit.verify(None)?;
-            let index = state.read_index()?;
-            let report = crate::compliance::report(&index, config, &state.leases, audit, now)?;
-            let html = crate::compliance::html(&report, config);
-            Done::ok(json!({ "timezone": config.timezone_name, "report": report, "html": html }))
+            Done::ok(super::requests::compliance(state, config, now)?)
         }
         Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
             let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);
