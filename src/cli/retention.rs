@@ -144,8 +144,11 @@ pub(super) fn show_deletions(v: &Value, _: usize) {
             when(&d["from_us"], &tz),
             when(&d["to_us"], &tz),
             text(&d["segments"]),
-            text(&d["bytes"]),
-            text(&d["reason"]),
+            size(&d["bytes"]),
+            match d["request_id"].as_str() {
+                Some(r) => format!("{} ({r})", text(&d["reason"])),
+                None => text(&d["reason"]),
+            },
             text(&d["actor"]),
         ]);
     }
