@@ -156,6 +156,10 @@ pub struct Sources<'a> {
     pub clock_guard: &'a ClockGuard,
     pub requests: &'a RequestCounter,
     pub audit: &'a AuditLog,
+    /// Storage roots short of space with only protected footage left.
+    pub alarms: &'a crate::retention::StorageAlarms,
+    /// When the audit chain was last verified, and whether it held.
+    pub audit_verified: Option<(i64, bool)>,
     /// Cut-off segments the start-up recovery could not read back.
     pub unreadable_at_start: usize,
 }
@@ -247,8 +251,19 @@ pub fn render(state: &Sources) -> Result<String> {
         &|s| Some(s.reconnects as f64),
     );
 
-    // Cameras: outages, from the index (they outlive restarts).
-    let outages = index.outage_totals(now)?;
+    // Cameras: outages, from the index (they outlive restarts). A configured
+    // camera that never had one counts 0, so the first outage is an
+    // increase a rule can see, not a series appearing.
+    let mut outages = index.outage_totals(now)?;
+    for c in &config.cameras {
+        if !outages.iter().any(|o| o.camera == c.id) {
+            outages.push(crate::index::OutageTotal {
+                camera: c.id.clone(),
+                outages: 0,
+                micros: 0,
+            });
+        }
+    }
     e.family(
         "custos_camera_outages_total",
         Kind::Counter,
@@ -286,6 +301,29 @@ pub fn render(state: &Sources) -> Result<String> {
         if let Some(free) = crate::retention::statvfs_free(r) {
             e.sample(&[("root", &r.id)], free as f64);
         }
+    }
+    e.family(
+        "custos_storage_size_bytes",
+        Kind::Gauge,
+        "Size of the storage root's filesystem, in bytes.",
+    );
+    for r in &config.storage {
+        if let Ok(fs) = nix::sys::statvfs::statvfs(&r.path) {
+            e.sample(
+                &[("root", &r.id)],
+                (fs.blocks() as f64) * (fs.fragment_size() as f64),
+            );
+        }
+    }
+    e.family(
+        "custos_storage_alarm",
+        Kind::Gauge,
+        "1 while the storage root is short of space and only protected (held, \
+         restricted or leased) footage is left to delete.",
+    );
+    for r in &config.storage {
+        let on = state.alarms.get(&r.id).is_some();
+        e.sample(&[("root", &r.id)], if on { 1.0 } else { 0.0 });
     }
     e.family(
         "custos_storage_protected_bytes",
@@ -357,6 +395,13 @@ pub fn render(state: &Sources) -> Result<String> {
     );
     e.sample(&[], status.violations as f64);
 
+    e.family(
+        "custos_evidence_reviews_overdue",
+        Kind::Gauge,
+        "Open evidence cases past their review date (001 §18); must be 0.",
+    );
+    e.sample(&[], index.overdue_cases(now)?.len() as f64);
+
     // Data-subject requests against their deadlines (004 §32).
     let deadlines = crate::requests::deadlines(index, config, now)?;
     e.family(
@@ -425,6 +470,21 @@ pub fn render(state: &Sources) -> Result<String> {
         "Sequence number of the newest audit entry (entries ever written).",
     );
     e.sample(&[], state.audit.head().seq as f64);
+    if let Some((at_us, ok)) = state.audit_verified {
+        e.family(
+            "custos_audit_chain_verified_timestamp_seconds",
+            Kind::Gauge,
+            "When the whole audit chain was last verified (hourly), Unix time.",
+        );
+        e.sample(&[], secs(at_us));
+        e.family(
+            "custos_audit_chain_broken",
+            Kind::Gauge,
+            "1 if the last verification found the audit chain broken (changed or \
+             removed entries); must be 0.",
+        );
+        e.sample(&[], if ok { 0.0 } else { 1.0 });
+    }
 
     Ok(e.finish())
 }

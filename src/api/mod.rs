@@ -81,6 +81,10 @@ const STREAM_CHUNKS_IN_FLIGHT: usize = 8;
 /// How often old audit entries are purged.
 pub const AUDIT_PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
+/// How often the whole audit chain is verified in the background (and once
+/// at start).
+pub const AUDIT_VERIFY_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// Resource limits of the server.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -135,6 +139,9 @@ pub struct ApiState {
     pub unreadable_at_start: std::sync::atomic::AtomicUsize,
     /// Turns for long requests ([`routes::is_long`]).
     long_work: Arc<Semaphore>,
+    /// When the whole audit chain was last verified, and whether it held
+    /// (see [`ApiState::verify_audit`]); for the metrics.
+    pub audit_verified: std::sync::Mutex<Option<(i64, bool)>>,
 }
 
 impl ApiState {
@@ -174,6 +181,7 @@ impl ApiState {
             control: Default::default(),
             long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
             unreadable_at_start: Default::default(),
+            audit_verified: Default::default(),
         })
     }
 
@@ -239,6 +247,11 @@ impl ApiState {
             clock_guard: &self.clock_guard,
             requests: &self.requests,
             audit: &self.audit,
+            alarms: &self.alarms,
+            audit_verified: *self
+                .audit_verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
             unreadable_at_start: self
                 .unreadable_at_start
                 .load(std::sync::atomic::Ordering::Relaxed),
@@ -247,6 +260,24 @@ impl ApiState {
 
     pub(crate) fn read_index(&self) -> Result<Index> {
         Index::open_read_only(&self.index_path)
+    }
+
+    /// Verifies the whole audit chain and keeps the verdict for the metrics
+    /// (an alert rule fires on a broken chain); a break is logged as an error
+    /// naming the entry.
+    pub fn verify_audit(&self) -> Result<bool> {
+        let v = self.audit.verify(None)?;
+        let ok = v.broken.is_none();
+        if let Some(b) = &v.broken {
+            tracing::error!(seq = b.seq, problem = %b.problem,
+                "the audit chain does not verify: entries were changed or removed outside the \
+                 API; run `custosctl audit verify` and tell the data protection officer");
+        }
+        *self
+            .audit_verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((self.clocks.realtime(), ok));
+        Ok(ok)
     }
 
     /// Removes the requester's name, contact and description from requests

@@ -24,8 +24,8 @@ use super::auth::Peer;
 use super::errors::ApiError;
 use super::stream::{ReplyBody, start_stream};
 use super::{
-    AUDIT_PURGE_INTERVAL, ApiState, BLOCKING_THREADS, CameraStatuses, MAX_CONNECTION_LIFETIME,
-    MAX_CONNECTIONS_PER_UID, ReloadFn, STREAM_STALL_TIMEOUT, bind, routes,
+    AUDIT_PURGE_INTERVAL, AUDIT_VERIFY_INTERVAL, ApiState, BLOCKING_THREADS, CameraStatuses,
+    MAX_CONNECTION_LIFETIME, MAX_CONNECTIONS_PER_UID, ReloadFn, STREAM_STALL_TIMEOUT, bind, routes,
 };
 use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
@@ -43,10 +43,19 @@ pub async fn serve(
     let per_uid = Arc::new(std::sync::Mutex::new(BTreeMap::<u32, usize>::new()));
     let mut last_warned: Option<tokio::time::Instant> = None;
     let mut purge = tokio::time::interval(AUDIT_PURGE_INTERVAL);
+    let mut verify = tokio::time::interval(AUDIT_VERIFY_INTERVAL);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = verify.tick() => {
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = state.verify_audit() {
+                        tracing::error!(error = %e, "verifying the audit chain");
+                    }
+                });
+            }
             _ = purge.tick() => {
                 let state = state.clone();
                 tokio::task::spawn_blocking(move || {
