@@ -3,7 +3,8 @@
 //! answers to. Per zone the ceiling and the oldest footage; the destruction
 //! of deleted footage; who holds which role; evidence cases and their review
 //! dates; data-subject requests and their deadlines; disclosures of the past
-//! year; the deletion journal's summary; the audit chain's state.
+//! year; the deletion journal's summary; the breach register; the audit
+//! chain's state.
 //!
 //! Invariants: it reads and never changes anything; every figure comes from
 //! the index, the configuration or the audit log's verification at the time
@@ -37,7 +38,7 @@ pub enum State {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// retention, destruction, access, evidence, requests, disclosures,
-    /// deletions or audit.
+    /// deletions, breaches or audit.
     pub topic: &'static str,
     /// The RULES clauses it answers to.
     pub clause: &'static str,
@@ -341,6 +342,43 @@ pub fn report(
         deletions.push(s);
     }
 
+    // The breach register: open records, and those of the past year.
+    for b in crate::breach::list(index, now_us)? {
+        let r = &b.breach;
+        if r.status != "open" && r.detected_us < since {
+            continue;
+        }
+        let (state, how) = if b.dpo_overdue || b.authority_overdue {
+            (State::Violation, "open, PAST ITS CLOCK".to_owned())
+        } else if r.status == "open" {
+            (State::Attention, "open".to_owned())
+        } else {
+            let authority = if r.authority_notified_us.is_some() {
+                "authority notified"
+            } else {
+                "authority not notified, reason recorded"
+            };
+            (
+                State::Ok,
+                format!(
+                    "closed {} ({authority})",
+                    r.closed_us.map(|t| day(t, config)).unwrap_or_default()
+                ),
+            )
+        };
+        add(
+            "breaches",
+            "001 §36; 004 §22; GDPR Art. 33",
+            state,
+            format!(
+                "Breach {} detected {}: {}; {how}",
+                r.id,
+                day(r.detected_us, config),
+                r.what
+            ),
+        );
+    }
+
     // The audit log.
     match &audit.broken {
         None => add(
@@ -392,6 +430,7 @@ const TITLES: &[(&str, &str)] = &[
     ("requests", "Data-subject requests"),
     ("disclosures", "Disclosures in the past year"),
     ("deletions", "Deletion journal, past year"),
+    ("breaches", "Breach register"),
     ("audit", "Audit log"),
 ];
 

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod breach;
 pub mod cli;
 pub mod clock;
 pub mod compliance;

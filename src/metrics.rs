@@ -402,6 +402,26 @@ pub fn render(state: &Sources) -> Result<String> {
     );
     e.sample(&[], index.overdue_cases(now)?.len() as f64);
 
+    // Suspected breaches and their clocks (004 §22; GDPR Art. 33).
+    let breaches = crate::breach::clocks(index, now)?;
+    e.family(
+        "custos_breaches_open",
+        Kind::Gauge,
+        "Open records in the breach register.",
+    );
+    e.sample(&[], breaches.open as f64);
+    e.family(
+        "custos_breach_clocks_overdue",
+        Kind::Gauge,
+        "Open breach records past a clock: dpo (4 hours to take it up) or authority \
+         (72 hours to notify, or record why not); must be 0.",
+    );
+    e.sample(&[("clock", "dpo")], breaches.dpo_overdue.len() as f64);
+    e.sample(
+        &[("clock", "authority")],
+        breaches.authority_overdue.len() as f64,
+    );
+
     // Data-subject requests against their deadlines (004 §32).
     let deadlines = crate::requests::deadlines(index, config, now)?;
     e.family(

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::api::{ctl_as, start};
+use support::api::{ADMIN, DPO, EVIDENCE, NOBODY, VIEWER, ctl_as, start};
 use support::daemon::simulated_site;
 
 const RULES: &str = concat!(
@@ -152,5 +152,122 @@ fn a_tampered_audit_row_turns_the_chain_broken_metric_on_at_the_next_start() {
         site.log().contains("the audit chain does not verify"),
         "{}",
         site.log()
+    );
+
+    // It opened a breach record, once, that only the DPO may read and that
+    // closes only once the authority question is answered.
+    let list = |uid: u32| ctl_as(&site, uid, &["--json", "breach", "list"]);
+    for uid in [VIEWER, EVIDENCE, ADMIN, 0] {
+        assert_eq!(list(uid).status.code(), Some(4), "uid {uid}");
+    }
+    let out = list(DPO);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = v["breaches"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{v}");
+    let b = &records[0];
+    assert_eq!(
+        (b["kind"].as_str(), b["status"].as_str()),
+        (Some("audit_chain"), Some("open"))
+    );
+    assert!(b["what"].as_str().unwrap().contains("entry 2"), "{b}");
+    // `audit verify` finds it again: still one record.
+    assert_eq!(
+        ctl_as(&site, DPO, &["audit", "verify"]).status.code(),
+        Some(1)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&list(DPO).stdout).unwrap();
+    assert_eq!(v["breaches"].as_array().unwrap().len(), 1, "{v}");
+    let metrics = String::from_utf8_lossy(&ctl_as(&site, 0, &["metrics"]).stdout).to_string();
+    assert!(metrics.contains("custos_breaches_open 1"), "{metrics}");
+    let out = ctl_as(&site, DPO, &["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BREACH: 1 open record"));
+
+    let id = b["id"].to_string();
+    let out = ctl_as(&site, DPO, &["breach", "close", &id, "--note", "done"]);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Art. 33"));
+    let out = ctl_as(
+        &site,
+        DPO,
+        &[
+            "breach",
+            "note",
+            &id,
+            "--note",
+            "taken up",
+            "--assessment",
+            "a test site: no personal data concerned",
+            "--not-notified",
+            "no risk to anyone",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ctl_as(
+        &site,
+        DPO,
+        &["breach", "close", &id, "--note", "chain checked"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&ctl_as(&site, DPO, &["--json", "breach", "show", &id]).stdout)
+            .unwrap();
+    let b = &v["breach"];
+    assert_eq!(b["status"], "closed");
+    assert!(!b["dpo_informed_us"].is_null());
+    assert_eq!(b["notes"].as_array().unwrap().len(), 1);
+    let audit = ctl_as(
+        &site,
+        DPO,
+        &["--json", "audit", "list", "--action", "breaches.write"],
+    );
+    let a: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let n = a["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "ok")
+        .count();
+    assert_eq!(n, 2, "the note and the close are audited: {a}");
+}
+
+/// Ten refused calls by one uid within ten minutes open one record naming
+/// the uid.
+#[test]
+fn a_burst_of_refused_calls_from_one_uid_opens_a_breach_record() {
+    let (_sim, site) = simulated_site(&["cam1"], 2);
+    let _daemon = start(&site, "");
+    for _ in 0..12 {
+        assert_eq!(ctl_as(&site, NOBODY, &["status"]).status.code(), Some(4));
+    }
+    assert_eq!(ctl_as(&site, VIEWER, &["deletions"]).status.code(), Some(4));
+    let out = ctl_as(&site, DPO, &["--json", "breach", "list"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let records = v["breaches"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{v}");
+    assert_eq!(records[0]["kind"], "refused_access");
+    assert_eq!(records[0]["subject"], format!("uid {NOBODY}"));
+    assert!(
+        records[0]["what"]
+            .as_str()
+            .unwrap()
+            .contains("refused 10 times")
     );
 }

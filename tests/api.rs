@@ -122,6 +122,17 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             vec![DPO],
         ),
         ("compliance.report", vec!["compliance"], vec![DPO]),
+        ("breaches.read", vec!["breach", "list"], vec![DPO]),
+        (
+            "breaches.write",
+            vec![
+                "breach",
+                "report",
+                "--what",
+                "matrix test: a lost USB stick",
+            ],
+            vec![DPO],
+        ),
         (
             "requests.erase",
             vec!["request", "erase", "REQ", "--reason", "matrix test"],
@@ -257,6 +268,7 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
                 "cases.close",
                 "requests.write",
                 "requests.erase",
+                "breaches.write",
             ]
             .contains(a)
         })

@@ -734,6 +734,16 @@ fn the_compliance_report_states_the_figures_of_the_site_each_with_its_clause() {
         })
         .unwrap();
     }
+    custos::breach::detected(
+        &f.index.lock(),
+        &custos::breach::Detected::RefusedAccess {
+            uid: 2006,
+            user: "uid 2006".into(),
+            count: 10,
+        },
+        now - 3600 * 1_000_000,
+    )
+    .unwrap();
     let intact = Verification {
         checked: 12,
         first_seq: Some(1),
@@ -789,6 +799,14 @@ fn the_compliance_report_states_the_figures_of_the_site_each_with_its_clause() {
         "{del:#?}"
     );
     assert_eq!(r.deletions[0].reason, "erasure");
+    let breaches = find("breaches");
+    assert_eq!(breaches.len(), 1, "{breaches:#?}");
+    assert_eq!(
+        breaches[0].state,
+        State::Attention,
+        "open, within its clocks"
+    );
+    assert!(breaches[0].text.contains("uid 2006") && breaches[0].clause.contains("Art. 33"));
     let audit = find("audit");
     assert!(
         audit[0]

@@ -177,10 +177,12 @@ pub enum Action {
     RequestWrite,
     RequestErase,
     Compliance,
+    BreachRead,
+    BreachWrite,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -202,6 +204,8 @@ impl Action {
         Action::RequestWrite,
         Action::RequestErase,
         Action::Compliance,
+        Action::BreachRead,
+        Action::BreachWrite,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -244,6 +248,9 @@ impl Action {
             Action::RequestRead | Action::RequestWrite | Action::RequestErase => &[Dpo],
             // The report for an auditor gathers the above: the DPO's to give.
             Action::Compliance => &[Dpo],
+            // Suspected breaches reach the DPO, who documents them
+            // (004 §22; 001 §36; GDPR Art. 33(5)).
+            Action::BreachRead | Action::BreachWrite => &[Dpo],
         }
     }
 
@@ -271,6 +278,8 @@ impl Action {
             Action::RequestWrite => "requests.write",
             Action::RequestErase => "requests.erase",
             Action::Compliance => "compliance.report",
+            Action::BreachRead => "breaches.read",
+            Action::BreachWrite => "breaches.write",
         }
     }
 
@@ -300,6 +309,8 @@ impl Action {
             }
             Action::RequestErase => "erasing footage for a data-subject request",
             Action::Compliance => "reading the compliance report",
+            Action::BreachRead => "reading the breach register",
+            Action::BreachWrite => "recording, documenting or closing a breach",
         }
     }
 }

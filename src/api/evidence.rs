@@ -178,6 +178,12 @@ pub(super) fn handle(
             evidence::case_status(&ix, &id, now)?;
             let copies = ix.lock().case_copies(&id)?.len();
             let bad = evidence::verify_copies(&ix, config, &id)?;
+            if !bad.is_empty() {
+                state.record_breach(&crate::breach::Detected::EvidenceChanged {
+                    case: id.clone(),
+                    files: bad.clone(),
+                });
+            }
             Ok(json!({ "case": id, "copies": copies, "changed_or_missing": bad }))
         }
         (Action::CaseWrite, ["cases"], None) => {

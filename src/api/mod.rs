@@ -21,6 +21,7 @@
 //! `routes` the endpoints.
 
 pub mod auth;
+mod breaches;
 pub mod client;
 pub mod errors;
 mod evidence;
@@ -142,6 +143,8 @@ pub struct ApiState {
     /// When the whole audit chain was last verified, and whether it held
     /// (see [`ApiState::verify_audit`]); for the metrics.
     pub audit_verified: std::sync::Mutex<Option<(i64, bool)>>,
+    /// Refused calls per uid, to notice a burst from one.
+    pub refusals: crate::breach::RefusalCounter,
 }
 
 impl ApiState {
@@ -182,6 +185,7 @@ impl ApiState {
             long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
             unreadable_at_start: Default::default(),
             audit_verified: Default::default(),
+            refusals: Default::default(),
         })
     }
 
@@ -262,6 +266,17 @@ impl ApiState {
         Index::open_read_only(&self.index_path)
     }
 
+    /// Opens a breach record for what was detected (unless one is open for
+    /// it). A failure to record is logged, never hidden: the detection is
+    /// in the log either way.
+    pub fn record_breach(&self, d: &crate::breach::Detected) {
+        let result = Index::open(&self.index_path)
+            .and_then(|ix| crate::breach::detected(&ix, d, self.clocks.realtime()));
+        if let Err(e) = result {
+            tracing::error!(error = %e, detected = ?d, "cannot record a suspected breach");
+        }
+    }
+
     /// Verifies the whole audit chain and keeps the verdict for the metrics
     /// (an alert rule fires on a broken chain); a break is logged as an error
     /// naming the entry.
@@ -269,6 +284,10 @@ impl ApiState {
         let v = self.audit.verify(None)?;
         let ok = v.broken.is_none();
         if let Some(b) = &v.broken {
+            self.record_breach(&crate::breach::Detected::AuditChain {
+                seq: b.seq,
+                problem: b.problem.clone(),
+            });
             tracing::error!(seq = b.seq, problem = %b.problem,
                 "the audit chain does not verify: entries were changed or removed outside the \
                  API; run `custosctl audit verify` and tell the data protection officer");

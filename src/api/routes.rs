@@ -254,6 +254,14 @@ pub fn handle(state: &ApiState, peer: &Peer, req: Request) -> Reply {
         Err(e) => {
             if e.kind == ErrorKind::PermissionDenied {
                 tracing::warn!(uid = peer.uid, pid = peer.pid, "{}", e.message);
+                let now = state.clocks.realtime();
+                if let Some(count) = state.refusals.refused(peer.uid, now) {
+                    state.record_breach(&crate::breach::Detected::RefusedAccess {
+                        uid: peer.uid,
+                        user: peer.describe(),
+                        count,
+                    });
+                }
             }
             e.into()
         }
@@ -289,6 +297,9 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["key"] => (Action::KeyShow, None),
         ["exports"] => (Action::Export, None),
         ["compliance"] => (Action::Compliance, None),
+        ["breaches"] if method == Method::POST => (Action::BreachWrite, None),
+        ["breaches"] | ["breaches", _] => (Action::BreachRead, None),
+        ["breaches", _, "note" | "close"] => (Action::BreachWrite, None),
         ["requests"] if method == Method::POST => (Action::RequestWrite, None),
         ["requests"] | ["requests", _] | ["requests", _, "answer"] => (Action::RequestRead, None),
         ["requests", _, "erase"] => (Action::RequestErase, None),
@@ -355,6 +366,7 @@ fn dispatch(
             | Action::Export
             | Action::RequestWrite
             | Action::RequestErase
+            | Action::BreachWrite
     ) {
         Method::POST
     } else {
@@ -555,6 +567,12 @@ fn dispatch(
                 std::thread::sleep(std::time::Duration::from_secs(3));
             }
             let v = state.audit.verify(external.as_ref())?;
+            if let Some(b) = &v.broken {
+                state.record_breach(&crate::breach::Detected::AuditChain {
+                    seq: b.seq,
+                    problem: b.problem.clone(),
+                });
+            }
             let head = state.audit.head();
             let checkpoint = state.audit.signed_head().to_string();
             Done::ok(json!({ "verification": v, "head": head, "checkpoint": checkpoint }))
@@ -574,6 +592,10 @@ fn dispatch(
         | Action::Disclosures
         | Action::KeyShow => {
             let r = super::evidence::handle(state, caller, action, rest, &query, req.body, draft);
+            Done::ok(r?)
+        }
+        Action::BreachRead | Action::BreachWrite => {
+            let r = super::breaches::handle(state, action, rest, &query, req.body, caller, draft);
             Done::ok(r?)
         }
         Action::Compliance => {
@@ -721,6 +743,7 @@ fn status(state: &ApiState, config: &Config, caller: &Caller) -> Value {
         "recovery_alarm": recovery_alarm(state),
         "overdue_reviews": overdue_reviews(state, caller),
         "subject_requests": subject_requests(state, config, caller),
+        "breaches": breaches(state, caller),
         "cameras": cameras(state, config, caller),
     })
 }
@@ -776,6 +799,24 @@ fn subject_requests(state: &ApiState, config: &Config, caller: &Caller) -> Value
         Ok(d) => json!(d),
         Err(e) => {
             tracing::warn!(error = %e, "reading request deadlines for the status");
+            Value::Null
+        }
+    }
+}
+
+/// Open breach records and those past a clock, for callers who may read
+/// the register; `null` for others.
+fn breaches(state: &ApiState, caller: &Caller) -> Value {
+    if caller.authorize(Action::BreachRead).is_err() {
+        return Value::Null;
+    }
+    match state
+        .read_index()
+        .and_then(|ix| crate::breach::clocks(&ix, state.clocks.realtime()))
+    {
+        Ok(c) => json!(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the breach register for the status");
             Value::Null
         }
     }

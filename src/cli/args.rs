@@ -196,12 +196,64 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// The breach register: suspected breaches with the DPO's 4-hour and the
+    /// authority's 72-hour clocks (/v1/breaches; role dpo; 004 §22; GDPR
+    /// Art. 33).
+    Breach {
+        #[command(subcommand)]
+        what: BreachCmd,
+    },
     /// Data-subject requests: the register, deadlines, erasure, restriction,
     /// objection, rectification and the answer letter (/v1/requests; role
     /// dpo; 001 §32-35; 004 §24-32).
     Request {
         #[command(subcommand)]
         what: RequestCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BreachCmd {
+    /// Every record, open ones first, with its clocks.
+    List,
+    /// One record with its notes.
+    Show {
+        /// The record's number, e.g. 3.
+        id: i64,
+    },
+    /// Record a breach reported to you, e.g. a lost export.
+    Report {
+        /// What happened, e.g. "USB stick with export 2026-0042 lost".
+        #[arg(long)]
+        what: String,
+    },
+    /// Add a note; the first one means the DPO has taken it up.
+    Note {
+        /// The record's number, e.g. 3.
+        id: i64,
+        /// The note, e.g. "taken up; checking the backup".
+        #[arg(long)]
+        note: String,
+        /// Your assessment of the risk, e.g. "low: nothing left the server".
+        #[arg(long)]
+        assessment: Option<String>,
+        /// What was done, e.g. "access revoked, keys rotated".
+        #[arg(long)]
+        actions: Option<String>,
+        /// When the authority was notified, e.g. "2026-12-05 10:00".
+        #[arg(long, allow_hyphen_values = true)]
+        notified_authority: Option<String>,
+        /// Why the authority is not notified, e.g. "no risk to anyone".
+        #[arg(long)]
+        not_notified: Option<String>,
+    },
+    /// Close a record once the authority question is answered.
+    Close {
+        /// The record's number, e.g. 3.
+        id: i64,
+        /// The closing note, e.g. "chain restored; no footage concerned".
+        #[arg(long)]
+        note: String,
     },
 }
 

@@ -20,6 +20,7 @@ mod output;
 
 pub mod args;
 mod audit;
+mod breaches;
 mod evidence;
 mod export;
 mod notice;
@@ -54,6 +55,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     let client = Client::new(&socket(&cli)?);
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
+    }
+    if let Command::Breach { what } = &cli.command {
+        return breaches::run(&cli, &client, what);
     }
     if let Command::Compliance { out } = &cli.command {
         return requests::compliance(&cli, &client, out.as_deref());
@@ -281,6 +285,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Export { .. }
         | Command::Request { .. }
         | Command::Compliance { .. }
+        | Command::Breach { .. }
         | Command::Key { .. } => {
             unreachable!("handled above, without a client")
         }

@@ -51,6 +51,29 @@ pub(super) fn show_status(v: &Value, _: usize) {
             text(id)
         );
     }
+    let breaches = &v["breaches"];
+    for id in breaches["dpo_overdue"].as_array().into_iter().flatten() {
+        out!(
+            "VIOLATION: breach {} was not taken up by the DPO within 4 hours (004 §22): \
+             custosctl breach show {}",
+            text(id),
+            text(id)
+        );
+    }
+    for id in breaches["authority_overdue"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        out!(
+            "VIOLATION: breach {}: 72 hours passed without notifying the authority or \
+             recording why not (GDPR Art. 33(1))",
+            text(id)
+        );
+    }
+    if let Some(n) = breaches["open"].as_u64().filter(|n| *n > 0) {
+        out!("BREACH: {n} open record(s) in the breach register: custosctl breach list");
+    }
     let requests = &v["subject_requests"];
     for r in requests["overdue"].as_array().into_iter().flatten() {
         out!(

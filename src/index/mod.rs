@@ -13,6 +13,7 @@
 //!   whose COMMIT fails is rolled back, never left open.
 
 mod audit;
+mod breach;
 mod evidence;
 mod metrics;
 mod requests;
@@ -20,6 +21,7 @@ mod retention;
 mod upgrade;
 
 pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
+pub use breach::{BreachNote, BreachRow, BreachUpdate};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
 pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{

@@ -263,4 +263,38 @@ ALTER TABLE restriction ADD COLUMN lifted_by TEXT;
 ALTER TABLE restriction ADD COLUMN lift_reason TEXT;
 ALTER TABLE deletion ADD COLUMN request_id TEXT;
     "#,
+    // 7 -> 8: the breach register.
+    r#"
+-- The breach register (docs/design/breaches.md): suspected personal-data
+-- breaches, opened by the daemon when it detects one (or by the DPO), with
+-- the 4-hour clock to the DPO (004 §22; 001 §36) and the 72-hour clock to
+-- the authority (GDPR Art. 33(1)); every breach documented (Art. 33(5)).
+CREATE TABLE breach (
+  id INTEGER PRIMARY KEY,
+  detected_us INTEGER NOT NULL,
+  kind TEXT NOT NULL,                -- audit_chain, evidence_changed, refused_access, reported
+  subject TEXT NOT NULL,             -- what it concerns: 'audit', 'case C', 'uid N', ...
+  what TEXT NOT NULL,                -- what was detected, in words
+  status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+  dpo_informed_us INTEGER,           -- the DPO took it up (4-hour clock)
+  assessment TEXT,
+  actions TEXT,
+  authority_notified_us INTEGER,     -- the supervisory authority was notified (72 h)
+  not_notified_reason TEXT,          -- or why it was not
+  closed_us INTEGER,
+  closed_by TEXT,
+  close_note TEXT
+) STRICT;
+-- One open record per thing detected: a detection that repeats adds nothing.
+CREATE UNIQUE INDEX breach_open_subject ON breach (kind, subject) WHERE status = 'open';
+
+CREATE TABLE breach_note (
+  id INTEGER PRIMARY KEY,
+  breach_id INTEGER NOT NULL REFERENCES breach (id),
+  at_us INTEGER NOT NULL,
+  by_user TEXT NOT NULL,
+  text TEXT NOT NULL
+) STRICT;
+CREATE INDEX breach_note_breach ON breach_note (breach_id, id);
+    "#,
 ];
