@@ -88,7 +88,7 @@ fn one_ctrl_c_stops_the_demo_cleanly_with_every_segment_complete() {
     let mut segments = 0;
     for u in ix.usage().unwrap() {
         for s in ix.segments(&u.camera, 0, i64::MAX).unwrap() {
-            assert_eq!(s.state, SegmentState::Complete, "{s:?}");
+            assert_eq!(s.state, SegmentState::Complete, "{s:?}\n{err}");
             segments += 1;
         }
     }

@@ -7,7 +7,10 @@
 //! Invariants:
 //! - One thread and one bounded queue per storage root, so a root whose
 //!   fsync hangs holds up only its own cameras, and at most
-//!   `QUEUE_PER_CAMERA` files per camera stay open waiting for it.
+//!   `QUEUE_PER_CAMERA` files per camera stay open waiting for it. A
+//!   camera's room goes only after the jobs queued before it stopped are
+//!   done, so cameras stopping together (shutdown) never crowd out each
+//!   other's last segments.
 //! - A hand-off never blocks a streaming thread: when a root's queue is
 //!   full, the job is handed back, and the segmenter closes the file and
 //!   leaves its row `recording` for the start-up pass.
@@ -64,6 +67,11 @@ enum Job {
     Recover(SegmentId, PathBuf, File),
     /// Answered once every job sent before it is done.
     Barrier(mpsc::Sender<()>),
+    /// A camera stopped: the lane's limit shrinks once every job sent
+    /// before this one is done, so the last segments of cameras stopping
+    /// together (at shutdown) are never refused for room that is only
+    /// theirs until they are durable.
+    Detach,
 }
 
 type Hook = Arc<dyn Fn(&Path) + Send + Sync>;
@@ -88,7 +96,8 @@ struct Inner {
 struct Lane {
     tx: Sender<Job>,
     in_flight: Arc<AtomicUsize>,
-    cameras: AtomicUsize,
+    /// Cameras attached and not yet detached by the lane's thread.
+    cameras: Arc<AtomicUsize>,
 }
 
 impl Lane {
@@ -157,12 +166,13 @@ impl Finisher {
         self.lane(root).cameras.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The camera attached to `root` stopped.
+    /// The camera attached to `root` stopped; its room in the queue goes
+    /// once the jobs queued before now are done (see `Job::Detach`).
     pub fn detach(&self, root: &str) {
         let lane = self.lane(root);
-        let _ = lane
-            .cameras
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if lane.tx.send(Job::Detach).is_err() {
+            detach_now(&lane.cameras);
+        }
     }
 
     /// Reads a segment whose writing failed back (`recovery`). If the
@@ -216,17 +226,18 @@ impl Finisher {
         let lane = Arc::new(Lane {
             tx,
             in_flight: Arc::new(AtomicUsize::new(0)),
-            cameras: AtomicUsize::new(0),
+            cameras: Arc::new(AtomicUsize::new(0)),
         });
-        let (index, finished, name, in_flight) = (
+        let (index, finished, name, in_flight, cameras) = (
             self.inner.index.clone(),
             self.inner.finished.clone(),
             root.to_owned(),
             lane.in_flight.clone(),
+            lane.cameras.clone(),
         );
         let handle = std::thread::Builder::new()
             .name(format!("finish-{root}"))
-            .spawn(move || run(&name, &index, &*finished, &in_flight, rx))
+            .spawn(move || run(&name, &index, &*finished, &in_flight, &cameras, rx))
             .expect("spawning a finisher thread");
         self.inner
             .threads
@@ -254,10 +265,11 @@ fn run(
     index: &SharedIndex,
     finished: &(dyn Fn(&Path) + Send + Sync),
     in_flight: &AtomicUsize,
+    cameras: &AtomicUsize,
     rx: mpsc::Receiver<Job>,
 ) {
     for job in rx {
-        let holds_file = !matches!(job, Job::Barrier(_));
+        let holds_file = !matches!(job, Job::Barrier(_) | Job::Detach);
         match job {
             Job::Finish(job) => {
                 let path = job.path.clone();
@@ -273,6 +285,7 @@ fn run(
             Job::Barrier(done) => {
                 let _ = done.send(());
             }
+            Job::Detach => detach_now(cameras),
             Job::Recover(id, path, file) => {
                 drop(file);
                 if let Err(e) = crate::recovery::recover_segment(index, id, &path) {
@@ -285,6 +298,10 @@ fn run(
             in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
+}
+
+fn detach_now(cameras: &AtomicUsize) {
+    let _ = cameras.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
 }
 
 /// Makes one segment durable and completes its row; false if the row could
@@ -313,4 +330,96 @@ fn finish(root: &str, index: &SharedIndex, job: FinishJob) -> bool {
         return false;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{Index, NewSegment, SegmentState};
+    use crate::ingest::CameraState;
+
+    fn job(
+        index: &SharedIndex,
+        dir: &Path,
+        camera: &str,
+        n: i64,
+        st: &Arc<CameraStatus>,
+    ) -> FinishJob {
+        let ix = index.lock();
+        let rel = format!("{camera}-{n}.mp4");
+        let id = ix
+            .begin_segment(&NewSegment {
+                camera: ix.camera_id(camera).unwrap(),
+                zone: "indoor",
+                root: "main",
+                path: &rel,
+                start_us: n * 1_000_000,
+                time_source: TimeSource::Local,
+                clock_offset_us: None,
+            })
+            .unwrap();
+        let path = dir.join(&rel);
+        FinishJob {
+            id,
+            retime: None,
+            file: File::create(&path).unwrap(),
+            path,
+            summary: SegmentSummary {
+                end_us: n * 1_000_000 + 500_000,
+                bytes: 0,
+                frames: 1,
+                key_frames: 1,
+                video_codec: "h264".into(),
+                audio_codec: None,
+                sha256: [0; 32],
+                recovered: false,
+            },
+            status: st.clone(),
+        }
+    }
+
+    /// At shutdown every camera hands over its last segment while the others
+    /// detach; on a slow disk the queue is then fuller than the room of the
+    /// cameras still attached. The last segments must still be taken (the
+    /// demo's Ctrl-C once left one `recording` this way).
+    #[test]
+    fn the_last_segments_of_cameras_stopping_together_are_never_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SharedIndex::new(Index::open(&dir.path().join("index.db")).unwrap());
+        // A slow disk: each finished segment waits for a token.
+        let (tokens, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let hook: Hook = Arc::new(move |_| {
+            let _ = gate.lock().unwrap().recv();
+        });
+        let (finisher, thread) = Finisher::start_with_hook(index.clone(), hook);
+        let st = Arc::new(CameraStatus::new(CameraState::Recording));
+        finisher.attach("main");
+        finisher.attach("main");
+        for n in 0..7 {
+            assert!(
+                finisher
+                    .submit("main", job(&index, dir.path(), "a", n, &st))
+                    .is_ok()
+            );
+        }
+        // Camera a stops; camera b's last segment still has its room.
+        finisher.detach("main");
+        let last = job(&index, dir.path(), "b", 100, &st);
+        assert!(
+            finisher.submit("main", last).is_ok(),
+            "the last segment of a stopping camera was refused"
+        );
+        for _ in 0..8 {
+            tokens.send(()).unwrap();
+        }
+        drop(finisher);
+        thread.join();
+        let ix = index.lock();
+        for camera in ["a", "b"] {
+            for s in ix.segments(camera, 0, i64::MAX).unwrap() {
+                assert_eq!(s.state, SegmentState::Complete, "{s:?}");
+            }
+        }
+    }
 }
