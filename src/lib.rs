@@ -4,6 +4,7 @@
 //! `storage` and records them in `index`; retention, evidence and export act on
 //! what the index and storage hold. See `docs/design/architecture.md`.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod breach;

@@ -271,3 +271,297 @@ fn a_burst_of_refused_calls_from_one_uid_opens_a_breach_record() {
             .contains("refused 10 times")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Direct notification: a real SMTP sink (Debian python3-aiosmtpd) and a
+// webhook receiver on loopback.
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// aiosmtpd on `port`, storing each message in the Maildir `dir`.
+struct SmtpSink {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl SmtpSink {
+    fn start(port: u16, dir: &Path) -> SmtpSink {
+        // Maildir makes new/, cur/ and tmp/ only in a directory it creates.
+        assert!(!dir.exists());
+        let child = Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd (scripts/setup installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the SMTP sink did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SmtpSink {
+            child,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The messages received so far, as text.
+    fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) {
+                for e in entries.flatten() {
+                    out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits for a message containing `what`; on timeout the failure shows
+    /// the daemon's alert queue.
+    fn wait_for(&self, site: &support::daemon::Site, what: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.messages().into_iter().find(|m| m.contains(what)) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message with {what:?}: {:?}\nqueue: {}\nlog: {}",
+                self.messages(),
+                String::from_utf8_lossy(&ctl_as(site, 0, &["alerts", "list"]).stdout),
+                site.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn email_config(port: u16) -> String {
+    format!(
+        "\n[alerts]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_tls = \"none\"\n\
+         from = \"custos@nvr1.example.lt\"\ncamera_down_after = \"5s\"\n"
+    )
+}
+
+#[test]
+fn a_camera_that_stops_is_mailed_to_the_dpo_within_seconds_and_audited() {
+    let port = free_port();
+    let mail = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start(port, &mail.path().join("box"));
+    let (sim, site) = simulated_site(&["cam1"], 2);
+    let _daemon = start(&site, &email_config(port));
+    site.wait_complete("cam1", 1, Duration::from_secs(60));
+    assert!(sink.messages().is_empty(), "{:?}", sink.messages());
+    let stopped = Instant::now();
+    sim.stop_camera("cam1");
+    let m = sink.wait_for(
+        &site,
+        "Camera cam1 is not recording",
+        Duration::from_secs(60),
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        stopped.elapsed()
+    );
+    // To the DPO of [controller] by default, from the configured sender.
+    assert!(m.contains("To: dpo@example.org"), "{m}");
+    assert!(m.contains("From: custos@nvr1.example.lt"), "{m}");
+    assert!(m.contains("001 =C2=A720") || m.contains("001 §20"), "{m}");
+    // One alert per repeat_after, however many ticks see the camera down.
+    std::thread::sleep(Duration::from_secs(5));
+    let down = sink
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains("is not recording"))
+        .count();
+    assert_eq!(down, 1);
+    let audit = ctl_as(
+        &site,
+        DPO,
+        &["--json", "audit", "list", "--action", "alert.sent"],
+    );
+    let a: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let entries = a["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{a}");
+    assert_eq!(entries[0]["outcome"], "ok");
+    assert!(
+        entries[0]["target"]
+            .as_str()
+            .unwrap()
+            .contains("email dpo@example.org")
+    );
+}
+
+#[test]
+fn a_queued_alert_survives_a_restart_and_is_delivered_exactly_once() {
+    let port = free_port();
+    let mail = tempfile::tempdir().unwrap();
+    let (_sim, site) = simulated_site(&["cam1"], 2);
+    let daemon = start(&site, &email_config(port));
+    // No mail server yet: the test alert is queued and its first try fails.
+    let out = ctl_as(&site, DPO, &["alerts", "test"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: serde_json::Value =
+            serde_json::from_slice(&ctl_as(&site, 0, &["--json", "alerts", "list"]).stdout)
+                .unwrap();
+        let a = &v["alerts"][0];
+        if a["attempts"].as_u64() >= Some(1) {
+            assert_eq!(a["state"], "pending", "{v}");
+            assert!(
+                a["last_error"].as_str().unwrap().contains("SMTP 127.0.0.1"),
+                "{v}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never tried: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    let sink = SmtpSink::start(port, &mail.path().join("box"));
+    let daemon = support::daemon::Daemon::start(&site);
+    support::api::wait_socket(&site);
+    sink.wait_for(&site, "Test alert", Duration::from_secs(30));
+    // Sent once; another restart sends nothing again.
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    let _daemon = support::daemon::Daemon::start(&site);
+    support::api::wait_socket(&site);
+    std::thread::sleep(Duration::from_secs(5));
+    let tests = sink
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains("Test alert"))
+        .count();
+    assert_eq!(tests, 1);
+    let v: serde_json::Value =
+        serde_json::from_slice(&ctl_as(&site, 0, &["--json", "alerts", "list"]).stdout).unwrap();
+    assert_eq!(v["alerts"][0]["state"], "sent", "{v}");
+    // Others may not send or read alerts.
+    for uid in [VIEWER, EVIDENCE] {
+        assert_eq!(
+            ctl_as(&site, uid, &["alerts", "test"]).status.code(),
+            Some(4)
+        );
+    }
+}
+
+#[test]
+fn the_webhook_gets_each_alert_signed_and_a_tampered_audit_row_reaches_it_as_a_breach() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    const SECRET: &str = "a-long-random-webhook-secret-0123456789";
+    let (got_tx, got) = std::sync::mpsc::channel::<(String, Vec<u8>)>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut len, mut signature) = (0usize, String::new());
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("x-custos-signature:") {
+                    signature = line["x-custos-signature:".len()..].trim().to_owned();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            let _ = got_tx.send((signature, body));
+        }
+    });
+    let (_sim, mut site) = simulated_site(&["cam1"], 2);
+    site.secrets_extra = format!("[alerts]\nwebhook_secret = {SECRET:?}\n");
+    let config = format!("\n[alerts]\nwebhook_url = \"http://127.0.0.1:{port}/custos\"\n");
+    let daemon = start(&site, &config);
+    assert!(ctl_as(&site, 0, &["alerts", "test"]).status.success());
+    let (signature, body) = got.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(signature, custos::alerts::sign(SECRET.as_bytes(), &body));
+    assert_ne!(signature, custos::alerts::sign(b"another secret", &body));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["subject"].as_str()),
+        (Some("test"), Some("Test alert"))
+    );
+
+    // A row changed behind the daemon's back: at the next start the chain
+    // does not verify, a breach record opens, and the webhook hears of it.
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    custos::index::Index::open(&site.index_path())
+        .unwrap()
+        .tamper_for_tests("UPDATE audit SET outcome = 'granted' WHERE seq = 1")
+        .unwrap();
+    let _daemon = support::daemon::Daemon::start(&site);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (signature, body) = got
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no breach alert");
+        assert_eq!(signature, custos::alerts::sign(SECRET.as_bytes(), &body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if v["event"] == "breach" {
+            assert!(
+                v["body"]
+                    .as_str()
+                    .unwrap()
+                    .contains("hash chain does not verify"),
+                "{v}"
+            );
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_webhook_without_its_secret_or_off_this_machine_is_refused_at_start() {
+    let (_sim, site) = simulated_site(&["cam1"], 2);
+    site.write_config();
+    let mut text = std::fs::read_to_string(site.config_path()).unwrap();
+    text.push_str("\n[alerts]\nwebhook_url = \"http://10.0.0.5/hook\"\nsmtp_host = \"smtp.example.lt\"\nsmtp_tls = \"none\"\nfrom = \"x@example.lt\"\n");
+    std::fs::write(site.config_path(), text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_custosd"))
+        .arg("check-config")
+        .arg(site.config_path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("alerts.webhook_url") && err.contains("this machine only"),
+        "{err}"
+    );
+    assert!(
+        err.contains("alerts.smtp_tls") && err.contains("in clear"),
+        "{err}"
+    );
+}

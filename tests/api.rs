@@ -123,6 +123,7 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
         ),
         ("compliance.report", vec!["compliance"], vec![DPO]),
         ("breaches.read", vec!["breach", "list"], vec![DPO]),
+        ("alerts.list", vec!["alerts", "list"], dpo_admin.clone()),
         (
             "breaches.write",
             vec![

@@ -179,10 +179,12 @@ pub enum Action {
     Compliance,
     BreachRead,
     BreachWrite,
+    AlertsRead,
+    AlertsTest,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 25] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -206,6 +208,8 @@ impl Action {
         Action::Compliance,
         Action::BreachRead,
         Action::BreachWrite,
+        Action::AlertsRead,
+        Action::AlertsTest,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -251,6 +255,9 @@ impl Action {
             // Suspected breaches reach the DPO, who documents them
             // (004 §22; 001 §36; GDPR Art. 33(5)).
             Action::BreachRead | Action::BreachWrite => &[Dpo],
+            // Setting up and checking notification: whoever runs the
+            // system, and the DPO who receives it.
+            Action::AlertsRead | Action::AlertsTest => &[Dpo, Admin],
         }
     }
 
@@ -280,6 +287,8 @@ impl Action {
             Action::Compliance => "compliance.report",
             Action::BreachRead => "breaches.read",
             Action::BreachWrite => "breaches.write",
+            Action::AlertsRead => "alerts.list",
+            Action::AlertsTest => "alerts.test",
         }
     }
 
@@ -311,6 +320,8 @@ impl Action {
             Action::Compliance => "reading the compliance report",
             Action::BreachRead => "reading the breach register",
             Action::BreachWrite => "recording, documenting or closing a breach",
+            Action::AlertsRead => "reading the alert queue",
+            Action::AlertsTest => "sending a test alert",
         }
     }
 }

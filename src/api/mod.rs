@@ -86,6 +86,9 @@ pub const AUDIT_PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// at start).
 pub const AUDIT_VERIFY_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often alerts are looked for and sent.
+pub const ALERT_TICK: Duration = Duration::from_secs(2);
+
 /// Resource limits of the server.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -145,6 +148,12 @@ pub struct ApiState {
     pub audit_verified: std::sync::Mutex<Option<(i64, bool)>>,
     /// Refused calls per uid, to notice a burst from one.
     pub refusals: crate::breach::RefusalCounter,
+    /// What the alert watcher remembers between ticks.
+    alert_watcher: std::sync::Mutex<crate::alerts::Watcher>,
+    /// Set while a tick runs, so a slow mail server never stacks ticks.
+    alert_busy: std::sync::atomic::AtomicBool,
+    /// Set by the first tick, which retries what a previous run left.
+    alerts_started: std::sync::atomic::AtomicBool,
 }
 
 impl ApiState {
@@ -186,6 +195,9 @@ impl ApiState {
             unreadable_at_start: Default::default(),
             audit_verified: Default::default(),
             refusals: Default::default(),
+            alert_watcher: Default::default(),
+            alert_busy: Default::default(),
+            alerts_started: Default::default(),
         })
     }
 
@@ -264,6 +276,45 @@ impl ApiState {
 
     pub(crate) fn read_index(&self) -> Result<Index> {
         Index::open_read_only(&self.index_path)
+    }
+
+    /// One turn of direct notification: finds what needs a person, queues
+    /// it, and sends what is due (see `crate::alerts`). Nothing without
+    /// `[alerts]`. Skipped while the previous turn still runs.
+    pub fn alert_tick(&self) -> Result<usize> {
+        use std::sync::atomic::Ordering;
+        let config = self.config();
+        if config.alerts.email.is_none() && config.alerts.webhook.is_none() {
+            return Ok(0);
+        }
+        if self.alert_busy.swap(true, Ordering::AcqRel) {
+            return Ok(0);
+        }
+        let result = (|| {
+            let now = self.clocks.realtime();
+            let ix = Index::open(&self.index_path)?;
+            if !self.alerts_started.swap(true, Ordering::AcqRel) {
+                ix.retry_pending_alerts(now)?;
+            }
+            let found = self
+                .alert_watcher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .check(
+                    &ix,
+                    &config,
+                    &self.cameras,
+                    &self.alarms.snapshot(),
+                    self.clock_guard.alarm().as_ref(),
+                    now,
+                )?;
+            for a in &found {
+                crate::alerts::raise(&ix, &config, a, now)?;
+            }
+            crate::alerts::deliver_due(&ix, &config, &self.audit, now, 20)
+        })();
+        self.alert_busy.store(false, Ordering::Release);
+        result
     }
 
     /// Opens a breach record for what was detected (unless one is open for

@@ -297,6 +297,8 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["key"] => (Action::KeyShow, None),
         ["exports"] => (Action::Export, None),
         ["compliance"] => (Action::Compliance, None),
+        ["alerts"] => (Action::AlertsRead, None),
+        ["alerts", "test"] => (Action::AlertsTest, None),
         ["breaches"] if method == Method::POST => (Action::BreachWrite, None),
         ["breaches"] | ["breaches", _] => (Action::BreachRead, None),
         ["breaches", _, "note" | "close"] => (Action::BreachWrite, None),
@@ -367,6 +369,7 @@ fn dispatch(
             | Action::RequestWrite
             | Action::RequestErase
             | Action::BreachWrite
+            | Action::AlertsTest
     ) {
         Method::POST
     } else {
@@ -593,6 +596,42 @@ fn dispatch(
         | Action::KeyShow => {
             let r = super::evidence::handle(state, caller, action, rest, &query, req.body, draft);
             Done::ok(r?)
+        }
+        Action::AlertsRead => {
+            query.only(&[])?;
+            let rows = state.read_index()?.recent_alerts(100)?;
+            Done::ok(json!({ "timezone": config.timezone_name, "alerts": rows }))
+        }
+        Action::AlertsTest => {
+            query.only(&[])?;
+            if config.alerts.email.is_none() && config.alerts.webhook.is_none() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    "no [alerts] channel is configured: give smtp_host (and from, to) or \
+                     webhook_url in the configuration, then reload",
+                )
+                .into());
+            }
+            draft.intend()?;
+            let alert = crate::alerts::Alert {
+                key: format!("test:{now}"),
+                event: "test",
+                subject: "Test alert".into(),
+                body: format!(
+                    "A test alert asked for by {}. If you read this, custosd can reach you.",
+                    caller.peer.describe()
+                ),
+            };
+            let ids = crate::alerts::raise(
+                &crate::index::Index::open(&state.index_path)?,
+                config,
+                &alert,
+                now,
+            )?;
+            Done::ok(json!({
+                "queued": ids,
+                "note": "queued; custosd sends it within seconds: custosctl alerts list shows whether it went",
+            }))
         }
         Action::BreachRead | Action::BreachWrite => {
             let r = super::breaches::handle(state, action, rest, &query, req.body, caller, draft);

@@ -24,8 +24,9 @@ use super::auth::Peer;
 use super::errors::ApiError;
 use super::stream::{ReplyBody, start_stream};
 use super::{
-    AUDIT_PURGE_INTERVAL, AUDIT_VERIFY_INTERVAL, ApiState, BLOCKING_THREADS, CameraStatuses,
-    MAX_CONNECTION_LIFETIME, MAX_CONNECTIONS_PER_UID, ReloadFn, STREAM_STALL_TIMEOUT, bind, routes,
+    ALERT_TICK, AUDIT_PURGE_INTERVAL, AUDIT_VERIFY_INTERVAL, ApiState, BLOCKING_THREADS,
+    CameraStatuses, MAX_CONNECTION_LIFETIME, MAX_CONNECTIONS_PER_UID, ReloadFn,
+    STREAM_STALL_TIMEOUT, bind, routes,
 };
 use crate::clock::{ClockGuard, Clocks};
 use crate::config::Config;
@@ -44,10 +45,20 @@ pub async fn serve(
     let mut last_warned: Option<tokio::time::Instant> = None;
     let mut purge = tokio::time::interval(AUDIT_PURGE_INTERVAL);
     let mut verify = tokio::time::interval(AUDIT_VERIFY_INTERVAL);
+    let mut alerts = tokio::time::interval(ALERT_TICK);
+    alerts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = alerts.tick() => {
+                let state = state.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = state.alert_tick() {
+                        tracing::error!(error = %e, "looking for or sending alerts");
+                    }
+                });
+            }
             _ = verify.tick() => {
                 let state = state.clone();
                 tokio::task::spawn_blocking(move || {

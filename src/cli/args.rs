@@ -196,6 +196,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Direct notification (e-mail, webhook) of [alerts]: the queue, or a
+    /// test message (/v1/alerts; role dpo or admin).
+    Alerts {
+        #[command(subcommand)]
+        what: AlertsCmd,
+    },
     /// The breach register: suspected breaches with the DPO's 4-hour and the
     /// authority's 72-hour clocks (/v1/breaches; role dpo; 004 §22; GDPR
     /// Art. 33).
@@ -210,6 +216,14 @@ pub enum Command {
         #[command(subcommand)]
         what: RequestCmd,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AlertsCmd {
+    /// The newest alerts with their channel, state and last error.
+    List,
+    /// Queue a test alert to every configured channel.
+    Test,
 }
 
 #[derive(Subcommand)]

@@ -1,4 +1,5 @@
-//! `breach ...`: the breach register and the DPO's notes.
+//! `breach ...`: the breach register and the DPO's notes; `alerts ...`: the
+//! notification queue that tells the DPO.
 
 use std::process::ExitCode;
 
@@ -111,4 +112,43 @@ fn show(v: &Value) {
         }
         out!("{t}");
     }
+}
+
+/// `alerts list|test`.
+pub(super) fn alerts(cli: &Cli, client: &Client, what: &AlertsCmd) -> Result<ExitCode> {
+    let v = match what {
+        AlertsCmd::List => client.get("/v1/alerts")?,
+        AlertsCmd::Test => client.call("POST", "/v1/alerts/test", Some(&json!({})))?,
+    };
+    if cli.json {
+        out!("{}", pretty(&v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(rows) = v["alerts"].as_array() {
+        let tz = tz(&v);
+        let mut t = table(&[
+            "alert",
+            "queued",
+            "channel",
+            "to",
+            "state",
+            "subject",
+            "last error",
+        ]);
+        for a in rows {
+            t.add_row([
+                text(&a["id"]),
+                when(&a["created_us"], &tz),
+                text(&a["channel"]),
+                text(&a["recipient"]),
+                format!("{} ({} tries)", text(&a["state"]), text(&a["attempts"])),
+                text(&a["subject"]),
+                text(&a["last_error"]),
+            ]);
+        }
+        out!("{t}");
+    } else {
+        out!("{}", text(&v["note"]));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -56,6 +56,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
     }
+    if let Command::Alerts { what } = &cli.command {
+        return breaches::alerts(&cli, &client, what);
+    }
     if let Command::Breach { what } = &cli.command {
         return breaches::run(&cli, &client, what);
     }
@@ -286,6 +289,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Request { .. }
         | Command::Compliance { .. }
         | Command::Breach { .. }
+        | Command::Alerts { .. }
         | Command::Key { .. } => {
             unreachable!("handled above, without a client")
         }

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 pub use access::{Access, Grant, Principal, Role};
 pub use diag::{ConfigError, ConfigErrors};
-pub use secrets::{Credentials, SecretsSource, redact_url};
+pub use secrets::{Credentials, Secret, SecretsSource, redact_url};
 
 // Defaults, in one place. Every optional key takes its value from here.
 
@@ -152,6 +152,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub audit: AuditConfig,
     pub requests: RequestsConfig,
+    pub alerts: AlertsConfig,
     /// Zones, in file order.
     pub zones: Vec<Zone>,
     /// Cameras, in file order.
@@ -321,6 +322,77 @@ impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             retention_years: DEFAULT_AUDIT_RETENTION_YEARS,
+        }
+    }
+}
+
+/// What an alert can be about; `[alerts] email_events` and
+/// `webhook_events` choose among them (default: all).
+pub const ALERT_EVENTS: &[&str] = &[
+    "camera_down",
+    "storage",
+    "clock",
+    "breach",
+    "request",
+    "review",
+    "test",
+];
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS: only to a relay on this machine (loopback).
+    None,
+}
+
+/// Alert e-mail through an SMTP server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAlerts {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Login name; its password is `[alerts] smtp_password` of the secrets
+    /// file.
+    pub user: Option<String>,
+    pub password: Option<secrets::Secret>,
+    pub from: String,
+    /// Default: the DPO's address from `[controller]`.
+    pub to: Vec<String>,
+    pub events: Vec<String>,
+}
+
+/// Alerts posted as JSON to a URL, signed with HMAC-SHA256 under
+/// `[alerts] webhook_secret` of the secrets file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookAlerts {
+    pub url: url::Url,
+    pub secret: Option<secrets::Secret>,
+    pub events: Vec<String>,
+}
+
+/// `[alerts]`: direct notification for sites without Prometheus (see
+/// `crate::alerts`). Optional; without it nothing is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertsConfig {
+    pub email: Option<EmailAlerts>,
+    pub webhook: Option<WebhookAlerts>,
+    /// A camera not recording this long is alerted. Default 5 minutes.
+    pub camera_down_after: Duration,
+    /// The same alert (same thing, same state) at most this often. Default 1 h.
+    pub repeat_after: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            email: None,
+            webhook: None,
+            camera_down_after: Duration::from_secs(300),
+            repeat_after: Duration::from_secs(3600),
         }
     }
 }

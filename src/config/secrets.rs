@@ -128,6 +128,36 @@ const WEAK_PASSWORDS: &[&str] = &[
     "root", "ipcam", "camera",
 ];
 
+/// A secret string (an SMTP password, a webhook key). `Debug` and
+/// `Display` print `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// For the one place that sends it; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `[alerts]` of the secrets file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlertSecrets {
+    pub smtp_password: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
 /// A parsed secrets file.
 #[derive(Debug, Default)]
 pub(crate) struct Secrets {
@@ -135,6 +165,10 @@ pub(crate) struct Secrets {
     pub entries: BTreeMap<String, Credentials>,
     /// Every `[camera.KEY]` in the file, parsed or not, with its line.
     pub lines: BTreeMap<String, Option<usize>>,
+    /// `[alerts] smtp_password`.
+    pub smtp_password: Option<Secret>,
+    /// `[alerts] webhook_secret`.
+    pub webhook_secret: Option<Secret>,
 }
 
 /// Reads and parses the secrets file at `path`. Read failures are the
@@ -166,15 +200,44 @@ pub(crate) fn parse_secrets(
         return secrets;
     };
     for (k, _) in top.iter() {
-        if k.get_ref() != "camera" {
+        if !matches!(k.get_ref().as_ref(), "camera" | "alerts") {
             errors.push(src.error(
                 &root.key(k.get_ref()),
                 format!(
-                    "unknown key `{}`; a secrets file holds only [camera.KEY] tables",
+                    "unknown key `{}`; a secrets file holds [camera.KEY] tables and [alerts] \
+                     (smtp_password, webhook_secret)",
                     k.get_ref()
                 ),
             ));
         }
+    }
+    let alerts = root.key("alerts");
+    if src.get(&alerts).is_some()
+        && let Some(raw) = src.de::<RawAlertSecrets>(&alerts, errors)
+    {
+        for (name, v) in [
+            ("smtp_password", &raw.smtp_password),
+            ("webhook_secret", &raw.webhook_secret),
+        ] {
+            if v.as_deref() == Some("") {
+                errors.push(src.error(&alerts.key(name), "is empty"));
+            }
+        }
+        if raw
+            .webhook_secret
+            .as_deref()
+            .is_some_and(|w| !w.is_empty() && w.len() < 16)
+        {
+            errors.push(src.error(
+                &alerts.key("webhook_secret"),
+                "is shorter than 16 characters; use a long random key (e.g. `openssl rand -hex 32`)",
+            ));
+        }
+        secrets.smtp_password = raw.smtp_password.filter(|p| !p.is_empty()).map(Secret::new);
+        secrets.webhook_secret = raw
+            .webhook_secret
+            .filter(|p| p.len() >= 16)
+            .map(Secret::new);
     }
     let cams = root.key("camera");
     let Some(value) = src.get(&cams) else {

@@ -12,6 +12,7 @@
 //! - Every connection waits up to [`BUSY_TIMEOUT`] for a lock; a transaction
 //!   whose COMMIT fails is rolled back, never left open.
 
+mod alerts;
 mod audit;
 mod breach;
 mod evidence;
@@ -20,6 +21,7 @@ mod requests;
 mod retention;
 mod upgrade;
 
+pub use alerts::AlertRow;
 pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
 pub use breach::{BreachNote, BreachRow, BreachUpdate};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};

@@ -297,4 +297,27 @@ CREATE TABLE breach_note (
 ) STRICT;
 CREATE INDEX breach_note_breach ON breach_note (breach_id, id);
     "#,
+    // 8 -> 9: the alert queue.
+    r#"
+-- Alerts waiting to be sent, and sent (docs/design/alerts.md): one row per
+-- alert and channel, so a restart loses none and a sent one is never sent
+-- again.
+CREATE TABLE alert (
+  id INTEGER PRIMARY KEY,
+  created_us INTEGER NOT NULL,
+  key TEXT NOT NULL,                 -- what it is about, e.g. 'camera_down:gate'
+  event TEXT NOT NULL,               -- camera_down, storage, clock, breach, request, review, test
+  subject TEXT NOT NULL,
+  body TEXT NOT NULL,
+  channel TEXT NOT NULL CHECK (channel IN ('email', 'webhook')),
+  recipient TEXT NOT NULL,           -- addresses, or the URL
+  state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_try_us INTEGER NOT NULL,
+  sent_us INTEGER,
+  last_error TEXT
+) STRICT;
+CREATE INDEX alert_pending ON alert (next_try_us) WHERE state = 'pending';
+CREATE INDEX alert_key ON alert (key, created_us);
+    "#,
 ];

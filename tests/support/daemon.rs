@@ -79,6 +79,8 @@ pub struct Site {
     pub rtsp_client: &'static str,
     /// Lines added to the config's `[daemon]` section.
     pub daemon_extra: String,
+    /// Lines appended to the secrets file (e.g. an `[alerts]` table).
+    pub secrets_extra: String,
     /// The umask custosd starts with (default: the test process's).
     pub umask: Option<u32>,
 }
@@ -97,6 +99,7 @@ impl Site {
             retry_max: "2s",
             rtsp_client: "gstreamer",
             daemon_extra: String::new(),
+            secrets_extra: String::new(),
             umask: None,
         }
     }
@@ -196,6 +199,7 @@ enabled = {enabled}
                 .unwrap();
             }
         }
+        secrets.push_str(&self.secrets_extra);
         if !secrets.is_empty() {
             let path = self.dir.path().join("secrets.toml");
             fs::write(&path, secrets).unwrap();

@@ -50,7 +50,32 @@ impl Builder<'_, '_> {
     }
 
     /// Attaches credentials to cameras; reports keys that name no entry.
+    /// Attaches the alert secrets, and reports what `[alerts]` needs and the
+    /// secrets file lacks.
+    fn apply_alert_secrets(&mut self, secrets: &Secrets) {
+        let at = root().key("alerts");
+        if let Some(email) = &mut self.alerts.email {
+            email.password = secrets.smtp_password.clone();
+            if email.user.is_some() && email.password.is_none() {
+                let m = format!(
+                    "smtp_user is set but the secrets file has no [alerts] smtp_password; add it                      to {}",
+                    secrets.path.display()
+                );
+                self.err(&at.key("smtp_user"), m);
+            }
+        }
+        if let Some(hook) = &mut self.alerts.webhook {
+            hook.secret = secrets.webhook_secret.clone();
+            if hook.secret.is_none() {
+                let m = "a webhook needs [alerts] webhook_secret in the secrets file (at least 16 \
+                         characters): the receiver checks each alert's signature with it";
+                self.err(&at.key("webhook_url"), m);
+            }
+        }
+    }
+
     pub(super) fn apply_secrets(&mut self, secrets: &Secrets) {
+        self.apply_alert_secrets(secrets);
         let configured = self.secrets.is_some() || !secrets.path.as_os_str().is_empty();
         let mut used: BTreeSet<String> = BTreeSet::new();
         let mut problems = Vec::new();

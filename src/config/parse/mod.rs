@@ -23,6 +23,7 @@ use super::secrets::{SecretsSource, parse_secrets};
 use super::units::{fmt_duration, parse_duration};
 use super::*;
 
+mod alerts;
 mod cameras;
 mod controller;
 mod credentials;
@@ -44,6 +45,7 @@ const TOP_KEYS: &[&str] = &[
     "api",
     "audit",
     "requests",
+    "alerts",
     "zone",
     "camera",
     "access",
@@ -106,6 +108,7 @@ struct Builder<'s, 'a> {
     api: ApiConfig,
     audit: AuditConfig,
     requests: RequestsConfig,
+    alerts: AlertsConfig,
     zones: Vec<(usize, Zone)>,
     cameras: Vec<CameraEntry>,
     access: Access,
@@ -150,6 +153,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             api: ApiConfig::default(),
             audit: AuditConfig::default(),
             requests: RequestsConfig::default(),
+            alerts: AlertsConfig::default(),
             zones: Vec::new(),
             cameras: Vec::new(),
             access: Access::default(),
@@ -310,6 +314,7 @@ impl<'s, 'a> Builder<'s, 'a> {
         self.read_retention();
         self.read_api_audit();
         self.read_requests();
+        self.read_alerts();
         self.read_zones();
         self.read_cameras();
         self.read_access();
@@ -408,6 +413,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             api: self.api,
             audit: self.audit,
             requests: self.requests,
+            alerts: self.alerts,
             zones: self.zones.into_iter().map(|(_, z)| z).collect(),
             cameras: self.cameras.into_iter().map(|c| c.camera).collect(),
             access: self.access,
