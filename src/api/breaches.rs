@@ -11,19 +11,7 @@ use super::auth::{Action, Caller};
 use super::params::{Query, parse_time};
 use super::routes::Draft;
 use crate::error::{Error, Result};
-use crate::index::{BreachUpdate, Index, SharedIndex};
-
-fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "the body is not the expected JSON ({e}); send e.g. {example}"
-        ))
-    })
-}
-
-fn writable(state: &ApiState) -> Result<SharedIndex> {
-    Ok(SharedIndex::new(Index::open(&state.index_path)?))
-}
+use crate::index::{BreachUpdate, SharedIndex};
 
 pub(super) fn handle(
     state: &ApiState,
@@ -66,15 +54,15 @@ pub(super) fn handle(
             struct B {
                 what: String,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"what": "a USB stick with an export was lost on the bus"}"#,
             )?;
             draft.set_reason(&b.what);
             draft.intend()?;
-            let id = crate::breach::report(&writable(state)?, &b.what, &user, now)?;
+            let id = crate::breach::report(&state.write_index()?, &b.what, &user, now)?;
             draft.set_target(format!("breach {id}"));
-            let b = crate::breach::status(&writable(state)?, id, now)?;
+            let b = crate::breach::status(&state.write_index()?, id, now)?;
             Ok(json!({ "timezone": zone, "breach": b }))
         }
         (Action::BreachWrite, ["breaches", _, "note"], Some(id)) => {
@@ -87,7 +75,7 @@ pub(super) fn handle(
                 notified_authority: Option<String>,
                 not_notified: Option<String>,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"note": "taken up", "assessment": "low risk: no footage left the server", "not_notified": "no risk to the people recorded (GDPR Art. 33(1))"}"#,
             )?;
@@ -99,7 +87,7 @@ pub(super) fn handle(
             draft.set_reason(&b.note);
             draft.intend()?;
             let st = crate::breach::note(
-                &writable(state)?,
+                &state.write_index()?,
                 id,
                 &user,
                 &b.note,
@@ -119,13 +107,13 @@ pub(super) fn handle(
             struct B {
                 note: String,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"note": "chain restored from backup; keys rotated"}"#,
             )?;
             draft.set_reason(&b.note);
             draft.intend()?;
-            let st = crate::breach::close(&writable(state)?, id, &user, &b.note, now)?;
+            let st = crate::breach::close(&state.write_index()?, id, &user, &b.note, now)?;
             Ok(json!({ "timezone": zone, "breach": st }))
         }
         _ => Err(Error::not_found("no such breach endpoint; see docs/api.md")),

@@ -17,14 +17,6 @@ use crate::evidence::{self, CaseRequest, HoldRequest};
 use crate::index::Index;
 use crate::index::SharedIndex;
 
-fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "the body is not the expected JSON ({e}); send e.g. {example}"
-        ))
-    })
-}
-
 /// The body of `POST /v1/exports`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,7 +41,7 @@ pub(super) fn export(
     draft: &mut Draft,
 ) -> Result<super::routes::StreamFn> {
     let config = state.config();
-    let b: ExportBody = body(
+    let b: ExportBody = super::params::json_body(
         req_body,
         r#"{"camera": "cam1", "from": "2026-11-20T10:00:00Z", "to": "2026-11-20T10:05:00Z", "case": "2026-0042", "recipient": "Vilnius police, officer J. Jonaitis", "reason": "theft investigation 12-3-456"}"#,
     )?;
@@ -126,10 +118,6 @@ pub(super) fn export(
     }))
 }
 
-fn writable(state: &ApiState) -> Result<SharedIndex> {
-    Ok(SharedIndex::new(Index::open(&state.index_path)?))
-}
-
 /// Handles an evidence action on `/v1/<rest...>`.
 pub(super) fn handle(
     state: &ApiState,
@@ -188,13 +176,13 @@ pub(super) fn handle(
         }
         (Action::CaseWrite, ["cases"], None) => {
             query.only(&[])?;
-            let req: CaseRequest = body(
+            let req: CaseRequest = super::params::json_body(
                 req_body,
                 r#"{"id": "2026-0042", "title": "...", "authority": "...", "authority_ref": "...", "legal_basis": "...", "review_days": 30}"#,
             )?;
             draft.set_target(format!("case {}", req.id.escape_debug()));
             draft.intend()?;
-            let case = evidence::create_case(&writable(state)?, config, &req, &user, now)?;
+            let case = evidence::create_case(&state.write_index()?, config, &req, &user, now)?;
             Ok(json!({ "timezone": config.timezone_name, "case": case }))
         }
         (Action::CaseWrite, ["cases", _, "holds"], Some(id)) => {
@@ -206,7 +194,7 @@ pub(super) fn handle(
                 from: String,
                 to: String,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"camera": "cam1", "from": "2026-11-20T10:00:00Z", "to": "2026-11-20T10:30:00Z"}"#,
             )?;
@@ -221,7 +209,7 @@ pub(super) fn handle(
                 to_us: to,
             };
             draft.intend()?;
-            let r = evidence::add_hold(&writable(state)?, config, &state.leases, &req, now)?;
+            let r = evidence::add_hold(&state.write_index()?, config, &state.leases, &req, now)?;
             Ok(json!({ "timezone": config.timezone_name, "hold": r }))
         }
         (Action::CaseWrite, ["cases", _, "review"], Some(id)) => {
@@ -232,11 +220,12 @@ pub(super) fn handle(
                 days: u32,
                 reason: String,
             }
-            let b: B = body(req_body, r#"{"days": 60, "reason": "trial postponed"}"#)?;
+            let b: B =
+                super::params::json_body(req_body, r#"{"days": 60, "reason": "trial postponed"}"#)?;
             draft.set_reason(&b.reason);
             draft.intend()?;
             let c = evidence::extend_review(
-                &writable(state)?,
+                &state.write_index()?,
                 config,
                 &id,
                 b.days,
@@ -253,10 +242,11 @@ pub(super) fn handle(
             struct B {
                 reason: String,
             }
-            let b: B = body(req_body, r#"{"reason": "proceedings ended"}"#)?;
+            let b: B = super::params::json_body(req_body, r#"{"reason": "proceedings ended"}"#)?;
             draft.set_reason(&b.reason);
             draft.intend()?;
-            let r = evidence::close_case(&writable(state)?, config, &id, &b.reason, &user, now)?;
+            let r =
+                evidence::close_case(&state.write_index()?, config, &id, &b.reason, &user, now)?;
             Ok(json!({ "timezone": config.timezone_name, "closed": r }))
         }
         (Action::Disclosures, ["disclosures"], None) => {

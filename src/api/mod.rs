@@ -274,6 +274,11 @@ impl ApiState {
         })
     }
 
+    /// A read-write connection of its own, for a request that writes.
+    pub(crate) fn write_index(&self) -> Result<SharedIndex> {
+        Ok(SharedIndex::new(Index::open(&self.index_path)?))
+    }
+
     pub(crate) fn read_index(&self) -> Result<Index> {
         Index::open_read_only(&self.index_path)
     }

@@ -223,6 +223,15 @@ pub fn show_time(t: UnixMicros, tz: &jiff::tz::TimeZone) -> String {
     }
 }
 
+/// A request body as `T`; a refusal shows `example` of what would be right.
+pub fn json_body<T: for<'de> serde::Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::invalid(format!(
+            "the body is not the expected JSON ({e}); send e.g. {example}"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,20 +13,8 @@ use super::auth::{Action, Caller};
 use super::params::{Query, parse_time};
 use super::routes::Draft;
 use crate::error::{Error, Result};
-use crate::index::{Index, SharedIndex};
+use crate::index::SharedIndex;
 use crate::requests::{self, Kind, Outcome, Registration};
-
-fn body<T: for<'de> Deserialize<'de>>(bytes: &[u8], example: &str) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "the body is not the expected JSON ({e}); send e.g. {example}"
-        ))
-    })
-}
-
-fn writable(state: &ApiState) -> Result<SharedIndex> {
-    Ok(SharedIndex::new(Index::open(&state.index_path)?))
-}
 
 /// Checks a request id's shape (`R-2026-0001`) before it reaches a query.
 pub fn check_request_id(id: &str) -> Result<()> {
@@ -115,7 +103,7 @@ pub(super) fn handle(
         }
         (Action::RequestWrite, ["requests"], None) => {
             query.only(&[])?;
-            let b: RegisterBody = body(req_body, REGISTER_EXAMPLE)?;
+            let b: RegisterBody = super::params::json_body(req_body, REGISTER_EXAMPLE)?;
             let kind = Kind::parse(&b.kind)?;
             for c in &b.cameras {
                 super::params::check_id("camera", c)?;
@@ -149,7 +137,7 @@ pub(super) fn handle(
             // that is too wide is an answer, not an act.
             requests::check_window(config, from_us, to_us)?;
             draft.intend()?;
-            let row = requests::register(&writable(state)?, config, &reg, &user, now)?;
+            let row = requests::register(&state.write_index()?, config, &reg, &user, now)?;
             draft.set_target(format!("request {}", row.id));
             Ok(json!({ "timezone": zone(), "request": row }))
         }
@@ -162,14 +150,14 @@ pub(super) fn handle(
                 reason: String,
                 told: String,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"months": 2, "reason": "footage of 12 cameras to review", "told": "2027-02-01"}"#,
             )?;
             draft.set_reason(&b.reason);
             draft.intend()?;
             let r = requests::extend(
-                &writable(state)?,
+                &state.write_index()?,
                 config,
                 &id,
                 b.months,
@@ -188,21 +176,22 @@ pub(super) fn handle(
                 outcome: Outcome,
                 answer: String,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"outcome": "answered", "answer": "letter sent by e-mail on 2027-02-10"}"#,
             )?;
             draft.set_reason(b.outcome.as_str());
             draft.intend()?;
-            let r = requests::close(&writable(state)?, &id, b.outcome, &b.answer, &user, now)?;
+            let r = requests::close(&state.write_index()?, &id, b.outcome, &b.answer, &user, now)?;
             Ok(json!({ "timezone": zone(), "request": r }))
         }
         (Action::RequestWrite, ["requests", _, "restrict"], Some(id)) => {
             query.only(&[])?;
-            let b: Reason = body(req_body, r#"{"reason": "accuracy contested"}"#)?;
+            let b: Reason =
+                super::params::json_body(req_body, r#"{"reason": "accuracy contested"}"#)?;
             draft.set_reason(&b.reason);
             draft.intend()?;
-            let r = requests::restrict(&writable(state)?, &id, &b.reason, &user, now)?;
+            let r = requests::restrict(&state.write_index()?, &id, &b.reason, &user, now)?;
             Ok(json!({ "timezone": zone(), "restrictions": r }))
         }
         (Action::RequestWrite, ["requests", _, "restrictions", n, "lift"], Some(id)) => {
@@ -210,11 +199,12 @@ pub(super) fn handle(
             let n: i64 = n.parse().map_err(|_| {
                 Error::invalid(format!("{n:?} is not a restriction number (e.g. 3)"))
             })?;
-            let b: Reason = body(req_body, r#"{"reason": "the date was corrected"}"#)?;
+            let b: Reason =
+                super::params::json_body(req_body, r#"{"reason": "the date was corrected"}"#)?;
             draft.set_target(format!("request {id} restriction {n}"));
             draft.set_reason(&b.reason);
             draft.intend()?;
-            let r = requests::lift(&writable(state)?, &id, n, &b.reason, &user, now)?;
+            let r = requests::lift(&state.write_index()?, &id, n, &b.reason, &user, now)?;
             Ok(json!({ "timezone": zone(), "restriction": r }))
         }
         (Action::RequestWrite, ["requests", _, "objection"], Some(id)) => {
@@ -225,14 +215,21 @@ pub(super) fn handle(
                 upheld: bool,
                 reasoning: String,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"upheld": true, "reasoning": "no overriding legitimate grounds"}"#,
             )?;
             draft.set_reason(if b.upheld { "upheld" } else { "rejected" });
             draft.intend()?;
-            requests::decide_objection(&writable(state)?, &id, b.upheld, &b.reasoning, &user, now)?;
-            let st = requests::status(&writable(state)?, config, &id, now)?;
+            requests::decide_objection(
+                &state.write_index()?,
+                &id,
+                b.upheld,
+                &b.reasoning,
+                &user,
+                now,
+            )?;
+            let st = requests::status(&state.write_index()?, config, &id, now)?;
             Ok(json!({ "timezone": zone(), "request": st }))
         }
         (Action::RequestWrite, ["requests", _, "rectify"], Some(id)) => {
@@ -246,7 +243,7 @@ pub(super) fn handle(
                 offset: String,
                 note: String,
             }
-            let b: B = body(
+            let b: B = super::params::json_body(
                 req_body,
                 r#"{"camera": "gate", "from": "2027-01-10 10:00", "to": "2027-01-10 12:00", "offset": "+1h", "note": "camera clock was an hour behind"}"#,
             )?;
@@ -257,7 +254,7 @@ pub(super) fn handle(
             draft.set_reason(&b.note);
             draft.intend()?;
             let c = requests::rectify(
-                &writable(state)?,
+                &state.write_index()?,
                 &id,
                 &b.camera,
                 from_us,
@@ -271,10 +268,18 @@ pub(super) fn handle(
         }
         (Action::RequestErase, ["requests", _, "erase"], Some(id)) => {
             query.only(&[])?;
-            let b: Reason = body(req_body, r#"{"reason": "erasure requested (004 §29)"}"#)?;
+            let b: Reason =
+                super::params::json_body(req_body, r#"{"reason": "erasure requested (004 §29)"}"#)?;
             draft.set_reason(&b.reason);
             draft.intend()?;
-            let r = requests::erase(&writable(state)?, config, &state.leases, &id, &user, now)?;
+            let r = requests::erase(
+                &state.write_index()?,
+                config,
+                &state.leases,
+                &id,
+                &user,
+                now,
+            )?;
             Ok(json!({ "timezone": zone(), "erasure": r }))
         }
         _ => Err(Error::not_found(
