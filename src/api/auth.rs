@@ -177,10 +177,11 @@ pub enum Action {
     RequestWrite,
     RequestErase,
     Compliance,
+    View,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -202,6 +203,7 @@ impl Action {
         Action::RequestWrite,
         Action::RequestErase,
         Action::Compliance,
+        Action::View,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -244,6 +246,9 @@ impl Action {
             Action::RequestRead | Action::RequestWrite | Action::RequestErase => &[Dpo],
             // The report for an auditor gathers the above: the DPO's to give.
             Action::Compliance => &[Dpo],
+            // Looking at footage is access to it, for a duty (001 §24-26;
+            // 004 §12-13): as listing it, never admin by rank.
+            Action::View => &[Viewer, Evidence, Dpo],
         }
     }
 
@@ -271,6 +276,7 @@ impl Action {
             Action::RequestWrite => "requests.write",
             Action::RequestErase => "requests.erase",
             Action::Compliance => "compliance.report",
+            Action::View => "view",
         }
     }
 
@@ -300,6 +306,7 @@ impl Action {
             }
             Action::RequestErase => "erasing footage for a data-subject request",
             Action::Compliance => "reading the compliance report",
+            Action::View => "viewing footage",
         }
     }
 }

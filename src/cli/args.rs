@@ -203,6 +203,30 @@ pub enum Command {
         #[command(subcommand)]
         what: RequestCmd,
     },
+    /// Look at recorded footage: the range as one MP4 (stream copy, a
+    /// caption track with the wall-clock time) to stdout, e.g. piped to
+    /// `ffplay -` or `mpv -`, or into a file. Audited; needs role viewer
+    /// (its zones), evidence or dpo and a reason (004 §13).
+    View {
+        /// Camera id, as in the config, e.g. 1A-foje-pietine.
+        #[arg(long)]
+        camera: String,
+        /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
+        /// "YYYY-MM-DD HH:MM[:SS]"; local times in the daemon's zone. The
+        /// view starts at the key frame at or before it.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End, in the same forms as --from.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Why you look, e.g. "incident report 2026-14" (in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Write the MP4 into this new file (private to you) instead of
+        /// stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Times of a request's event: the forms every command accepts.
