@@ -167,6 +167,20 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             ],
             vec![VIEWER, EVIDENCE, DPO],
         ),
+        // The camera live: as a recorded view. cam1 is not recording, so an
+        // allowed live view ends in "no live footage" (exit 3).
+        (
+            "view.live",
+            vec![
+                "view",
+                "--camera",
+                "cam1",
+                "--live",
+                "--reason",
+                "matrix test",
+            ],
+            vec![VIEWER, EVIDENCE, DPO],
+        ),
     ]
 }
 
@@ -223,7 +237,7 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
             calls += 1;
             let stderr = String::from_utf8_lossy(&out.stderr);
             if allowed.contains(&uid) {
-                let no_footage = matches!(action, "export" | "view")
+                let no_footage = matches!(action, "export" | "view" | "view.live")
                     && out.status.code() == Some(3)
                     && stderr.contains("footage of camera cam1");
                 assert!(

@@ -486,3 +486,179 @@ fn a_view_in_progress_keeps_its_segments_from_the_reaper() {
     drop(view);
     assert_eq!(leased(&leases), 0, "due again once the view is over");
 }
+
+/// Top-level boxes of `bytes` as (type, start, size), as far as they are whole.
+fn top_boxes(bytes: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        if size < 8 || pos + size > bytes.len() {
+            break;
+        }
+        out.push((bytes[pos + 4..pos + 8].try_into().unwrap(), pos, size));
+        pos += size;
+    }
+    out
+}
+
+/// A live view as an API client reads it: frames arrive within about a
+/// second of being recorded, continue across segment changes without a
+/// lost frame on one timeline, in fragments numbered 1, 2, 3...; and
+/// `custosctl view --live` pipes the same stream.
+#[test]
+fn a_live_view_follows_the_camera_across_segments_within_a_second() {
+    use std::io::Read;
+    const LIVE: &str = "gate";
+    let mut cam = SimCamera::new(LIVE);
+    cam.keyframe_interval_frames = 25;
+    cam.audio = custos::sim::SimAudio::Aac;
+    let sim = Simulator::start(SimConfig {
+        address: "127.0.0.1".into(),
+        port: 0,
+        cameras: vec![cam],
+    })
+    .unwrap();
+    let mut sc = SiteCamera::new(LIVE, sim.url(LIVE));
+    sc.segment_secs = 2;
+    sc.audio = true;
+    let site = Site::new(vec![sc]);
+    // The in-process client is root, which needs a footage role.
+    let _daemon = support::api::start(
+        &site,
+        "\n[[access.grant]]\nuser = 0\nroles = [\"viewer\"]\nzones = [\"indoor\"]\n",
+    );
+    site.wait_complete(LIVE, 1, Duration::from_secs(60));
+    let client = custos::api::client::Client::new(&socket(&site));
+    let mut reply = client
+        .open_get(
+            &format!("/v1/cameras/{LIVE}/live?reason=live+test"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    assert_eq!(reply.content_type, "video/mp4");
+    let from_us: i64 = reply.header("x-custos-from-us").unwrap().parse().unwrap();
+    let started = Instant::now();
+    let now_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64
+    };
+    let first_segment = site.segments(LIVE).last().unwrap().start_us;
+    // (bytes received so far, when) after each read.
+    let mut arrivals: Vec<(usize, i64)> = Vec::new();
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while started.elapsed() < Duration::from_secs(7) {
+        let n = reply.body.read(&mut buf).unwrap();
+        assert!(n > 0, "the live view ended: {}", site.log());
+        bytes.extend_from_slice(&buf[..n]);
+        arrivals.push((bytes.len(), now_us()));
+    }
+    drop(reply); // the viewer stops
+    let segments_started = site
+        .segments(LIVE)
+        .iter()
+        .filter(|s| s.start_us > first_segment)
+        .count();
+    assert!(segments_started >= 2, "segment changes while watching");
+
+    let info = mp4::parse(&bytes).unwrap();
+    assert_eq!(info.tracks.len(), 2, "video and audio: {:?}", info.tracks);
+    let mut frames: Vec<_> = info.samples.iter().filter(|s| s.track == 1).collect();
+    frames.sort_by_key(|s| s.decode_time);
+    assert!(frames[0].keyframe, "starts at a key frame");
+    for w in frames.windows(2) {
+        assert_eq!(
+            w[1].decode_time - w[0].decode_time,
+            FRAME_TICKS,
+            "one frame apart, across segment changes"
+        );
+    }
+    assert!(frames.len() >= 6 * 25, "{} frames in 7 s", frames.len());
+    let mut audio: Vec<_> = info.samples.iter().filter(|s| s.track == 2).collect();
+    audio.sort_by_key(|s| s.decode_time);
+    assert!(audio.len() > 100, "{} audio frames", audio.len());
+    // Fragments numbered on from 1.
+    let seqs: Vec<u32> = top_boxes(&bytes)
+        .iter()
+        .filter(|b| &b.0 == b"moof")
+        .map(|b| u32::from_be_bytes(bytes[b.1 + 20..b.1 + 24].try_into().unwrap()))
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
+    // Each frame's delay: from when it was recorded (its place on the
+    // timeline after the first, whose time the reply states) to when its
+    // last byte arrived. The first fragments may be up to a GOP old.
+    let t0 = frames[0].decode_time;
+    let mut late = Vec::new();
+    for f in &frames {
+        let recorded = from_us + ((f.decode_time - t0) as i64 * 1_000_000 / 90_000);
+        let arrived = arrivals.iter().find(|a| a.0 as u64 >= f.end()).unwrap().1;
+        if recorded > from_us + 2_000_000 {
+            late.push(arrived - recorded);
+        }
+    }
+    late.sort();
+    let worst = *late.last().unwrap();
+    let median = late[late.len() / 2];
+    eprintln!("live delay: median {median} us, worst {worst} us");
+    assert!(median <= 1_000_000, "median delay {median} us");
+    assert!(worst <= 1_500_000, "worst delay {worst} us");
+
+    // custosctl pipes the same stream.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"))
+        .arg("--socket")
+        .arg(socket(&site))
+        .args(["view", "--camera", LIVE, "--live", "--reason", "live pipe"])
+        .uid(VIEWER)
+        .gid(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "custosctl's live view ended: {}", site.log());
+        got.extend_from_slice(&buf[..n]);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let info = mp4::parse(&got).unwrap();
+    assert!(info.samples.iter().filter(|s| s.track == 1).count() >= 25);
+
+    // Both viewers are in the audit log, with how their views ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let index = site.index();
+        let ended: Vec<_> = index
+            .audit_entries(&AuditFilter {
+                from_us: None,
+                to_us: None,
+                uid: None,
+                action: Some("view.live.finished".into()),
+                limit: None,
+            })
+            .unwrap();
+        if ended.len() == 2 {
+            assert!(ended.iter().all(|e| e.record.target.contains("fragments")));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{ended:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let asked = site
+        .index()
+        .audit_entries(&AuditFilter {
+            from_us: None,
+            to_us: None,
+            uid: None,
+            action: Some("view.live".into()),
+            limit: None,
+        })
+        .unwrap();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+}

@@ -178,10 +178,11 @@ pub enum Action {
     RequestErase,
     Compliance,
     View,
+    LiveView,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -204,6 +205,7 @@ impl Action {
         Action::RequestErase,
         Action::Compliance,
         Action::View,
+        Action::LiveView,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -248,7 +250,7 @@ impl Action {
             Action::Compliance => &[Dpo],
             // Looking at footage is access to it, for a duty (001 §24-26;
             // 004 §12-13): as listing it, never admin by rank.
-            Action::View => &[Viewer, Evidence, Dpo],
+            Action::View | Action::LiveView => &[Viewer, Evidence, Dpo],
         }
     }
 
@@ -277,6 +279,7 @@ impl Action {
             Action::RequestErase => "requests.erase",
             Action::Compliance => "compliance.report",
             Action::View => "view",
+            Action::LiveView => "view.live",
         }
     }
 
@@ -307,6 +310,7 @@ impl Action {
             Action::RequestErase => "erasing footage for a data-subject request",
             Action::Compliance => "reading the compliance report",
             Action::View => "viewing footage",
+            Action::LiveView => "viewing a camera live",
         }
     }
 }

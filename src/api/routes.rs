@@ -276,6 +276,7 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["cameras", id, "recordings"] => (Action::Recordings, Some(*id)),
         ["cameras", id, "enable" | "disable" | "restart"] => (Action::CameraControl, Some(*id)),
         ["cameras", id, "view"] => (Action::View, Some(*id)),
+        ["cameras", id, "live"] => (Action::LiveView, Some(*id)),
         ["retention", "status"] => (Action::RetentionStatus, None),
         ["retention", "plan"] => (Action::RetentionPlan, None),
         ["deletions"] => (Action::Deletions, None),
@@ -319,7 +320,8 @@ pub fn is_long(method: &Method, path: &str) -> bool {
             | Action::AuditVerify
             | Action::RequestErase
             | Action::Compliance
-            | Action::View,
+            | Action::View
+            | Action::LiveView,
             _,
         )) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
@@ -611,9 +613,13 @@ fn dispatch(
                 }),
             })
         }
-        Action::View => {
+        Action::View | Action::LiveView => {
             let id = camera.expect("route has an id");
-            let mut stream = super::view::view(state, config, caller, &id, &query, draft, now)?;
+            let mut stream = if action == Action::View {
+                super::view::view(state, config, caller, &id, &query, draft, now)?
+            } else {
+                super::view::live(state, config, caller, &id, &query, draft, now)?
+            };
             stream.audit.target = draft.target.clone();
             stream.audit.reason = draft.reason.clone();
             Ok(Done {

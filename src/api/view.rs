@@ -3,6 +3,9 @@
 //! audit entry (camera, requested range, reason) are `routes.rs`'s; the
 //! stream's end is a second entry, `view.finished`, with the delivered
 //! range and bytes. A view is not a disclosure: no register row.
+//! `GET /v1/cameras/{id}/live`: what the camera records now, as fragmented
+//! MP4 (`crate::review::live`), until the reader stops; `view.live` and
+//! `view.live.finished`.
 
 use super::ApiState;
 use super::auth::Caller;
@@ -11,7 +14,8 @@ use super::routes::{Draft, MAX_REASON_LEN, Stream, StreamAudit, no_camera, not_y
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// The reply's content type.
+/// The reply's content type (both views: a player tells the fragmented
+/// one by its boxes).
 pub const CONTENT_TYPE: &str = "video/mp4";
 /// Reply headers: the delivered range (µs since the epoch, UTC) and, when
 /// the view ends at a gap, where the gap starts and footage resumes.
@@ -43,20 +47,7 @@ pub(super) fn view(
         show_time(from, tz),
         show_time(to, tz)
     ));
-    let reason = query.get("reason").unwrap_or("").trim();
-    draft.set_reason(reason);
-    if reason.is_empty() {
-        return Err(Error::invalid(
-            "viewing footage needs a stated purpose of access (004 §13): add reason=... \
-             (custosctl view --reason TEXT), e.g. \"incident report 2026-14\"",
-        ));
-    }
-    if reason.len() > MAX_REASON_LEN {
-        return Err(Error::invalid(format!(
-            "the reason is longer than {MAX_REASON_LEN} bytes; give a short purpose and a \
-             reference to the full record"
-        )));
-    }
+    let reason = reason(query, draft)?;
     if from >= to {
         return Err(Error::invalid(format!(
             "`from` ({}) must be before `to` ({})",
@@ -64,12 +55,7 @@ pub(super) fn view(
             show_time(to, tz)
         )));
     }
-    let zone = config.camera(id).map(|c| c.zone.clone());
-    if let Some(z) = &zone
-        && !caller.may_see_zone(z)
-    {
-        return Err(not_your_zone(caller, id, Some(z)));
-    }
+    let zone = zone_of(config, caller, id)?;
     let index = state.read_index()?;
     let req = crate::review::Request {
         camera: id.to_owned(),
@@ -135,6 +121,95 @@ pub(super) fn view(
             reason: reason.to_owned(),
         },
     })
+}
+
+/// `GET /v1/cameras/{id}/live?reason=`: follows what the camera records.
+pub(super) fn live(
+    state: &ApiState,
+    config: &Config,
+    caller: &Caller,
+    id: &str,
+    query: &Query,
+    draft: &mut Draft,
+    now: i64,
+) -> Result<Stream> {
+    query.only(&["reason"])?;
+    draft.set_target(format!("camera {id} live"));
+    let reason = reason(query, draft)?;
+    let zone = zone_of(config, caller, id)?;
+    if zone.is_none() {
+        return Err(no_camera(config, id));
+    }
+    let live = crate::review::live::open(
+        state.read_index()?,
+        std::sync::Arc::new(config.clone()),
+        &state.leases,
+        id,
+        now,
+        &|z| caller.may_see_zone(z),
+    )?;
+    let headers = vec![
+        (FROM_HEADER, live.from_us.to_string()),
+        ("x-custos-timezone", config.timezone_name.clone()),
+    ];
+    let tz = config.timezone.clone();
+    let from = live.from_us;
+    let run = Box::new(move |out: &mut dyn std::io::Write| {
+        let (sent, result) = live.run(out);
+        let note = format!(
+            "sent {} bytes, {} fragments of {} segment(s), {} to {}",
+            sent.bytes,
+            sent.fragments,
+            sent.segments,
+            show_time(from, &tz),
+            show_time(sent.to_us, &tz)
+        );
+        match result {
+            Ok(()) => Ok(note),
+            Err(e) => Err(Error::new(e.kind, format!("{}; {note}", e.message))),
+        }
+    });
+    Ok(Stream {
+        content_type: CONTENT_TYPE,
+        headers,
+        run,
+        audit: StreamAudit {
+            action: "view.live.finished".into(),
+            role: String::new(),
+            target: String::new(),
+            reason: reason.to_owned(),
+        },
+    })
+}
+
+/// The stated purpose of access, required (004 §13).
+fn reason<'q>(query: &'q Query, draft: &mut Draft) -> Result<&'q str> {
+    let reason = query.get("reason").unwrap_or("").trim();
+    draft.set_reason(reason);
+    if reason.is_empty() {
+        return Err(Error::invalid(
+            "viewing footage needs a stated purpose of access (004 §13): add reason=... \
+             (custosctl view --reason TEXT), e.g. \"incident report 2026-14\"",
+        ));
+    }
+    if reason.len() > MAX_REASON_LEN {
+        return Err(Error::invalid(format!(
+            "the reason is longer than {MAX_REASON_LEN} bytes; give a short purpose and a \
+             reference to the full record"
+        )));
+    }
+    Ok(reason)
+}
+
+/// The camera's zone now, if it is configured; refuses a viewer of others.
+fn zone_of(config: &Config, caller: &Caller, id: &str) -> Result<Option<String>> {
+    let zone = config.camera(id).map(|c| c.zone.clone());
+    if let Some(z) = &zone
+        && !caller.may_see_zone(z)
+    {
+        return Err(not_your_zone(caller, id, Some(z)));
+    }
+    Ok(zone)
 }
 
 /// Counts what reaches the connection, and whether it refused a write.

@@ -20,19 +20,27 @@ pub(super) fn view(cli: &Cli) -> Result<ExitCode> {
         camera,
         from,
         to,
+        live,
         reason,
         out,
     } = &cli.command
     else {
         unreachable!()
     };
-    let target = format!(
-        "/v1/cameras/{}/view?from={}&to={}&reason={}",
-        encode(camera),
-        encode(from),
-        encode(to),
-        encode(reason)
-    );
+    let target = match (from, to) {
+        (Some(from), Some(to)) if !live => format!(
+            "/v1/cameras/{}/view?from={}&to={}&reason={}",
+            encode(camera),
+            encode(from),
+            encode(to),
+            encode(reason)
+        ),
+        _ => format!(
+            "/v1/cameras/{}/live?reason={}",
+            encode(camera),
+            encode(reason)
+        ),
+    };
     let mut reply = Client::new(&socket(cli)?).open_get(&target, super::export::EXPORT_PATIENCE)?;
     if !reply.content_type.starts_with(CONTENT_TYPE) {
         return Err(Error::internal(format!(
@@ -58,7 +66,11 @@ pub(super) fn view(cli: &Cli) -> Result<ExitCode> {
         reply.header("x-custos-from-us").map(at).unwrap_or_default(),
         reply.header("x-custos-to-us").map(at).unwrap_or_default(),
     );
-    eprintln!("custosctl: camera {camera}, {got_from} to {got_to}");
+    if *live {
+        eprintln!("custosctl: camera {camera} live, from {got_from}");
+    } else {
+        eprintln!("custosctl: camera {camera}, {got_from} to {got_to}");
+    }
     if let Some((a, b)) = reply
         .header("x-custos-gap-us")
         .and_then(|g| g.split_once('-'))
@@ -136,7 +148,10 @@ fn copy(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return Err((n, None)),
         };
-        out.write_all(&buf[..got]).map_err(|e| (n, Some(e)))?;
+        // Flushed as it comes: a live view is read while it is recorded.
+        out.write_all(&buf[..got])
+            .and_then(|()| out.flush())
+            .map_err(|e| (n, Some(e)))?;
         n += got as u64;
     }
 }

@@ -20,6 +20,8 @@
 //!   of each wall-clock second, that frame's time taken from its own
 //!   segment's indexed start.
 
+pub mod live;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
