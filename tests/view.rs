@@ -84,6 +84,10 @@ fn recorded() -> &'static Recorded {
         );
         let mut config = fs::read_to_string(site.config_path()).unwrap();
         config.push_str(support::api::GRANTS);
+        // The in-process client of the range test is root, which needs a
+        // footage role, granted like anyone's.
+        config
+            .push_str("\n[[access.grant]]\nuser = 0\nroles = [\"viewer\"]\nzones = [\"indoor\"]\n");
         fs::write(site.config_path(), config).unwrap();
         fs::set_permissions(site.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let gap_at = site.outages(CAM)[0].from_us;
@@ -485,6 +489,94 @@ fn a_view_in_progress_keeps_its_segments_from_the_reaper() {
     assert_eq!(probe.bytes.len() as u64, view.bytes());
     drop(view);
     assert_eq!(leased(&leases), 0, "due again once the view is over");
+}
+
+/// `GET target` with `Range: range` over the socket, as root: the status,
+/// the headers (names in lower case) and the body.
+fn get_range(site: &Site, target: &str, range: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket(site)).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: custos\r\nRange: {range}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(all[..split].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, all[split + 4..].to_vec())
+}
+
+/// A player seeking in a view asks for byte ranges: each part is those
+/// bytes of the whole view; a range past the end is
+/// refused with 416; every part is audited with what it sent.
+#[test]
+fn a_recorded_view_answers_range_requests_with_those_bytes() {
+    use std::io::Read;
+    let r = recorded();
+    let (_turn, daemon) = start(r);
+    let target = format!(
+        "/v1/cameras/{CAM}/view?from={}&to={}&reason=seeking",
+        custos::api::params::encode(&rfc3339(r.before[0].start_us + 100_000)),
+        custos::api::params::encode(&rfc3339(r.before[1].start_us + 900_000)),
+    );
+    let client = custos::api::client::Client::new(&socket(&r.site));
+    let mut whole = client.open_get(&target, Duration::from_secs(30)).unwrap();
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    let mut full = Vec::new();
+    whole.body.read_to_end(&mut full).unwrap();
+    assert_eq!(whole.length, Some(full.len() as u64));
+    let len = full.len();
+    let header =
+        |h: &[(String, String)], k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    for (range, want) in [
+        ("bytes=0-99".to_owned(), 0..100),
+        (format!("bytes={}-", len - 5000), len - 5000..len),
+        ("bytes=-777".to_owned(), len - 777..len),
+        (format!("bytes=1000-{}", len / 2), 1000..len / 2 + 1),
+    ] {
+        let (status, h, body) = get_range(&r.site, &target, &range);
+        assert_eq!(status, 206, "{range}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            header(&h, "content-range"),
+            Some(format!("bytes {}-{}/{len}", want.start, want.end - 1))
+        );
+        assert_eq!(body, &full[want.clone()], "{range}");
+    }
+    let (status, h, body) = get_range(&r.site, &target, &format!("bytes={len}-"));
+    assert_eq!(status, 416);
+    assert_eq!(header(&h, "content-range"), Some(format!("bytes */{len}")));
+    assert!(body.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let finished = loop {
+        let f = audit(r, "view.finished", "seeking");
+        if f.len() == 6 {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "{f:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        finished[1].target.contains("sent 100 bytes (bytes 0-99 of"),
+        "{finished:?}"
+    );
+    assert_eq!(finished[5].outcome, "invalid_input", "{finished:?}");
+    assert_eq!(audit(r, "view", "seeking").len(), 6);
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
 }
 
 /// Top-level boxes of `bytes` as (type, start, size), as far as they are whole.

@@ -82,7 +82,20 @@ pub struct Stream {
     pub run: StreamFn,
     /// The closing entry's action, role, target and reason.
     pub audit: StreamAudit,
+    /// Set if the body can be sent in parts (HTTP range requests): its
+    /// length and what writes one part.
+    pub ranged: Option<Ranged>,
 }
+
+/// Writes bytes `range` of a streamed body of `length` bytes.
+pub struct Ranged {
+    pub length: u64,
+    pub run: RangedFn,
+}
+
+/// Writes one part of a body; like [`StreamFn`].
+pub type RangedFn =
+    Box<dyn FnOnce(std::ops::Range<u64>, &mut dyn std::io::Write) -> Result<String> + Send>;
 
 /// What the closing audit entry of a stream names.
 #[derive(Debug, Clone)]
@@ -603,6 +616,7 @@ fn dispatch(
                 stream: Some(Stream {
                     content_type: crate::export::stream::CONTENT_TYPE,
                     headers: Vec::new(),
+                    ranged: None,
                     run,
                     audit: StreamAudit {
                         action: "export.finished".into(),

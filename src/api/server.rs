@@ -246,6 +246,11 @@ async fn respond(
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
+    let range = parts
+        .headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (st, pr) = (state.clone(), peer.clone());
     activity.handling.fetch_add(1, Ordering::Relaxed);
     // A long request waits for its turn here, holding no thread.
@@ -277,11 +282,12 @@ async fn respond(
     activity.handling.fetch_sub(1, Ordering::Relaxed);
     if let Some(mut stream) = reply.stream.take() {
         let content_type = stream.content_type;
+        let status = super::stream::apply_range(&mut stream, range.as_deref(), reply.status);
         let headers = std::mem::take(&mut stream.headers);
         return match start_stream(state, peer, activity, stream) {
             Ok(rx) => {
                 let mut b = hyper::Response::builder()
-                    .status(reply.status)
+                    .status(status)
                     .header(http::header::CONTENT_TYPE, content_type);
                 for (k, v) in headers {
                     b = b.header(k, v);

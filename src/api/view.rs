@@ -72,6 +72,7 @@ pub(super) fn view(
     };
     let mut headers = vec![
         ("content-length", view.bytes().to_string()),
+        ("accept-ranges", "bytes".to_owned()),
         (FROM_HEADER, view.from_us.to_string()),
         (TO_HEADER, view.to_us.to_string()),
         ("x-custos-timezone", config.timezone_name.clone()),
@@ -79,41 +80,19 @@ pub(super) fn view(
     if let Some((a, b)) = view.gap {
         headers.push((GAP_HEADER, format!("{a}-{b}")));
     }
-    let tz = tz.clone();
-    let run = Box::new(move |out: &mut dyn std::io::Write| {
-        let total = view.bytes();
-        let mut counted = Counted {
-            inner: out,
-            bytes: 0,
-            failed: false,
-        };
-        let mut reached = view.from_us;
-        match view.write(&mut counted, &mut reached) {
-            Ok(n) => Ok(format!(
-                "sent {n} bytes, {} frames, {} to {}",
-                view.video_frames,
-                show_time(view.from_us, &tz),
-                show_time(view.to_us, &tz)
-            )),
-            Err(e) => {
-                let sent = format!(
-                    "sent {} of {total} bytes, {} to at most {}",
-                    counted.bytes,
-                    show_time(view.from_us, &tz),
-                    show_time(reached, &tz)
-                );
-                Err(if counted.failed {
-                    Error::unavailable(format!("the viewer stopped reading; {sent}"))
-                } else {
-                    Error::new(e.kind, format!("{}; {sent}", e.message))
-                })
-            }
-        }
-    });
+    let length = view.bytes();
+    let view = std::sync::Arc::new(view);
+    let (whole, part, tz, tz2) = (view.clone(), view, tz.clone(), tz.clone());
+    let run = Box::new(move |out: &mut dyn std::io::Write| send(&whole, 0..length, out, &tz));
+    let ranged = super::routes::Ranged {
+        length,
+        run: Box::new(move |range, out: &mut dyn std::io::Write| send(&part, range, out, &tz2)),
+    };
     Ok(Stream {
         content_type: CONTENT_TYPE,
         headers,
         run,
+        ranged: Some(ranged),
         audit: StreamAudit {
             action: "view.finished".into(),
             role: String::new(),
@@ -121,6 +100,49 @@ pub(super) fn view(
             reason: reason.to_owned(),
         },
     })
+}
+
+/// Writes bytes `range` of `view`; says what was sent, for the closing
+/// audit entry.
+fn send(
+    view: &crate::review::View,
+    range: std::ops::Range<u64>,
+    out: &mut dyn std::io::Write,
+    tz: &jiff::tz::TimeZone,
+) -> Result<String> {
+    let total = view.bytes();
+    let part = if range == (0..total) {
+        String::new()
+    } else {
+        format!(" (bytes {}-{} of {total})", range.start, range.end - 1)
+    };
+    let mut counted = Counted {
+        inner: out,
+        bytes: 0,
+        failed: false,
+    };
+    let mut reached = view.from_us;
+    match view.write_range(&mut counted, range, &mut reached) {
+        Ok(n) => Ok(format!(
+            "sent {n} bytes{part}, {} frames, {} to {}",
+            view.video_frames,
+            show_time(view.from_us, tz),
+            show_time(view.to_us, tz)
+        )),
+        Err(e) => {
+            let sent = format!(
+                "sent {} of {total} bytes{part}, {} to at most {}",
+                counted.bytes,
+                show_time(view.from_us, tz),
+                show_time(reached, tz)
+            );
+            Err(if counted.failed {
+                Error::unavailable(format!("the viewer stopped reading; {sent}"))
+            } else {
+                Error::new(e.kind, format!("{}; {sent}", e.message))
+            })
+        }
+    }
 }
 
 /// `GET /v1/cameras/{id}/live?reason=`: follows what the camera records.
@@ -173,6 +195,7 @@ pub(super) fn live(
         content_type: CONTENT_TYPE,
         headers,
         run,
+        ranged: None,
         audit: StreamAudit {
             action: "view.live.finished".into(),
             role: String::new(),

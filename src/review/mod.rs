@@ -222,20 +222,32 @@ impl View {
     /// Writes the file to `out`; `reached` follows the wall-clock time of
     /// the newest video frame fetched, so a cut view can say how far it got.
     pub fn write(&self, out: &mut dyn Write, reached: &mut i64) -> Result<u64> {
+        self.write_range(out, 0..self.bytes(), reached)
+    }
+
+    /// Writes bytes `range` of the file (an HTTP range request), reading
+    /// only the samples it overlaps.
+    pub fn write_range(
+        &self,
+        out: &mut dyn Write,
+        range: std::ops::Range<u64>,
+        reached: &mut i64,
+    ) -> Result<u64> {
         let mut files = SourceFiles::new();
         let (from, timescale) = (self.from_us, i128::from(self.timescale));
-        self.layout.write(out, |s, buf| match &s.source {
-            Piece::Media(i, offset) => {
-                if s.track == 1 {
-                    let t = i128::from(s.decode_time) * 1_000_000 / timescale;
-                    *reached = from + t as i64;
+        self.layout
+            .write_range(out, range, |s, buf| match &s.source {
+                Piece::Media(i, offset) => {
+                    if s.track == 1 {
+                        let t = i128::from(s.decode_time) * 1_000_000 / timescale;
+                        *reached = from + t as i64;
+                    }
+                    files.read_at(&self.paths[*i], *offset, buf)
                 }
-                files.read_at(&self.paths[*i], *offset, buf)
-            }
-            Piece::Caption(i) => {
-                buf.copy_from_slice(&self.captions[*i]);
-                Ok(())
-            }
-        })
+                Piece::Caption(i) => {
+                    buf.copy_from_slice(&self.captions[*i]);
+                    Ok(())
+                }
+            })
     }
 }
