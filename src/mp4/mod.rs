@@ -10,7 +10,8 @@
 //!   size is checked against the bytes present, so it never panics or reads out
 //!   of bounds on damaged input.
 //! - [`progressive::write`] produces a non-fragmented, faststart file (`moov`
-//!   before `mdat`) for exports, streaming sample bytes from their sources.
+//!   before `mdat`) for exports and views, streaming sample bytes from their
+//!   sources (a view adds a `tx3g` caption track, [`Codec::Tx3g`]).
 //!
 //! Byte layouts live in `boxes.rs` (ISO/IEC 14496-12, 14496-15, 14496-1); the
 //! writers only decide what to write. Durability (fsync) is the caller's job:
