@@ -168,7 +168,10 @@ pub(super) fn live(
         &state.leases,
         id,
         now,
-        &|z| caller.may_see_zone(z),
+        {
+            let caller = caller.clone();
+            Box::new(move |z| caller.may_see_zone(z))
+        },
     )?;
     let headers = vec![
         (FROM_HEADER, live.from_us.to_string()),

@@ -19,7 +19,8 @@
 //!   segment change, never video.
 //! - A new segment whose tracks differ (codec, picture size) ends the view:
 //!   one init segment cannot describe both.
-//! - Each segment is leased while it is read.
+//! - Each segment is leased while it is read, and shown only if it was
+//!   recorded under a zone the caller may see.
 //! - The view ends when the reader goes away, or when nothing new is
 //!   recorded for [`STALL`].
 
@@ -53,6 +54,9 @@ pub struct Live {
     segment: Followed,
     init: Vec<u8>,
     specs: Vec<TrackSpec>,
+    /// Whether the caller may see footage of a zone (checked again for
+    /// each segment: a camera may change zones at a reload).
+    may_see: Box<dyn Fn(&str) -> bool + Send>,
     /// Wall-clock time of the first frame sent.
     pub from_us: i64,
 }
@@ -89,7 +93,7 @@ pub fn open(
     leases: &Arc<Leases>,
     camera: &str,
     now_us: i64,
-    may_see: &dyn Fn(&str) -> bool,
+    may_see: Box<dyn Fn(&str) -> bool + Send>,
 ) -> Result<Live> {
     let not_live = || {
         Error::not_found(format!(
@@ -148,6 +152,7 @@ pub fn open(
         segment,
         init,
         specs,
+        may_see,
         from_us,
     })
 }
@@ -211,6 +216,16 @@ impl Live {
                 // The old file's last fragments first, then the new one.
                 if !complete_fragments(&self.segment.file, self.segment.pos)?.is_empty() {
                     continue;
+                }
+                if !(self.may_see)(&next.zone) {
+                    return Err(Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!(
+                            "camera {} now records under zone {}, which your grant does not \
+                             cover; the live view ends",
+                            self.camera, next.zone
+                        ),
+                    ));
                 }
                 let mut segment = follow(&self.config, &self.leases, next)?;
                 let Some(init) = read_init(&segment)? else {
