@@ -1,4 +1,4 @@
-//! Recorded views end to end: the real custosd records a simulated camera
+//! Views end to end: the real custosd records a simulated camera (with AAC)
 //! through several segments, a gap (the camera stops) and more segments;
 //! `custosctl view` fetches ranges of it as the users the grants name, into
 //! a file and through a real pipe, and the MP4 is parsed back frame by frame
@@ -43,6 +43,7 @@ fn recorded() -> &'static Recorded {
     R.get_or_init(|| {
         let mut cam = SimCamera::new(CAM);
         cam.keyframe_interval_frames = 25; // 1 s GOP
+        cam.audio = custos::sim::SimAudio::Aac;
         let sim = Simulator::start(SimConfig {
             address: "127.0.0.1".into(),
             port: 0,
@@ -51,6 +52,7 @@ fn recorded() -> &'static Recorded {
         .unwrap();
         let mut sc = SiteCamera::new(CAM, sim.url(CAM));
         sc.segment_secs = 2;
+        sc.audio = true;
         let site = Site::new(vec![sc]);
         let daemon = site.start();
         site.wait_complete(CAM, 3, Duration::from_secs(60));
@@ -288,6 +290,14 @@ fn a_view_across_three_segments_keeps_every_frame_and_captions_its_time_and_is_a
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), VIEWER);
     let texts = check_view(&bytes, &expected);
+    let info = mp4::parse(&bytes).unwrap();
+    let sound = info
+        .tracks
+        .iter()
+        .find(|t| matches!(t.codec, Codec::Aac { .. }))
+        .expect("the sound is copied too");
+    let sound_frames = info.frame_count(sound.id);
+    assert!(sound_frames > 50, "{sound_frames} audio frames");
 
     // GStreamer's demuxer sees the same frames and captions.
     let d = demux(&out);
@@ -298,6 +308,7 @@ fn a_view_across_three_segments_keeps_every_frame_and_captions_its_time_and_is_a
         assert_eq!(w[1] - w[0], 40_000_000, "one frame apart");
     }
     assert_eq!(d.texts, texts, "qtdemux reads the captions");
+    assert_eq!(d.audio.map(|a| a.frames.len()), Some(sound_frames));
 
     // The request before the first byte, the end with the bytes.
     let asked = audit(r, "view", "incident 7");
