@@ -27,6 +27,12 @@ pub(super) fn view(cli: &Cli) -> Result<ExitCode> {
     else {
         unreachable!()
     };
+    if out.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(Error::invalid(
+            "the view is video, not text: pipe it to a player (custosctl view ... | ffplay -) \
+             or write it to a file with --out FILE",
+        ));
+    }
     let target = match (from, to) {
         (Some(from), Some(to)) if !live => format!(
             "/v1/cameras/{}/view?from={}&to={}&reason={}",
