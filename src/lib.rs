@@ -27,6 +27,7 @@ pub mod notify;
 pub mod recovery;
 pub mod requests;
 pub mod retention;
+pub mod review;
 pub mod sim;
 pub mod storage;
 

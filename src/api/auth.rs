@@ -181,10 +181,12 @@ pub enum Action {
     BreachWrite,
     AlertsRead,
     AlertsTest,
+    View,
+    LiveView,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -210,6 +212,8 @@ impl Action {
         Action::BreachWrite,
         Action::AlertsRead,
         Action::AlertsTest,
+        Action::View,
+        Action::LiveView,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -258,6 +262,9 @@ impl Action {
             // Setting up and checking notification: whoever runs the
             // system, and the DPO who receives it.
             Action::AlertsRead | Action::AlertsTest => &[Dpo, Admin],
+            // Looking at footage is access to it, for a duty (001 §24-26;
+            // 004 §12-13): as listing it, never admin by rank.
+            Action::View | Action::LiveView => &[Viewer, Evidence, Dpo],
         }
     }
 
@@ -289,6 +296,8 @@ impl Action {
             Action::BreachWrite => "breaches.write",
             Action::AlertsRead => "alerts.list",
             Action::AlertsTest => "alerts.test",
+            Action::View => "view",
+            Action::LiveView => "view.live",
         }
     }
 
@@ -322,6 +331,8 @@ impl Action {
             Action::BreachWrite => "recording, documenting or closing a breach",
             Action::AlertsRead => "reading the alert queue",
             Action::AlertsTest => "sending a test alert",
+            Action::View => "viewing footage",
+            Action::LiveView => "viewing a camera live",
         }
     }
 }

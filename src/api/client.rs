@@ -121,17 +121,36 @@ impl Client {
         body: &Value,
         patience: Duration,
     ) -> Result<Streamed> {
+        self.open_with(method, target, Some(&body.to_string()), patience)
+    }
+
+    /// [`Client::open`] for a GET (a view): no body.
+    pub fn open_get(&self, target: &str, patience: Duration) -> Result<Streamed> {
+        self.open_with("GET", target, None, patience)
+    }
+
+    fn open_with(
+        &self,
+        method: &str,
+        target: &str,
+        body: Option<&str>,
+        patience: Duration,
+    ) -> Result<Streamed> {
         let client = Client {
             socket: self.socket.clone(),
             timeout: patience,
         };
         let mut s = client.connect()?;
-        let body = body.to_string();
-        let req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: custos\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let req = match body {
+            Some(body) => format!(
+                "{method} {target} HTTP/1.1\r\nHost: custos\r\nConnection: close\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+            None => {
+                format!("{method} {target} HTTP/1.1\r\nHost: custos\r\nConnection: close\r\n\r\n")
+            }
+        };
         s.write_all(req.as_bytes()).map_err(|e| self.io(e))?;
         let mut r = BufReader::with_capacity(256 * 1024, s);
         let bad = || Error::unavailable("custosd closed the connection without a valid HTTP reply");
@@ -143,6 +162,7 @@ impl Client {
             .and_then(|c| c.parse::<u16>().ok())
             .ok_or_else(bad)?;
         let (mut chunked, mut length, mut content_type) = (false, None, String::new());
+        let mut headers = Vec::new();
         loop {
             line.clear();
             r.read_line(&mut line).map_err(|e| self.io(e))?;
@@ -160,6 +180,7 @@ impl Client {
                 "content-type" => content_type = v.to_owned(),
                 _ => {}
             }
+            headers.push((k, v.to_owned()));
         }
         let body: Box<dyn Read + Send> = if chunked {
             Box::new(Chunked {
@@ -175,6 +196,8 @@ impl Client {
         let streamed = Streamed {
             status,
             content_type,
+            length,
+            headers,
             body,
         };
         if (200..300).contains(&status) {
@@ -199,7 +222,21 @@ impl Client {
 pub struct Streamed {
     pub status: u16,
     pub content_type: String,
+    /// The body's length, if the reply stated it.
+    pub length: Option<u64>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
     pub body: Box<dyn Read + Send>,
+}
+
+impl Streamed {
+    /// The value of header `name` (lower case), if the reply has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The body of a `Transfer-Encoding: chunked` reply, decoded.

@@ -30,6 +30,7 @@ mod requests;
 pub mod routes;
 mod server;
 mod stream;
+mod view;
 
 pub use server::{ApiServer, serve};
 pub use stream::ReplyBody;

@@ -77,10 +77,25 @@ pub type StreamFn = Box<dyn FnOnce(&mut dyn std::io::Write) -> Result<String> + 
 /// thread of its own, and the audit entry that records how it ended.
 pub struct Stream {
     pub content_type: &'static str,
+    /// Further reply headers (a view's length and delivered range).
+    pub headers: Vec<(&'static str, String)>,
     pub run: StreamFn,
     /// The closing entry's action, role, target and reason.
     pub audit: StreamAudit,
+    /// Set if the body can be sent in parts (HTTP range requests): its
+    /// length and what writes one part.
+    pub ranged: Option<Ranged>,
 }
+
+/// Writes bytes `range` of a streamed body of `length` bytes.
+pub struct Ranged {
+    pub length: u64,
+    pub run: RangedFn,
+}
+
+/// Writes one part of a body; like [`StreamFn`].
+pub type RangedFn =
+    Box<dyn FnOnce(std::ops::Range<u64>, &mut dyn std::io::Write) -> Result<String> + Send>;
 
 /// What the closing audit entry of a stream names.
 #[derive(Debug, Clone)]
@@ -167,7 +182,7 @@ struct Done {
 }
 
 impl Done {
-    fn ok(body: Value) -> Result<Done, ApiError> {
+    pub(super) fn ok(body: Value) -> Result<Done, ApiError> {
         Ok(Done {
             status: StatusCode::OK,
             body,
@@ -281,6 +296,8 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["cameras", id] => (Action::Cameras, Some(*id)),
         ["cameras", id, "recordings"] => (Action::Recordings, Some(*id)),
         ["cameras", id, "enable" | "disable" | "restart"] => (Action::CameraControl, Some(*id)),
+        ["cameras", id, "view"] => (Action::View, Some(*id)),
+        ["cameras", id, "live"] => (Action::LiveView, Some(*id)),
         ["retention", "status"] => (Action::RetentionStatus, None),
         ["retention", "plan"] => (Action::RetentionPlan, None),
         ["deletions"] => (Action::Deletions, None),
@@ -325,7 +342,12 @@ pub fn is_long(method: &Method, path: &str) -> bool {
     };
     match route(rest, method) {
         Some((
-            Action::Export | Action::AuditVerify | Action::RequestErase | Action::Compliance,
+            Action::Export
+            | Action::AuditVerify
+            | Action::RequestErase
+            | Action::Compliance
+            | Action::View
+            | Action::LiveView,
             _,
         )) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
@@ -654,6 +676,8 @@ fn dispatch(
                 text: None,
                 stream: Some(Stream {
                     content_type: crate::export::stream::CONTENT_TYPE,
+                    headers: Vec::new(),
+                    ranged: None,
                     run,
                     audit: StreamAudit {
                         action: "export.finished".into(),
@@ -662,6 +686,22 @@ fn dispatch(
                         reason: draft.reason.clone(),
                     },
                 }),
+            })
+        }
+        Action::View | Action::LiveView => {
+            let id = camera.expect("route has an id");
+            let mut stream = if action == Action::View {
+                super::view::view(state, config, caller, &id, &query, draft, now)?
+            } else {
+                super::view::live(state, config, caller, &id, &query, draft, now)?
+            };
+            stream.audit.target = draft.target.clone();
+            stream.audit.reason = draft.reason.clone();
+            Ok(Done {
+                status: StatusCode::OK,
+                body: Value::Null,
+                text: None,
+                stream: Some(stream),
             })
         }
         Action::Reload => {
@@ -695,7 +735,7 @@ fn range_target(from: Option<&str>, to: Option<&str>) -> String {
 }
 
 /// A viewer asking for footage of a camera outside its zones.
-fn not_your_zone(caller: &Caller, id: &str, zone: Option<&str>) -> Error {
+pub(super) fn not_your_zone(caller: &Caller, id: &str, zone: Option<&str>) -> Error {
     let zones: Vec<&str> = caller.zones.iter().map(String::as_str).collect();
     let has = if caller.roles.contains(&Role::Viewer) {
         format!(
@@ -716,7 +756,7 @@ fn not_your_zone(caller: &Caller, id: &str, zone: Option<&str>) -> Error {
     )
 }
 
-fn no_camera(config: &Config, id: &str) -> Error {
+pub(super) fn no_camera(config: &Config, id: &str) -> Error {
     Error::not_found(format!(
         "no camera {id:?} in {} and no footage of it in the index; `custosctl cameras` lists them",
         config.path.display()

@@ -266,6 +266,11 @@ async fn respond(
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
+    let range = parts
+        .headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (st, pr) = (state.clone(), peer.clone());
     activity.handling.fetch_add(1, Ordering::Relaxed);
     // A long request waits for its turn here, holding no thread.
@@ -295,14 +300,27 @@ async fn respond(
         .into()
     });
     activity.handling.fetch_sub(1, Ordering::Relaxed);
-    if let Some(stream) = reply.stream.take() {
+    if let Some(mut stream) = reply.stream.take() {
         let content_type = stream.content_type;
+        let status = super::stream::apply_range(&mut stream, range.as_deref(), reply.status);
+        let headers = std::mem::take(&mut stream.headers);
         return match start_stream(state, peer, activity, stream) {
-            Ok(rx) => hyper::Response::builder()
-                .status(reply.status)
-                .header(http::header::CONTENT_TYPE, content_type)
-                .body(ReplyBody::Streamed(rx))
-                .expect("static response parts are valid"),
+            Ok(rx) => {
+                let mut b = hyper::Response::builder()
+                    .status(status)
+                    .header(http::header::CONTENT_TYPE, content_type);
+                for (k, v) in headers {
+                    b = b.header(k, v);
+                }
+                b.body(ReplyBody::Streamed(rx)).unwrap_or_else(|_| {
+                    json_response(
+                        ApiError::from(Error::internal(
+                            "a streamed reply's header is not valid HTTP",
+                        ))
+                        .into(),
+                    )
+                })
+            }
             Err(e) => json_response(ApiError::from(e).into()),
         };
     }

@@ -155,3 +155,110 @@ pub(super) fn start_stream(
     }
     Ok(rx)
 }
+
+/// Applies a request's `Range` header to a streamed reply that can be sent
+/// in parts (a recorded view): one satisfiable range makes it a 206 of
+/// that part, one outside the body a 416 that sends nothing (its closing
+/// audit entry says so). Anything else (no header, several ranges, a form
+/// we do not read) leaves the whole reply: RFC 9110 lets a server ignore
+/// `Range`. Returns the status to answer with.
+pub(super) fn apply_range(
+    stream: &mut routes::Stream,
+    header: Option<&str>,
+    status: http::StatusCode,
+) -> http::StatusCode {
+    let (Some(header), Some(ranged)) = (header, stream.ranged.take()) else {
+        return status;
+    };
+    let len = ranged.length;
+    let Some(range) = byte_range(header, len) else {
+        return status;
+    };
+    stream.headers.retain(|(k, _)| *k != "content-length");
+    match range {
+        Ok(r) => {
+            stream
+                .headers
+                .push(("content-length", (r.end - r.start).to_string()));
+            stream.headers.push((
+                "content-range",
+                format!("bytes {}-{}/{len}", r.start, r.end - 1),
+            ));
+            let run = ranged.run;
+            stream.run = Box::new(move |out| run(r, out));
+            http::StatusCode::PARTIAL_CONTENT
+        }
+        Err(()) => {
+            stream.headers.push(("content-length", "0".into()));
+            stream
+                .headers
+                .push(("content-range", format!("bytes */{len}")));
+            let asked = header.escape_debug().to_string();
+            stream.run = Box::new(move |_| {
+                Err(Error::invalid(format!(
+                    "the range {asked} is outside the {len} bytes of the view; nothing was sent"
+                )))
+            });
+            http::StatusCode::RANGE_NOT_SATISFIABLE
+        }
+    }
+}
+
+/// One byte range of a body of `len` bytes from a `Range` header:
+/// `Some(Ok)` satisfiable, `Some(Err)` outside the body, `None` ignored.
+fn byte_range(header: &str, len: u64) -> Option<std::result::Result<std::ops::Range<u64>, ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
+        // The last `b` bytes.
+        (true, false) => {
+            let n: u64 = b.parse().ok()?;
+            if n == 0 || len == 0 {
+                return Some(Err(()));
+            }
+            len.saturating_sub(n)..len
+        }
+        (false, _) => {
+            let start: u64 = a.parse().ok()?;
+            let end = if b.is_empty() {
+                len
+            } else {
+                let last: u64 = b.parse().ok()?;
+                if last < start {
+                    return None;
+                }
+                last.saturating_add(1).min(len)
+            };
+            if start >= len {
+                return Some(Err(()));
+            }
+            start..end
+        }
+        (true, true) => return None,
+    };
+    Some(Ok(range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range;
+
+    #[test]
+    fn byte_ranges_read_as_rfc_9110_says() {
+        assert_eq!(byte_range("bytes=0-99", 1000), Some(Ok(0..100)));
+        assert_eq!(byte_range("bytes=900-", 1000), Some(Ok(900..1000)));
+        assert_eq!(byte_range("bytes=-100", 1000), Some(Ok(900..1000)));
+        assert_eq!(byte_range("bytes=-5000", 1000), Some(Ok(0..1000)));
+        assert_eq!(byte_range("bytes=990-2000", 1000), Some(Ok(990..1000)));
+        assert_eq!(byte_range("bytes=1000-", 1000), Some(Err(())));
+        assert_eq!(byte_range("bytes=-0", 1000), Some(Err(())));
+        assert_eq!(byte_range("bytes=0-1,5-9", 1000), None);
+        assert_eq!(byte_range("bytes=9-1", 1000), None);
+        assert_eq!(byte_range("items=0-1", 1000), None);
+        assert_eq!(byte_range("bytes=x-1", 1000), None);
+    }
+}

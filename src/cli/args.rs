@@ -216,6 +216,35 @@ pub enum Command {
         #[command(subcommand)]
         what: RequestCmd,
     },
+    /// Look at footage: a recorded range as one MP4 (stream copy, a
+    /// caption track with the wall-clock time), or the camera live
+    /// (--live), to stdout, e.g. piped to `ffplay -` or `mpv -`, or into a
+    /// file. Audited; needs role viewer
+    /// (its zones), evidence or dpo and a reason (004 §13).
+    View {
+        /// Camera id, as in the config, e.g. 1A-foje-pietine.
+        #[arg(long)]
+        camera: String,
+        /// Start: now, -10m, -2h, today 08:00, yesterday 17:30, RFC 3339 or
+        /// "YYYY-MM-DD HH:MM[:SS]"; local times in the daemon's zone. The
+        /// view starts at the key frame at or before it.
+        #[arg(long, allow_hyphen_values = true, required_unless_present = "live")]
+        from: Option<String>,
+        /// End, in the same forms as --from.
+        #[arg(long, allow_hyphen_values = true, required_unless_present = "live")]
+        to: Option<String>,
+        /// What the camera records now, as fragmented MP4, until you stop
+        /// reading (at most about a second behind).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        live: bool,
+        /// Why you look, e.g. "incident report 2026-14" (in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Write the MP4 into this new file (private to you) instead of
+        /// stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

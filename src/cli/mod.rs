@@ -28,6 +28,7 @@ mod recordings;
 mod requests;
 mod retention;
 mod status;
+mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     match &cli.command {
         Command::Verify { dir, key } => return export::verify(&cli, dir, key.as_deref()),
         Command::Export { .. } => return export::export(&cli),
+        Command::View { .. } => return view::view(&cli),
         Command::Key { what: KeyCmd::Show } => return export::key_show(&cli),
         _ => {}
     }
@@ -286,6 +288,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Metrics
         | Command::Verify { .. }
         | Command::Export { .. }
+        | Command::View { .. }
         | Command::Request { .. }
         | Command::Compliance { .. }
         | Command::Breach { .. }

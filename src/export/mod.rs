@@ -72,10 +72,10 @@ pub struct Request {
     pub exporter: Exporter,
 }
 
-/// A source segment, parsed and vouched for.
-struct Source {
-    row: SegmentRow,
-    path: PathBuf,
+/// A source segment, parsed (and, for an export, vouched for).
+pub(crate) struct Source {
+    pub(crate) row: SegmentRow,
+    pub(crate) path: PathBuf,
     info: Mp4Info,
     /// Track ids in `info` of the video and (if any) the audio track.
     video: u32,
@@ -83,13 +83,17 @@ struct Source {
     specs: Vec<TrackSpec>,
 }
 
-/// One clip: contiguous sources, cut to the range.
-struct Clip {
-    from_us: i64,
-    to_us: i64,
-    specs: Vec<TrackSpec>,
-    samples: Vec<SampleRef<(usize, u64)>>,
-    video_frames: u64,
+/// One clip: contiguous sources, cut to the range. Samples' sources are
+/// (index into the sources, byte offset).
+pub(crate) struct Clip {
+    pub(crate) from_us: i64,
+    pub(crate) to_us: i64,
+    pub(crate) specs: Vec<TrackSpec>,
+    pub(crate) samples: Vec<SampleRef<(usize, u64)>>,
+    /// Wall-clock time of each video frame (track 1, in order), from its
+    /// own segment's indexed start.
+    pub(crate) video_wall_us: Vec<i64>,
+    pub(crate) video_frames: u64,
     audio_frames: u64,
 }
 
@@ -597,13 +601,7 @@ fn open_sources(config: &Config, rows: Vec<SegmentRow>) -> Result<Vec<Source>> {
 
 /// Opens a segment, checks it against its index hash and parses it.
 fn open_source(config: &Config, row: SegmentRow) -> Result<Source> {
-    let root = config.storage_root(&row.root).ok_or_else(|| {
-        Error::internal(format!(
-            "segment {} is on storage {:?}, which is not configured",
-            row.path, row.root
-        ))
-    })?;
-    let path = crate::storage::absolute(&root.path, &row.path);
+    let path = source_path(config, &row)?;
     let (_, sha) = crate::storage::hash_file(&path)?;
     if Some(sha) != row.sha256 {
         return Err(Error::internal(format!(
@@ -612,6 +610,27 @@ fn open_source(config: &Config, row: SegmentRow) -> Result<Source> {
             path.display()
         )));
     }
+    parse_source(row, path)
+}
+
+fn source_path(config: &Config, row: &SegmentRow) -> Result<PathBuf> {
+    let root = config.storage_root(&row.root).ok_or_else(|| {
+        Error::internal(format!(
+            "segment {} is on storage {:?}, which is not configured",
+            row.path, row.root
+        ))
+    })?;
+    Ok(crate::storage::absolute(&root.path, &row.path))
+}
+
+/// Opens and parses a segment without re-hashing it: for a view, which
+/// shows footage and hands nothing over (an export vouches for its bytes).
+pub(crate) fn open_unverified(config: &Config, row: SegmentRow) -> Result<Source> {
+    let path = source_path(config, &row)?;
+    parse_source(row, path)
+}
+
+fn parse_source(row: SegmentRow, path: PathBuf) -> Result<Source> {
     let info = crate::mp4::scan_file(&path)?;
     let video = info
         .tracks
@@ -643,7 +662,7 @@ fn open_source(config: &Config, row: SegmentRow) -> Result<Source> {
 }
 
 /// Splits the sources into clips at gaps and cuts them to the range.
-fn plan_clips(sources: &[Source], from_us: i64, to_us: i64) -> Result<Vec<Clip>> {
+pub(crate) fn plan_clips(sources: &[Source], from_us: i64, to_us: i64) -> Result<Vec<Clip>> {
     // Runs of contiguous sources with the same tracks.
     let mut runs: Vec<Vec<usize>> = Vec::new();
     for (i, s) in sources.iter().enumerate() {
@@ -758,6 +777,7 @@ fn cut_run(sources: &[Source], run: &[usize], from_us: i64, to_us: i64) -> Resul
         to_us: clip_to_us,
         specs,
         samples,
+        video_wall_us: video[start..end].iter().map(|(_, _, w, _)| *w).collect(),
         video_frames,
         audio_frames,
     }))

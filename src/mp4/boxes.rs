@@ -237,7 +237,8 @@ fn tkhd(w: &mut BoxWriter, t: &Trak) {
     w.zeros(8); // reserved
     w.i16(0); // layer
     w.i16(0); // alternate_group
-    w.u16(if t.spec.codec.is_video() { 0 } else { 0x0100 }); // volume
+    let audio = !t.spec.codec.is_video() && !t.spec.codec.is_text();
+    w.u16(if audio { 0x0100 } else { 0 }); // volume
     w.u16(0); // reserved
     matrix(w);
     w.u32(u32::from(t.width) << 16);
@@ -265,16 +266,14 @@ fn edts(w: &mut BoxWriter, edit: &Edit) {
 fn mdia(w: &mut BoxWriter, t: &Trak) {
     let b = w.begin(b"mdia");
     mdhd(w, t.creation, t.spec.timescale, t.media_duration);
-    let video = t.spec.codec.is_video();
-    hdlr(
-        w,
-        if video { b"vide" } else { b"soun" },
-        if video {
-            "VideoHandler"
-        } else {
-            "SoundHandler"
-        },
-    );
+    // `sbtl` for tx3g, as ffmpeg's mp4 muxer writes it; qtdemux, ffmpeg
+    // and VLC read it as a subtitle track.
+    let (handler, name) = match &t.spec.codec {
+        c if c.is_video() => (b"vide", "VideoHandler"),
+        c if c.is_text() => (b"sbtl", "SubtitleHandler"),
+        _ => (b"soun", "SoundHandler"),
+    };
+    hdlr(w, handler, name);
     minf(w, t);
     w.end(b);
 }
@@ -307,6 +306,9 @@ fn minf(w: &mut BoxWriter, t: &Trak) {
         w.u16(0); // graphicsmode: copy
         w.zeros(6); // opcolor
         w.end(v);
+    } else if t.spec.codec.is_text() {
+        let n = w.begin_full(b"nmhd", 0, 0);
+        w.end(n);
     } else {
         let s = w.begin_full(b"smhd", 0, 0);
         w.i16(0); // balance
@@ -365,6 +367,7 @@ fn stsd(w: &mut BoxWriter, t: &Trak) {
             let e = audio_sample_entry(w, b"ulaw", t.spec);
             w.end(e);
         }
+        Codec::Tx3g => text_sample_entry(w),
     }
     w.end(b);
 }
@@ -394,6 +397,32 @@ fn visual_sample_entry(
     let c = w.begin(config_fourcc);
     w.bytes(config);
     w.end(c);
+    w.end(b);
+}
+
+/// `tx3g` (3GPP TS 26.245 5.16): white 18 px sans text, left and top,
+/// on a transparent background; players place it themselves.
+fn text_sample_entry(w: &mut BoxWriter) {
+    let b = w.begin(b"tx3g");
+    w.zeros(6); // reserved
+    w.u16(1); // data_reference_index
+    w.u32(0); // displayFlags
+    w.u8(0); // horizontal-justification: left
+    w.u8(0); // vertical-justification: top
+    w.u32(0); // background-color-rgba: transparent
+    w.zeros(8); // default-text-box: top, left, bottom, right
+    w.u16(0); // StyleRecord startChar
+    w.u16(0); // endChar
+    w.u16(1); // font-ID
+    w.u8(0); // face-style-flags: plain
+    w.u8(18); // font-size
+    w.u32(0xffff_ffff); // text-color-rgba: opaque white
+    let f = w.begin(b"ftab");
+    w.u16(1); // entry-count
+    w.u16(1); // font-ID
+    w.u8(4);
+    w.bytes(b"Sans");
+    w.end(f);
     w.end(b);
 }
 

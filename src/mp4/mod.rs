@@ -10,7 +10,8 @@
 //!   size is checked against the bytes present, so it never panics or reads out
 //!   of bounds on damaged input.
 //! - [`progressive::write`] produces a non-fragmented, faststart file (`moov`
-//!   before `mdat`) for exports, streaming sample bytes from their sources.
+//!   before `mdat`) for exports and views, streaming sample bytes from their
+//!   sources (a view adds a `tx3g` caption track, [`Codec::Tx3g`]).
 //!
 //! Byte layouts live in `boxes.rs` (ISO/IEC 14496-12, 14496-15, 14496-1); the
 //! writers only decide what to write. Durability (fsync) is the caller's job:
@@ -50,11 +51,18 @@ pub enum Codec {
     Pcma,
     /// G.711 mu-law, one byte per sample per channel.
     Pcmu,
+    /// Timed text (3GPP TS 26.245 `tx3g`): each sample a 16-bit length and
+    /// UTF-8 text. Never recorded: a view's wall-clock caption track.
+    Tx3g,
 }
 
 impl Codec {
     pub fn is_video(&self) -> bool {
         matches!(self, Codec::H264 { .. } | Codec::H265 { .. })
+    }
+
+    pub fn is_text(&self) -> bool {
+        matches!(self, Codec::Tx3g)
     }
 
     /// Short lower-case name, as stored in the index ("h264", "aac", ...).
@@ -65,6 +73,7 @@ impl Codec {
             Codec::Aac { .. } => "aac",
             Codec::Pcma => "pcma",
             Codec::Pcmu => "pcmu",
+            Codec::Tx3g => "tx3g",
         }
     }
 }
@@ -93,6 +102,18 @@ impl TrackSpec {
             timescale: VIDEO_TIMESCALE,
             width,
             height,
+            sample_rate: 0,
+            channels: 0,
+        }
+    }
+
+    /// A timed-text track counting time in `timescale` units.
+    pub fn text(timescale: u32) -> Self {
+        TrackSpec {
+            codec: Codec::Tx3g,
+            timescale,
+            width: 0,
+            height: 0,
             sample_rate: 0,
             channels: 0,
         }
@@ -165,6 +186,19 @@ pub struct Sample<'a> {
     /// A sync sample: IDR/IRAP picture; every audio frame.
     pub keyframe: bool,
     pub data: &'a [u8],
+}
+
+/// A `tx3g` sample carrying `text` (at most 65535 bytes; longer is cut at
+/// a character boundary).
+pub fn tx3g_sample(text: &str) -> Vec<u8> {
+    let mut end = text.len().min(usize::from(u16::MAX));
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = Vec::with_capacity(2 + end);
+    out.extend_from_slice(&(end as u16).to_be_bytes());
+    out.extend_from_slice(&text.as_bytes()[..end]);
+    out
 }
 
 /// Seconds from the MP4 epoch (1904-01-01) to the Unix epoch.

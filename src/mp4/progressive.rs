@@ -148,21 +148,50 @@ impl<S> Layout<S> {
     pub fn write<W: Write>(
         &self,
         out: W,
+        read_sample: impl FnMut(&SampleRef<S>, &mut [u8]) -> Result<()>,
+    ) -> Result<u64> {
+        self.write_range(out, 0..self.len, read_sample)
+    }
+
+    /// Writes bytes `range` of the file (an HTTP range request), fetching
+    /// only the samples that overlap it; returns how many were written.
+    pub fn write_range<W: Write>(
+        &self,
+        out: W,
+        range: std::ops::Range<u64>,
         mut read_sample: impl FnMut(&SampleRef<S>, &mut [u8]) -> Result<()>,
     ) -> Result<u64> {
+        let range = range.start.min(self.len)..range.end.min(self.len);
         let mut out = BufWriter::with_capacity(1 << 20, out);
         let io = |e| io_error("writing MP4 export", e);
-        out.write_all(&self.head).map_err(io)?;
+        let head = self.head.len() as u64;
+        if range.start < head {
+            let part = &self.head[range.start as usize..range.end.min(head) as usize];
+            out.write_all(part).map_err(io)?;
+        }
         let mut buf = Vec::new();
-        for chunk in &self.chunks {
+        'chunks: for chunk in &self.chunks {
+            let mut pos = head + chunk.offset;
+            if pos + chunk.bytes <= range.start {
+                continue;
+            }
             for sample in &self.per_track[chunk.track][chunk.samples.clone()] {
-                buf.resize(sample.size as usize, 0);
-                read_sample(sample, &mut buf)?;
-                out.write_all(&buf).map_err(io)?;
+                if pos >= range.end {
+                    break 'chunks;
+                }
+                let end = pos + u64::from(sample.size);
+                if end > range.start {
+                    buf.resize(sample.size as usize, 0);
+                    read_sample(sample, &mut buf)?;
+                    let from = range.start.saturating_sub(pos) as usize;
+                    let to = (range.end.min(end) - pos) as usize;
+                    out.write_all(&buf[from..to]).map_err(io)?;
+                }
+                pos = end;
             }
         }
         out.flush().map_err(io)?;
-        Ok(self.len)
+        Ok(range.end - range.start)
     }
 }
 
@@ -460,6 +489,35 @@ mod tests {
             let info = read::parse(&bytes[..cut]).unwrap();
             assert!(info.truncated, "cut at {cut}");
             assert!(info.samples.iter().all(|s| s.end() <= info.complete_len));
+        }
+    }
+
+    #[test]
+    fn any_byte_range_is_that_part_of_the_whole_file() {
+        let samples = test_util::synthetic_recording(1, 0);
+        let whole = export(&samples);
+        let layout = Layout::plan(
+            &test_util::h264_aac_tracks(),
+            test_util::sample_refs(&samples),
+            1_700_000_000,
+        )
+        .unwrap();
+        let data = |s: &SampleRef<usize>, buf: &mut [u8]| {
+            buf.copy_from_slice(&samples[s.source].data);
+            Ok(())
+        };
+        let len = whole.len() as u64;
+        for (a, b) in [
+            (0, 10),
+            (5, len),
+            (len - 3, len),
+            (700, 701),
+            (300, len - 100),
+        ] {
+            let mut part = Vec::new();
+            let n = layout.write_range(&mut part, a..b, data).unwrap();
+            assert_eq!(n, b - a);
+            assert_eq!(part, &whole[a as usize..b as usize], "{a}..{b}");
         }
     }
 

@@ -29,16 +29,34 @@ impl Track {
 pub struct Demuxed {
     pub video: Track,
     pub audio: Option<Track>,
+    /// A subtitle stream (a view's caption track): its timing, and its
+    /// buffers' text.
+    pub text: Option<Track>,
+    pub texts: Vec<String>,
 }
 
 /// Demuxes `path` to the end and returns every frame's timing.
 pub fn demux(path: &Path) -> Demuxed {
     gst::init().unwrap();
-    let pipeline = gst::Pipeline::new();
     let src = gst::ElementFactory::make("filesrc")
         .property("location", path.to_str().unwrap())
         .build()
         .unwrap();
+    demux_from(src, &path.display().to_string())
+}
+
+/// Demuxes what arrives on file descriptor `fd` (a pipe) to its end.
+pub fn demux_fd(fd: i32) -> Demuxed {
+    gst::init().unwrap();
+    let src = gst::ElementFactory::make("fdsrc")
+        .property("fd", fd)
+        .build()
+        .unwrap();
+    demux_from(src, &format!("fd {fd}"))
+}
+
+fn demux_from(src: gst::Element, what: &str) -> Demuxed {
+    let pipeline = gst::Pipeline::new();
     let demux = gst::ElementFactory::make("qtdemux").build().unwrap();
     pipeline.add_many([&src, &demux]).unwrap();
     src.link(&demux).unwrap();
@@ -48,7 +66,12 @@ pub fn demux(path: &Path) -> Demuxed {
     demux.connect_pad_added(move |_, pad| {
         let pipeline = weak.upgrade().unwrap();
         let is_video = pad.name().starts_with("video");
+        let is_text = pad.name().starts_with("subtitle");
         let sink = gst_app::AppSink::builder().sync(false).build();
+        // Not waiting for every sink to preroll: qtdemux pushing a pipe
+        // feeds all pads from one thread, which a prerolled sink would
+        // block before the others ever got a buffer.
+        sink.set_property("async", false);
         let out = out2.clone();
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
@@ -62,8 +85,15 @@ pub fn demux(path: &Path) -> Demuxed {
                     );
                     let caps = sample.caps().map(|c| c.to_string()).unwrap_or_default();
                     let mut out = out.lock().unwrap();
+                    if is_text {
+                        let map = b.map_readable().unwrap();
+                        let text = String::from_utf8_lossy(&map).into_owned();
+                        out.texts.push(text);
+                    }
                     let track = if is_video {
                         &mut out.video
+                    } else if is_text {
+                        out.text.get_or_insert_with(Track::default)
                     } else {
                         out.audio.get_or_insert_with(Track::default)
                     };
@@ -85,7 +115,7 @@ pub fn demux(path: &Path) -> Demuxed {
             gst::MessageView::Error(e) => {
                 panic!(
                     "qtdemux could not read {}: {} ({:?})",
-                    path.display(),
+                    what,
                     e.error(),
                     e.debug()
                 )

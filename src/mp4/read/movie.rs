@@ -265,6 +265,7 @@ fn parse_stsd(stsd: &[u8], id: u32, timescale: u32) -> Result<Option<TrackInfo>>
                 }
             };
         }
+        b"tx3g" => info.codec = Codec::Tx3g,
         _ => return Ok(None),
     }
     Ok(Some(info))
