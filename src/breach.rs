@@ -43,6 +43,10 @@ pub enum Detected {
         user: String,
         count: usize,
     },
+    /// Files of complete segments of a camera are gone.
+    FootageMissing { camera: String, paths: Vec<String> },
+    /// Files of complete segments of a camera no longer match their hash.
+    FootageChanged { camera: String, paths: Vec<String> },
 }
 
 impl Detected {
@@ -64,6 +68,26 @@ impl Detected {
                     files.len(),
                     if files.len() == 1 { "y" } else { "ies" },
                     files.join(", ")
+                ),
+            ),
+            Detected::FootageMissing { camera, paths } => (
+                "footage_missing",
+                format!("camera {camera}"),
+                format!(
+                    "{} recorded segment(s) of camera {camera} that the index holds are gone \
+                     from disk, removed outside Custos: {}",
+                    paths.len(),
+                    paths.join(", ")
+                ),
+            ),
+            Detected::FootageChanged { camera, paths } => (
+                "footage_changed",
+                format!("camera {camera}"),
+                format!(
+                    "{} recorded segment(s) of camera {camera} no longer match the hash recorded \
+                     when they were written: {}",
+                    paths.len(),
+                    paths.join(", ")
                 ),
             ),
             Detected::RefusedAccess { uid, user, count } => (

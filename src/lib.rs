@@ -19,6 +19,7 @@ pub mod export;
 pub mod failpoint;
 pub mod index;
 pub mod ingest;
+pub mod integrity;
 pub mod log;
 pub mod metrics;
 pub mod mp4;

@@ -565,3 +565,48 @@ fn a_webhook_without_its_secret_or_off_this_machine_is_refused_at_start() {
         "{err}"
     );
 }
+
+/// Footage the index holds that is gone or changed on disk (removed or
+/// edited outside Custos) opens breach records at the next sweep, which
+/// runs at start and then hourly.
+#[test]
+fn recorded_footage_removed_or_changed_outside_custos_opens_breach_records() {
+    let (_sim, site) = simulated_site(&["cam1"], 2);
+    let daemon = start(&site, "");
+    site.wait_complete("cam1", 3, Duration::from_secs(60));
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    let segs = site.segments("cam1");
+    std::fs::remove_file(site.root().join(&segs[0].path)).unwrap();
+    let changed = site.root().join(&segs[1].path);
+    let mut bytes = std::fs::read(&changed).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&changed, bytes).unwrap();
+    let _daemon = support::daemon::Daemon::start(&site);
+    support::api::wait_socket(&site);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = ctl_as(&site, DPO, &["--json", "breach", "list"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let kinds: Vec<&str> = v["breaches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["kind"].as_str())
+            .collect();
+        if kinds.contains(&"footage_missing") && kinds.contains(&"footage_changed") {
+            let text = v.to_string();
+            assert!(
+                text.contains(&segs[0].path) && text.contains(&segs[1].path),
+                "{v}"
+            );
+            assert!(
+                !text.contains(&segs[2].path),
+                "an intact segment is not named: {v}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no breach records: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -87,6 +87,10 @@ pub const AUDIT_PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// at start).
 pub const AUDIT_VERIFY_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Segments the hourly integrity sweep looks at, and the bytes it hashes.
+pub const SWEEP_FILES: usize = 20_000;
+pub const SWEEP_BYTES: u64 = 512 * 1024 * 1024;
+
 /// How often alerts are looked for and sent.
 pub const ALERT_TICK: Duration = Duration::from_secs(2);
 
@@ -155,6 +159,8 @@ pub struct ApiState {
     alert_busy: std::sync::atomic::AtomicBool,
     /// Set by the first tick, which retries what a previous run left.
     alerts_started: std::sync::atomic::AtomicBool,
+    /// Where the integrity sweep goes on (a segment id).
+    sweep_after: std::sync::atomic::AtomicI64,
 }
 
 impl ApiState {
@@ -199,6 +205,7 @@ impl ApiState {
             alert_watcher: Default::default(),
             alert_busy: Default::default(),
             alerts_started: Default::default(),
+            sweep_after: Default::default(),
         })
     }
 
@@ -332,6 +339,24 @@ impl ApiState {
         if let Err(e) = result {
             tracing::error!(error = %e, detected = ?d, "cannot record a suspected breach");
         }
+    }
+
+    /// One hourly step of the integrity sweep (`crate::integrity`): files
+    /// of recorded segments gone or changed open breach records.
+    pub fn sweep_integrity(&self) -> Result<usize> {
+        use std::sync::atomic::Ordering;
+        let config = self.config();
+        let ix = self.read_index()?;
+        let after = self.sweep_after.load(Ordering::Relaxed);
+        let s = crate::integrity::sweep(&ix, &config, after, SWEEP_FILES, SWEEP_BYTES)?;
+        self.sweep_after.store(s.next_after_id, Ordering::Relaxed);
+        for (camera, paths) in s.missing {
+            self.record_breach(&crate::breach::Detected::FootageMissing { camera, paths });
+        }
+        for (camera, paths) in s.changed {
+            self.record_breach(&crate::breach::Detected::FootageChanged { camera, paths });
+        }
+        Ok(s.checked)
     }
 
     /// Verifies the whole audit chain and keeps the verdict for the metrics

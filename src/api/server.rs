@@ -65,6 +65,9 @@ pub async fn serve(
                     if let Err(e) = state.verify_audit() {
                         tracing::error!(error = %e, "verifying the audit chain");
                     }
+                    if let Err(e) = state.sweep_integrity() {
+                        tracing::error!(error = %e, "checking recorded footage against the index");
+                    }
                 });
             }
             _ = purge.tick() => {

@@ -469,6 +469,21 @@ impl Index {
         self.segments_page(camera, from_us, to_us, None)
     }
 
+    /// Complete segments with an id above `after_id`, by id, at most `limit`
+    /// (the integrity sweep's walk over all footage).
+    pub fn complete_segments_after(&self, after_id: i64, limit: usize) -> Result<Vec<SegmentRow>> {
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segment s JOIN camera c ON c.id = s.camera_id \
+             WHERE s.id > :after AND s.state = 1 ORDER BY s.id LIMIT :limit"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            named_params! {":after": after_id, ":limit": limit as i64},
+            segment_row,
+        )?;
+        collect(rows)
+    }
+
     /// [`Index::segments`], at most `limit` of them (the first by start).
     pub fn segments_page(
         &self,
