@@ -293,10 +293,16 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start(port: u16, dir: &Path) -> SmtpSink {
+        Self::start_with(port, dir, &[])
+    }
+
+    /// With `args` for aiosmtpd (e.g. `--tlscert`, `--tlskey` for STARTTLS).
+    fn start_with(port: u16, dir: &Path, args: &[&str]) -> SmtpSink {
         // Maildir makes new/, cur/ and tmp/ only in a directory it creates.
         assert!(!dir.exists());
         let child = Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(args)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(dir)
             .stdout(std::process::Stdio::null())
@@ -609,4 +615,83 @@ fn recorded_footage_removed_or_changed_outside_custos_opens_breach_records() {
         assert!(Instant::now() < deadline, "no breach records: {v}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A CA and a server certificate for `localhost` signed by it, made with
+/// openssl: (ca.pem, server cert, server key).
+fn make_tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let script = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=Test-CA \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext
+openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext
+"#;
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+/// STARTTLS to a server whose certificate a municipality's own CA signed:
+/// trusted with `smtp_ca_file`, refused without it (the alert waits, with
+/// the reason in the queue). The sink refuses mail before STARTTLS.
+#[test]
+fn alert_mail_goes_over_starttls_to_a_server_signed_by_the_configured_ca() {
+    let tls = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_tls_files(tls.path());
+    let port = free_port();
+    let mail = tempfile::tempdir().unwrap();
+    let sink = SmtpSink::start_with(
+        port,
+        &mail.path().join("box"),
+        &[
+            "--tlscert",
+            cert.to_str().unwrap(),
+            "--tlskey",
+            key.to_str().unwrap(),
+        ],
+    );
+    let config = |ca: Option<&Path>| {
+        let mut c = format!(
+            "\n[alerts]\nsmtp_host = \"localhost\"\nsmtp_port = {port}\nsmtp_tls = \"starttls\"\n\
+             from = \"custos@nvr1.example.lt\"\n"
+        );
+        if let Some(ca) = ca {
+            c.push_str(&format!("smtp_ca_file = {:?}\n", ca.display().to_string()));
+        }
+        c
+    };
+    // Without the CA the server is not trusted: nothing is sent.
+    let (_sim, site) = simulated_site(&["cam1"], 2);
+    let daemon = start(&site, &config(None));
+    assert!(ctl_as(&site, DPO, &["alerts", "test"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: serde_json::Value =
+            serde_json::from_slice(&ctl_as(&site, 0, &["--json", "alerts", "list"]).stdout)
+                .unwrap();
+        if v["alerts"][0]["attempts"].as_u64() >= Some(1) {
+            assert_eq!(v["alerts"][0]["state"], "pending", "{v}");
+            let error = v["alerts"][0]["last_error"].as_str().unwrap().to_ascii_lowercase();
+            assert!(error.contains("certificate") || error.contains("issuer"), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never tried: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(sink.messages().is_empty());
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    // With it, the waiting alert goes at the next start, over STARTTLS.
+    let (_sim2, site2) = simulated_site(&["cam1"], 2);
+    let _daemon = start(&site2, &config(Some(&ca)));
+    assert!(ctl_as(&site2, DPO, &["alerts", "test"]).status.success());
+    sink.wait_for(&site2, "Test alert", Duration::from_secs(30));
 }

@@ -100,10 +100,26 @@ fn send_email(e: &EmailAlerts, row: &AlertRow) -> Result<()> {
     let unreachable = |x: lettre::transport::smtp::Error| {
         Error::unavailable(format!("SMTP {}:{}: {x}", e.host, e.port))
     };
-    let builder = match e.tls {
-        SmtpTls::StartTls => SmtpTransport::starttls_relay(&e.host).map_err(unreachable)?,
-        SmtpTls::Tls => SmtpTransport::relay(&e.host).map_err(unreachable)?,
-        SmtpTls::None => SmtpTransport::builder_dangerous(&e.host),
+    let builder = match (&e.ca_file, e.tls) {
+        (_, SmtpTls::None) => SmtpTransport::builder_dangerous(&e.host),
+        (None, SmtpTls::StartTls) => SmtpTransport::starttls_relay(&e.host).map_err(unreachable)?,
+        (None, SmtpTls::Tls) => SmtpTransport::relay(&e.host).map_err(unreachable)?,
+        (Some(ca), tls) => {
+            use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+            let pem = std::fs::read(ca).map_err(|x| Error::io("cannot read", ca, x))?;
+            let cert = Certificate::from_pem(&pem).map_err(|x| {
+                Error::invalid(format!("{} is not a PEM certificate: {x}", ca.display()))
+            })?;
+            let params = TlsParameters::builder(e.host.clone())
+                .add_root_certificate(cert)
+                .build_rustls()
+                .map_err(unreachable)?;
+            let tls = match tls {
+                SmtpTls::StartTls => Tls::Required(params),
+                _ => Tls::Wrapper(params),
+            };
+            SmtpTransport::builder_dangerous(&e.host).tls(tls)
+        }
     };
     let mut builder = builder.port(e.port).timeout(Some(TIMEOUT));
     if let (Some(user), Some(password)) = (&e.user, &e.password) {

@@ -362,6 +362,9 @@ pub struct EmailAlerts {
     pub from: String,
     /// Default: the DPO's address from `[controller]`.
     pub to: Vec<String>,
+    /// A PEM file of a root certificate to trust besides the usual ones
+    /// (a municipality's own CA).
+    pub ca_file: Option<PathBuf>,
     pub events: Vec<String>,
 }
 

@@ -12,6 +12,7 @@ struct RawAlerts {
     smtp_port: Option<u16>,
     smtp_tls: Option<String>,
     smtp_user: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
     from: Option<String>,
     to: Option<Vec<String>>,
     email_events: Option<Vec<String>>,
@@ -130,7 +131,16 @@ impl Builder<'_, '_> {
                 }
             }
             let events = self.events(&at.key("email_events"), raw.email_events);
+            let ca_file = raw.smtp_ca_file.map(|p| {
+                let key = at.key("smtp_ca_file");
+                let p = self.path_value(&key, &p);
+                if tls == SmtpTls::None {
+                    self.err(&key, "a CA is for TLS; smtp_tls is \"none\"");
+                }
+                p
+            });
             self.alerts.email = Some(EmailAlerts {
+                ca_file,
                 port: raw.smtp_port.unwrap_or(match tls {
                     SmtpTls::StartTls => 587,
                     SmtpTls::Tls => 465,
