@@ -680,8 +680,14 @@ fn alert_mail_goes_over_starttls_to_a_server_signed_by_the_configured_ca() {
                 .unwrap();
         if v["alerts"][0]["attempts"].as_u64() >= Some(1) {
             assert_eq!(v["alerts"][0]["state"], "pending", "{v}");
-            let error = v["alerts"][0]["last_error"].as_str().unwrap().to_ascii_lowercase();
-            assert!(error.contains("certificate") || error.contains("issuer"), "{v}");
+            let error = v["alerts"][0]["last_error"]
+                .as_str()
+                .unwrap()
+                .to_ascii_lowercase();
+            assert!(
+                error.contains("certificate") || error.contains("issuer"),
+                "{v}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "never tried: {v}");

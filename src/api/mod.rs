@@ -29,6 +29,7 @@ pub mod params;
 mod requests;
 pub mod routes;
 mod server;
+mod status;
 mod stream;
 mod view;
 
