@@ -137,9 +137,11 @@ pub(super) fn handle(
             // that is too wide is an answer, not an act.
             requests::check_window(config, from_us, to_us)?;
             draft.intend()?;
-            let row = requests::register(&state.write_index()?, config, &reg, &user, now)?;
+            let index = state.write_index()?;
+            let row = requests::register(&index, config, &reg, &user, now)?;
             draft.set_target(format!("request {}", row.id));
-            Ok(json!({ "timezone": zone(), "request": row }))
+            let st = requests::status(&index, config, &row.id, now)?;
+            Ok(json!({ "timezone": zone(), "request": st }))
         }
         (Action::RequestWrite, ["requests", _, "extend"], Some(id)) => {
             query.only(&[])?;
@@ -156,17 +158,12 @@ pub(super) fn handle(
             )?;
             draft.set_reason(&b.reason);
             draft.intend()?;
-            let r = requests::extend(
-                &state.write_index()?,
-                config,
-                &id,
-                b.months,
-                &b.reason,
-                &b.told,
-                &user,
-                now,
+            let index = state.write_index()?;
+            requests::extend(
+                &index, config, &id, b.months, &b.reason, &b.told, &user, now,
             )?;
-            Ok(json!({ "timezone": zone(), "request": r }))
+            let st = requests::status(&index, config, &id, now)?;
+            Ok(json!({ "timezone": zone(), "request": st }))
         }
         (Action::RequestWrite, ["requests", _, "close"], Some(id)) => {
             query.only(&[])?;
@@ -182,8 +179,10 @@ pub(super) fn handle(
             )?;
             draft.set_reason(b.outcome.as_str());
             draft.intend()?;
-            let r = requests::close(&state.write_index()?, &id, b.outcome, &b.answer, &user, now)?;
-            Ok(json!({ "timezone": zone(), "request": r }))
+            let index = state.write_index()?;
+            requests::close(&index, &id, b.outcome, &b.answer, &user, now)?;
+            let st = requests::status(&index, config, &id, now)?;
+            Ok(json!({ "timezone": zone(), "request": st }))
         }
         (Action::RequestWrite, ["requests", _, "restrict"], Some(id)) => {
             query.only(&[])?;
