@@ -15,6 +15,7 @@ pub mod error;
 pub mod evidence;
 pub mod export;
 pub mod failpoint;
+pub mod inbox;
 pub mod index;
 pub mod ingest;
 pub mod log;

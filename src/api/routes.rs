@@ -429,7 +429,7 @@ fn dispatch(
                 show_time(from, tz),
                 show_time(to, tz)
             );
-            let zone = config.camera(&id).map(|c| c.zone.clone());
+            let zone = config.footage_zone(&id).map(str::to_owned);
             let visible_now = zone.as_deref().is_some_and(|z| caller.may_see_zone(z));
             let reason = query.get("reason").unwrap_or("").trim();
             draft.reason = printable(reason, MAX_REASON_LEN);

@@ -637,6 +637,13 @@ impl Config {
         self.zones.iter().find(|z| z.id == id)
     }
 
+    /// The zone of the footage `id` names: a camera's or a device's.
+    pub fn footage_zone(&self, id: &str) -> Option<&str> {
+        self.camera(id)
+            .map(|c| c.zone.as_str())
+            .or_else(|| self.device(id).map(|d| d.zone.as_str()))
+    }
+
     /// The device with this id.
     pub fn device(&self, id: &str) -> Option<&Device> {
         self.devices.iter().find(|d| d.id == id)

@@ -14,6 +14,7 @@
 
 mod audit;
 mod evidence;
+mod inbox;
 mod metrics;
 mod requests;
 mod retention;
@@ -21,6 +22,7 @@ mod upgrade;
 
 pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
+pub use inbox::{DeviceFileRow, DeviceTimeSource, NewDeviceFile};
 pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{
     CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,

@@ -81,6 +81,8 @@ pub struct Site {
     pub daemon_extra: String,
     /// The umask custosd starts with (default: the test process's).
     pub umask: Option<u32>,
+    /// Sections appended to the config (devices, inboxes).
+    pub extra: String,
 }
 
 impl Site {
@@ -98,6 +100,7 @@ impl Site {
             rtsp_client: "gstreamer",
             daemon_extra: String::new(),
             umask: None,
+            extra: String::new(),
         }
     }
 
@@ -203,6 +206,7 @@ enabled = {enabled}
                 .unwrap();
             t.insert_str(0, &format!("secrets = {:?}\n", path.display().to_string()));
         }
+        t.push_str(&self.extra);
         fs::write(self.config_path(), t).unwrap();
     }
 

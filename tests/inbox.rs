@@ -1,0 +1,395 @@
+//! Device files through the real daemon: MP4 and MOV files made by
+//! GStreamer with known frame counts dropped into inboxes, taken only once
+//! complete, validated, stored unaltered and indexed, quarantined with a
+//! reason when not valid footage, recognised when brought twice, and
+//! consistent after a kill -9 at each step of an ingest.
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use custos::index::{Index, SegmentRow, SegmentState};
+use support::daemon::{Site, files_under};
+
+/// Two hours ago, on the minute: recent enough that retention keeps it.
+fn t0() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    (now - 7200) / 60 * 60
+}
+
+/// `t` (Unix seconds) as `YYYYMMDD_HHMMSS` on a clock in Vilnius.
+fn vilnius_name(t: u64) -> String {
+    jiff::Timestamp::from_second(t as i64)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Vilnius").unwrap())
+        .strftime("%Y%m%d_%H%M%S")
+        .to_string()
+}
+/// Seconds from 1904 to 1970 (the MP4 epoch).
+const MP4_EPOCH: u64 = 2_082_844_800;
+
+/// Makes an H.264 file of `frames` frames at 25 fps with GStreamer's
+/// `mux` (mp4mux or qtmux), then sets its `mvhd` creation time to
+/// `created` (Unix seconds, as the device's civil clock reads; 0: unset).
+fn make_video(path: &Path, frames: u32, mux: &str, created: u64) {
+    let ok = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", &format!("num-buffers={frames}"), "!"])
+        .args([
+            "video/x-raw,format=I420,framerate=25/1,width=160,height=120",
+            "!",
+        ])
+        .args(["x264enc", "key-int-max=25", "!", "h264parse", "!", mux, "!"])
+        .args(["filesink", &format!("location={}", path.display())])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "gst-launch failed for {}", path.display());
+    set_created(path, created);
+}
+
+fn set_created(path: &Path, created: u64) {
+    let mut b = fs::read(path).unwrap();
+    let i = b.windows(4).position(|w| w == b"mvhd").unwrap();
+    let v = if created == 0 { 0 } else { created + MP4_EPOCH };
+    if b[i + 4] == 0 {
+        b[i + 8..i + 12].copy_from_slice(&(v as u32).to_be_bytes());
+    } else {
+        b[i + 8..i + 16].copy_from_slice(&v.to_be_bytes());
+    }
+    fs::write(path, b).unwrap();
+}
+
+/// A site with no cameras, a body camera (UTC clock) and a dash camera
+/// (local-time clock), a dock inbox with a sub-directory per device and a
+/// dash inbox whose file names carry serial and local time.
+fn site() -> Site {
+    let mut site = Site::new(Vec::new());
+    let d = site.dir.path().to_owned();
+    fs::create_dir_all(d.join("dock/bwc-07")).unwrap();
+    fs::create_dir_all(d.join("dash")).unwrap();
+    site.extra = format!(
+        r#"
+[[device]]
+id = "bwc-07"
+name = "Body camera 07"
+zone = "indoor"
+kind = "body"
+serial = "BWC0007"
+assigned_to = "officer 1043"
+registered = "2026-01-01"
+
+[[device]]
+id = "dash-3"
+name = "Vehicle LRA 512"
+zone = "indoor"
+kind = "dash"
+serial = "DC0512"
+assigned_to = "vehicle LRA 512"
+timezone = "Europe/Vilnius"
+
+[[inbox]]
+path = "{d}/dock"
+settle = "1s"
+poll = "200ms"
+quarantine = "{d}/quarantine/dock"
+
+[[inbox]]
+path = "{d}/dash"
+pattern = "{{serial}}_{{YYYYMMDD}}_{{HHMMSS}}.mp4"
+settle = "1s"
+poll = "200ms"
+quarantine = "{d}/quarantine/dash"
+"#,
+        d = d.display()
+    );
+    site
+}
+
+fn dir(site: &Site, rel: &str) -> PathBuf {
+    site.dir.path().join(rel)
+}
+
+fn segments(site: &Site, device: &str) -> Vec<SegmentRow> {
+    if !site.index_path().exists() {
+        return Vec::new();
+    }
+    match Index::open_read_only(&site.index_path()) {
+        Ok(ix) => ix.segments(device, 0, i64::MAX).unwrap(),
+        Err(e) => {
+            eprintln!("index: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn wait_for(what: &str, site: &Site, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} not within {timeout:?}; log:\n{}",
+            site.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn complete(site: &Site, device: &str) -> Vec<SegmentRow> {
+    segments(site, device)
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .collect()
+}
+
+/// Drops `src` into the inbox as `rel` the way a copy tool does: written
+/// under a hidden name, then renamed in.
+fn rename_in(site: &Site, src: &Path, rel: &str) {
+    let dest = dir(site, rel);
+    let tmp = dest.with_file_name(format!(
+        ".{}.tmp",
+        dest.file_name().unwrap().to_string_lossy()
+    ));
+    fs::copy(src, &tmp).unwrap();
+    fs::rename(&tmp, &dest).unwrap();
+}
+
+/// Every complete row's file matches its hash and size, no row is left
+/// unfinished, every file under the root (staging aside) has a row, and
+/// the staging directory is empty.
+fn assert_consistent(site: &Site, devices: &[&str]) {
+    let ix = Index::open_read_only(&site.index_path()).unwrap();
+    let mut indexed = std::collections::BTreeSet::new();
+    for d in devices {
+        for s in ix.segments(d, 0, i64::MAX).unwrap() {
+            assert_eq!(s.state, SegmentState::Complete, "unfinished row {s:?}");
+            let path = site.root().join(&s.path);
+            let (bytes, sha) = custos::storage::hash_file(&path).unwrap();
+            assert_eq!((Some(bytes), Some(sha)), (s.bytes, s.sha256), "{}", s.path);
+            indexed.insert(path);
+        }
+    }
+    for f in files_under(&site.root()) {
+        assert!(indexed.contains(&f), "file without a row: {}", f.display());
+    }
+    let staging = site.root().join(custos::inbox::STAGING_DIR);
+    assert_eq!(
+        fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0),
+        0,
+        "staging not empty"
+    );
+}
+
+fn reason_of(site: &Site, rel: &str) -> String {
+    fs::read_to_string(dir(site, &format!("{rel}{}", custos::inbox::REASON_SUFFIX)))
+        .unwrap_or_else(|e| panic!("no reason file for {rel}: {e}; log:\n{}", site.log()))
+}
+
+#[test]
+fn device_files_are_taken_validated_stored_and_quarantined() {
+    let site = site();
+    let t0 = t0();
+    let work = tempfile::tempdir().unwrap();
+    let w = |n: &str| work.path().join(n);
+    make_video(&w("a.mp4"), 50, "mp4mux", t0);
+    make_video(&w("b.mov"), 30, "qtmux", t0 + 60);
+    // Dash camera: no creation time; the name carries Vilnius local time.
+    make_video(&w("dash.mp4"), 25, "mp4mux", 0);
+    // A corrupt file: cut in the middle.
+    let whole = fs::read(w("a.mp4")).unwrap();
+    fs::write(w("cut.mp4"), &whole[..whole.len() / 2]).unwrap();
+    fs::write(w("notes.txt"), "not a video\n").unwrap();
+
+    let daemon = site.start();
+    rename_in(&site, &w("a.mp4"), "dock/bwc-07/A0001.MP4");
+    rename_in(&site, &w("b.mov"), "dock/bwc-07/A0002.MOV");
+    let dash_name = format!("DC0512_{}.mp4", vilnius_name(t0));
+    rename_in(&site, &w("dash.mp4"), &format!("dash/{dash_name}"));
+    rename_in(&site, &w("cut.mp4"), "dock/bwc-07/A0003.MP4");
+    rename_in(&site, &w("notes.txt"), "dock/bwc-07/notes.txt");
+    rename_in(&site, &w("a.mp4"), "dock/unknown.mp4");
+
+    // A slow writer: a file growing for 4 s (settle is 1 s, pauses 0.5 s).
+    make_video(&w("slow.mp4"), 40, "mp4mux", t0 + 120);
+    let slow = fs::read(w("slow.mp4")).unwrap();
+    {
+        let mut f = fs::File::create(dir(&site, "dock/bwc-07/A0004.MP4")).unwrap();
+        for chunk in slow.chunks(slow.len() / 8 + 1) {
+            f.write_all(chunk).unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    wait_for(
+        "four body-camera files stored",
+        &site,
+        Duration::from_secs(30),
+        || complete(&site, "bwc-07").len() == 3 && complete(&site, "dash-3").len() == 1,
+    );
+    wait_for(
+        "the bad files quarantined",
+        &site,
+        Duration::from_secs(20),
+        || {
+            dir(&site, "quarantine/dock/unknown.mp4").exists()
+                && dir(&site, "quarantine/dock/bwc-07/notes.txt").exists()
+                && dir(&site, "quarantine/dock/bwc-07/A0003.MP4").exists()
+        },
+    );
+
+    let body = complete(&site, "bwc-07");
+    // Stored unaltered, at the mvhd time (UTC clock), with frames counted.
+    assert_eq!(body[0].start_us, t0 as i64 * 1_000_000);
+    assert_eq!(body[0].frames, Some(50));
+    assert_eq!(body[0].end_us, Some(t0 as i64 * 1_000_000 + 2_000_000));
+    assert_eq!(fs::read(site.root().join(&body[0].path)).unwrap(), whole);
+    let day = jiff::Timestamp::from_second(t0 as i64)
+        .unwrap()
+        .strftime("%Y-%m-%d");
+    assert!(
+        body[0].path.starts_with(&format!("indoor/bwc-07/{day}/")),
+        "{}",
+        body[0].path
+    );
+    assert_eq!(body[1].frames, Some(30), "the MOV file");
+    // The slow file was taken whole, never early.
+    assert_eq!(body[2].frames, Some(40));
+    assert_eq!(fs::read(site.root().join(&body[2].path)).unwrap(), slow);
+    assert!(
+        !site.log().contains("A0004.MP4 (")
+            || !dir(&site, "quarantine/dock/bwc-07/A0004.MP4").exists()
+    );
+    // The dash camera's local time, placed at the right UTC time.
+    let dash = complete(&site, "dash-3");
+    assert_eq!(
+        dash[0].start_us,
+        t0 as i64 * 1_000_000,
+        "the name's Vilnius time, in UTC"
+    );
+    // The inboxes are empty, the reasons say what is wrong.
+    assert!(files_under(&dir(&site, "dock")).is_empty());
+    assert!(files_under(&dir(&site, "dash")).is_empty());
+    let notes = reason_of(&site, "quarantine/dock/bwc-07/notes.txt");
+    assert!(notes.contains("not an MP4/MOV file"), "{notes}");
+    assert!(
+        reason_of(&site, "quarantine/dock/bwc-07/A0003.MP4").contains("no complete movie header"),
+        "{}",
+        reason_of(&site, "quarantine/dock/bwc-07/A0003.MP4")
+    );
+    assert!(reason_of(&site, "quarantine/dock/unknown.mp4").contains("sub-directory"));
+    // The quarantined files are kept byte for byte.
+    assert_eq!(
+        fs::read(dir(&site, "quarantine/dock/unknown.mp4")).unwrap(),
+        whole
+    );
+
+    // The same file again: recognised, not stored twice, gone from the inbox.
+    rename_in(&site, &w("a.mp4"), "dock/bwc-07/COPY.MP4");
+    wait_for(
+        "the duplicate recognised",
+        &site,
+        Duration::from_secs(20),
+        || !dir(&site, "dock/bwc-07/COPY.MP4").exists(),
+    );
+    assert_eq!(complete(&site, "bwc-07").len(), 3);
+
+    // Files waiting while the daemon was stopped are taken at start.
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    make_video(&w("later.mp4"), 25, "mp4mux", t0 + 600);
+    rename_in(&site, &w("later.mp4"), "dock/bwc-07/A0005.MP4");
+    let daemon = site.start();
+    wait_for(
+        "the waiting file taken at start",
+        &site,
+        Duration::from_secs(20),
+        || complete(&site, "bwc-07").len() == 4,
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    assert_consistent(&site, &["bwc-07", "dash-3"]);
+
+    // Chain of custody: each ingest, duplicate and quarantine is audited
+    // with the device, the file, its hash and its owner.
+    let ix = Index::open_read_only(&site.index_path()).unwrap();
+    let audit = ix.audit_all().unwrap();
+    let ingests: Vec<_> = audit
+        .iter()
+        .filter(|e| e.record.action == "inbox.ingest")
+        .collect();
+    assert_eq!(ingests.len(), 5, "{audit:#?}");
+    let sha = hex::encode(body[0].sha256.unwrap());
+    assert!(ingests.iter().any(
+        |e| e.record.target.contains("device bwc-07: bwc-07/A0001.MP4")
+            && e.record.target.contains(&sha)
+            && e.record.target.contains("owner uid 0")
+    ));
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.record.action == "inbox.duplicate")
+            .count(),
+        1
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.record.action == "inbox.quarantine")
+            .count(),
+        3
+    );
+    let recent = ix.recent_device_files(10).unwrap();
+    assert_eq!(recent.len(), 5);
+    let dash_row = recent.iter().find(|r| r.device == "dash-3").unwrap();
+    assert_eq!(
+        dash_row.time_source,
+        custos::index::DeviceTimeSource::FileName
+    );
+    assert_eq!(dash_row.original_name, dash_name);
+    drop(ix);
+
+    // Device footage is footage: a hold copies it and the copy verifies.
+    let config = custos::config::Config::load(&site.config_path()).unwrap();
+    let index = custos::index::SharedIndex::new(Index::open(&site.index_path()).unwrap());
+    let now = t0 as i64 * 1_000_000 + 3_600_000_000;
+    custos::evidence::create_case(
+        &index,
+        &config,
+        &custos::evidence::CaseRequest {
+            id: "2026-0077".into(),
+            title: "Incident in the street".into(),
+            authority: "Police".into(),
+            authority_ref: "PD-7".into(),
+            legal_basis: "GDPR Art. 6(1)(c)".into(),
+            review_days: None,
+        },
+        "officer",
+        now,
+    )
+    .unwrap();
+    let report = custos::evidence::add_hold(
+        &index,
+        &config,
+        &custos::retention::Leases::new(),
+        &custos::evidence::HoldRequest {
+            case_id: "2026-0077".into(),
+            camera: "bwc-07".into(),
+            from_us: t0 as i64 * 1_000_000,
+            to_us: t0 as i64 * 1_000_000 + 1_000_000,
+        },
+        now,
+    )
+    .unwrap();
+    assert_eq!(report.copies.len(), 1, "{report:#?}");
+    assert_eq!(report.copies[0].sha256, body[0].sha256.unwrap());
+    assert!(
+        custos::evidence::verify_copies(&index, &config, "2026-0077")
+            .unwrap()
+            .is_empty()
+    );
+}
