@@ -393,3 +393,96 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
             .is_empty()
     );
 }
+
+/// kill -9 (an abort at a failpoint) at one step of an ingest; after the
+/// restart the file is stored and indexed once, and the inbox is empty.
+fn crash_at(failpoint: &str) {
+    let site = site();
+    let t0 = t0();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.mp4");
+    make_video(&src, 25, "mp4mux", t0);
+    site.write_config();
+    let mut daemon = support::daemon::Daemon::start_with_failpoint(&site, Some(failpoint));
+    rename_in(&site, &src, "dock/bwc-07/A0001.MP4");
+    let status = daemon.wait(Duration::from_secs(30));
+    assert!(
+        !status.success(),
+        "custosd did not stop at {failpoint}; log:\n{}",
+        site.log()
+    );
+    assert!(
+        site.log()
+            .contains(&format!("failpoint {failpoint} reached"))
+    );
+    // Either the inbox file or the stored one (or both, until the restart).
+    let inbox_file = dir(&site, "dock/bwc-07/A0001.MP4");
+    let stored = complete(&site, "bwc-07");
+    assert!(
+        inbox_file.exists() || stored.len() == 1,
+        "neither after {failpoint}"
+    );
+
+    let daemon = site.start();
+    wait_for(
+        "the file stored after the restart",
+        &site,
+        Duration::from_secs(30),
+        || !inbox_file.exists() && complete(&site, "bwc-07").len() == 1,
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    assert_consistent(&site, &["bwc-07"]);
+    let stored = complete(&site, "bwc-07");
+    assert_eq!(
+        fs::read(site.root().join(&stored[0].path)).unwrap(),
+        fs::read(&src).unwrap()
+    );
+    let ix = Index::open_read_only(&site.index_path()).unwrap();
+    let files = ix.recent_device_files(10).unwrap();
+    assert_eq!(files.len(), 1, "{files:#?}");
+    assert_eq!(Some(files[0].sha256), stored[0].sha256);
+}
+
+#[test]
+fn kill_after_the_copy_leaves_the_inbox_file() {
+    crash_at("inbox-after-copy");
+}
+
+#[test]
+fn kill_after_the_rows_leaves_the_inbox_file_and_recovery_drops_the_rows() {
+    crash_at("inbox-after-row");
+}
+
+#[test]
+fn kill_after_the_rename_is_completed_by_recovery() {
+    crash_at("inbox-after-rename");
+}
+
+#[test]
+fn kill_before_the_inbox_file_is_removed_leaves_a_duplicate_that_goes() {
+    crash_at("inbox-after-complete");
+}
+
+#[test]
+fn a_burst_of_200_files_is_taken_whole() {
+    let site = site();
+    let t0 = t0();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.mp4");
+    make_video(&src, 10, "mp4mux", t0);
+    let daemon = site.start();
+    for i in 0..200u64 {
+        let p = work.path().join(format!("f{i}.mp4"));
+        fs::copy(&src, &p).unwrap();
+        set_created(&p, t0 - 7200 + i * 10);
+        rename_in(&site, &p, &format!("dock/bwc-07/F{i:04}.MP4"));
+    }
+    wait_for("200 files stored", &site, Duration::from_secs(120), || {
+        complete(&site, "bwc-07").len() == 200
+    });
+    assert!(files_under(&dir(&site, "dock")).is_empty());
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    assert_consistent(&site, &["bwc-07"]);
+    let segs = complete(&site, "bwc-07");
+    assert!(segs.iter().all(|s| s.frames == Some(10)));
+}
