@@ -437,6 +437,9 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
         );
     }
     let inbox_status = Arc::new(crate::inbox::InboxStatus::default());
+    if let Some(api) = &api {
+        let _ = api.state.inbox.set(inbox_status.clone());
+    }
     let mut inboxes = start_inboxes(&recorder, api.as_ref(), &inbox_status);
     // The index is open, the pipelines are started and the socket is bound
     // (or the API failed, which must not hold up recording).

@@ -149,6 +149,12 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             ],
             vec![EVIDENCE],
         ),
+        // Device-file inboxes: names, owners and reasons, no footage.
+        (
+            "inbox.status",
+            vec!["inbox", "status"],
+            vec![0, OPERATOR, ADMIN],
+        ),
     ]
 }
 

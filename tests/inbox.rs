@@ -486,3 +486,91 @@ fn a_burst_of_200_files_is_taken_whole() {
     let segs = complete(&site, "bwc-07");
     assert!(segs.iter().all(|s| s.frames == Some(10)));
 }
+
+#[test]
+fn inbox_status_and_retry_through_custosctl_after_a_reload() {
+    use support::api::{ADMIN, DPO, OPERATOR, VIEWER, ctl_as};
+    let site = site();
+    let t0 = t0();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.mp4");
+    make_video(&src, 25, "mp4mux", t0);
+    let daemon = support::api::start(&site, "");
+    fs::create_dir_all(dir(&site, "dock/bwc-08")).unwrap();
+    rename_in(&site, &src, "dock/bwc-08/B0001.MP4");
+    wait_for(
+        "the file of an unknown device quarantined",
+        &site,
+        Duration::from_secs(20),
+        || dir(&site, "quarantine/dock/bwc-08/B0001.MP4").exists(),
+    );
+    let status = |uid: u32| {
+        let out = ctl_as(&site, uid, &["--json", "inbox", "status"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = status(OPERATOR);
+    assert_eq!(v["quarantined"][0]["file"], "bwc-08/B0001.MP4", "{v:#}");
+    let reason = v["quarantined"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no [[device]] has id \"bwc-08\""),
+        "{reason}"
+    );
+    assert_eq!(
+        ctl_as(&site, VIEWER, &["inbox", "status"]).status.code(),
+        Some(4)
+    );
+    let table = ctl_as(&site, ADMIN, &["inbox", "status"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("1 quarantined"));
+    let metrics =
+        String::from_utf8_lossy(&ctl_as(&site, OPERATOR, &["metrics"]).stdout).into_owned();
+    assert!(
+        metrics.contains("custos_inbox_quarantined_files 1"),
+        "{metrics}"
+    );
+
+    // The device is added and the config reloaded; the file is taken back.
+    let mut text = fs::read_to_string(site.config_path()).unwrap();
+    text.push_str(
+        "\n[[device]]\nid = \"bwc-08\"\nname = \"Body camera 08\"\nzone = \"indoor\"\nkind = \"body\"\n\
+         serial = \"BWC0008\"\nassigned_to = \"officer 1044\"\n",
+    );
+    fs::write(site.config_path(), text).unwrap();
+    assert!(ctl_as(&site, 0, &["reload"]).status.success());
+    let refused = ctl_as(&site, DPO, &["inbox", "retry", "bwc-08/B0001.MP4"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let out = ctl_as(&site, OPERATOR, &["inbox", "retry", "bwc-08/B0001.MP4"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        "the retried file stored",
+        &site,
+        Duration::from_secs(20),
+        || complete(&site, "bwc-08").len() == 1,
+    );
+    let v = status(OPERATOR);
+    assert_eq!(v["quarantined"].as_array().unwrap().len(), 0, "{v:#}");
+    assert_eq!(v["recent"][0]["device"], "bwc-08");
+    assert_eq!(v["recent"][0]["original_name"], "bwc-08/B0001.MP4");
+    let bad = ctl_as(&site, OPERATOR, &["inbox", "retry", "../etc/passwd"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    assert_consistent(&site, &["bwc-07", "bwc-08"]);
+}

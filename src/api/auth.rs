@@ -177,10 +177,12 @@ pub enum Action {
     RequestWrite,
     RequestErase,
     Compliance,
+    InboxStatus,
+    InboxRetry,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -202,6 +204,8 @@ impl Action {
         Action::RequestWrite,
         Action::RequestErase,
         Action::Compliance,
+        Action::InboxStatus,
+        Action::InboxRetry,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -244,6 +248,10 @@ impl Action {
             Action::RequestRead | Action::RequestWrite | Action::RequestErase => &[Dpo],
             // The report for an auditor gathers the above: the DPO's to give.
             Action::Compliance => &[Dpo],
+            // Device files waiting, set aside or taken: names, owners and
+            // reasons, no footage; keeping the inboxes flowing is the
+            // operator's job, like camera health.
+            Action::InboxStatus | Action::InboxRetry => &[Operator, Admin],
         }
     }
 
@@ -271,6 +279,8 @@ impl Action {
             Action::RequestWrite => "requests.write",
             Action::RequestErase => "requests.erase",
             Action::Compliance => "compliance.report",
+            Action::InboxStatus => "inbox.status",
+            Action::InboxRetry => "inbox.retry",
         }
     }
 
@@ -300,6 +310,8 @@ impl Action {
             }
             Action::RequestErase => "erasing footage for a data-subject request",
             Action::Compliance => "reading the compliance report",
+            Action::InboxStatus => "reading the inboxes' status",
+            Action::InboxRetry => "taking a quarantined inbox file back",
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod auth;
 pub mod client;
 pub mod errors;
 mod evidence;
+mod inbox;
 pub mod params;
 mod requests;
 pub mod routes;
@@ -135,6 +136,8 @@ pub struct ApiState {
     pub unreadable_at_start: std::sync::atomic::AtomicUsize,
     /// Turns for long requests ([`routes::is_long`]).
     long_work: Arc<Semaphore>,
+    /// The inboxes' counters and pending files, once the daemon runs them.
+    pub inbox: std::sync::OnceLock<Arc<crate::inbox::InboxStatus>>,
 }
 
 impl ApiState {
@@ -173,6 +176,7 @@ impl ApiState {
             requests: Default::default(),
             control: Default::default(),
             long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
+            inbox: std::sync::OnceLock::new(),
             unreadable_at_start: Default::default(),
         })
     }
@@ -229,7 +233,7 @@ impl ApiState {
     /// The Prometheus text, from this daemon's parts.
     pub fn render_metrics(&self) -> Result<String> {
         let config = self.config();
-        crate::metrics::render(&crate::metrics::Sources {
+        let mut text = crate::metrics::render(&crate::metrics::Sources {
             config: &config,
             now_us: self.clocks.realtime(),
             index: self.read_index()?,
@@ -242,7 +246,9 @@ impl ApiState {
             unreadable_at_start: self
                 .unreadable_at_start
                 .load(std::sync::atomic::Ordering::Relaxed),
-        })
+        })?;
+        text.push_str(&inbox::metrics(self, &config)?);
+        Ok(text)
     }
 
     pub(crate) fn read_index(&self) -> Result<Index> {

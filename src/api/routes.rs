@@ -298,6 +298,8 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
             "extend" | "close" | "restrict" | "objection" | "rectify",
         ]
         | ["requests", _, "restrictions", _, "lift"] => (Action::RequestWrite, None),
+        ["inbox"] => (Action::InboxStatus, None),
+        ["inbox", "retry"] => (Action::InboxRetry, None),
         _ => return None,
     })
 }
@@ -355,6 +357,7 @@ fn dispatch(
             | Action::Export
             | Action::RequestWrite
             | Action::RequestErase
+            | Action::InboxRetry
     ) {
         Method::POST
     } else {
@@ -579,6 +582,10 @@ fn dispatch(
         Action::Compliance => {
             query.only(&[])?;
             Done::ok(super::requests::compliance(state, config, now)?)
+        }
+        Action::InboxStatus | Action::InboxRetry => {
+            let r = super::inbox::handle(state, config, action, &query, req.body, draft);
+            Done::ok(r?)
         }
         Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
             let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);

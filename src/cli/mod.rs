@@ -22,6 +22,7 @@ pub mod args;
 mod audit;
 mod evidence;
 mod export;
+mod inbox;
 mod notice;
 mod recordings;
 mod requests;
@@ -52,6 +53,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         _ => {}
     }
     let client = Client::new(&socket(&cli)?);
+    if let Command::Inbox { what } = &cli.command {
+        return inbox::run(&cli, &client, what);
+    }
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
     }
@@ -280,6 +284,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Verify { .. }
         | Command::Export { .. }
         | Command::Request { .. }
+        | Command::Inbox { .. }
         | Command::Compliance { .. }
         | Command::Key { .. } => {
             unreachable!("handled above, without a client")
