@@ -564,6 +564,42 @@ fn inbox_status_and_retry_through_custosctl_after_a_reload() {
     assert_eq!(v["quarantined"].as_array().unwrap().len(), 0, "{v:#}");
     assert_eq!(v["recent"][0]["device"], "bwc-08");
     assert_eq!(v["recent"][0]["original_name"], "bwc-08/B0001.MP4");
+    // Device footage is exported like a camera's, and the package verifies.
+    use support::api::EVIDENCE;
+    let exports = tempfile::tempdir().unwrap();
+    fs::set_permissions(
+        exports.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let out_dir = exports.path().join("pkg");
+    let at = |t: u64| jiff::Timestamp::from_second(t as i64).unwrap().to_string();
+    let (from, to) = (at(t0), at(t0 + 1));
+    let o = ctl_as(
+        &site,
+        EVIDENCE,
+        &[
+            "export",
+            "--camera",
+            "bwc-08",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--recipient",
+            "police",
+            "--reason",
+            "incident 7",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ctl_as(&site, EVIDENCE, &["verify", out_dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let manifest = fs::read_to_string(out_dir.join("manifest.json")).unwrap_or_default();
+    assert!(manifest.contains("serial BWC0008"), "{manifest}");
+
     let bad = ctl_as(&site, OPERATOR, &["inbox", "retry", "../etc/passwd"]);
     assert_eq!(
         bad.status.code(),

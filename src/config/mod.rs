@@ -505,6 +505,16 @@ impl DeviceKind {
     }
 }
 
+/// Whose footage it is: a camera or a device, by [`Config::footage_source`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FootageSource {
+    pub id: String,
+    pub name: String,
+    pub zone: String,
+    /// A camera's `area`; for a device, its kind, serial and assignment.
+    pub area: String,
+}
+
 /// `[[device]]`: a mobile camera whose footage arrives as files in an
 /// inbox. Its id shares the camera ids' namespace (its footage is indexed
 /// like a camera's), so no camera may have the same id.
@@ -635,6 +645,30 @@ impl Config {
     /// The zone with this id.
     pub fn zone(&self, id: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.id == id)
+    }
+
+    /// The camera or device whose footage `id` names, as export manifests
+    /// describe it.
+    pub fn footage_source(&self, id: &str) -> Option<FootageSource> {
+        if let Some(c) = self.camera(id) {
+            return Some(FootageSource {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                zone: c.zone.clone(),
+                area: c.area.clone(),
+            });
+        }
+        self.device(id).map(|d| FootageSource {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            zone: d.zone.clone(),
+            area: format!(
+                "{} camera, serial {}, assigned to {}",
+                d.kind.as_str(),
+                d.serial,
+                d.assigned_to
+            ),
+        })
     }
 
     /// The zone of the footage `id` names: a camera's or a device's.
