@@ -70,6 +70,10 @@ fn set_created(path: &Path, created: u64) {
 /// (local-time clock), a dock inbox with a sub-directory per device and a
 /// dash inbox whose file names carry serial and local time.
 fn site() -> Site {
+    site_polled_every("200ms")
+}
+
+fn site_polled_every(poll: &str) -> Site {
     let mut site = Site::new(Vec::new());
     let d = site.dir.path().to_owned();
     fs::create_dir_all(d.join("dock/bwc-07")).unwrap();
@@ -97,7 +101,7 @@ timezone = "Europe/Vilnius"
 [[inbox]]
 path = "{d}/dock"
 settle = "1s"
-poll = "200ms"
+poll = "{poll}"
 quarantine = "{d}/quarantine/dock"
 
 [[inbox]]
@@ -107,7 +111,8 @@ settle = "1s"
 poll = "200ms"
 quarantine = "{d}/quarantine/dash"
 "#,
-        d = d.display()
+        d = d.display(),
+        poll = poll
     );
     site
 }
@@ -609,4 +614,34 @@ fn inbox_status_and_retry_through_custosctl_after_a_reload() {
     );
     assert!(daemon.terminate(Duration::from_secs(20)).success());
     assert_consistent(&site, &["bwc-07", "bwc-08"]);
+}
+
+#[test]
+fn change_events_wake_the_inbox_between_polls() {
+    // Polled once an hour: only a change event (and the settle time after
+    // it) can have the file taken within seconds.
+    let site = site_polled_every("1h");
+    let t0 = t0();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.mp4");
+    make_video(&src, 25, "mp4mux", t0);
+    let daemon = site.start();
+    // The first scan, at start, has found the inbox empty.
+    wait_for("the daemon up", &site, Duration::from_secs(20), || {
+        site.log().contains("admin API listening")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    rename_in(&site, &src, "dock/bwc-07/A0001.MP4");
+    let t = Instant::now();
+    wait_for(
+        "the file taken after its event",
+        &site,
+        Duration::from_secs(15),
+        || complete(&site, "bwc-07").len() == 1,
+    );
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "taken before its settle time"
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
 }

@@ -19,9 +19,11 @@
 //! - Every ingest, duplicate and quarantine is audited before it acts; if
 //!   the entry cannot be written the file stays where it is.
 //!
-//! One thread scans every inbox in full at its poll interval; a scan is
-//! also what sees a file on a network or removable file system, which send
-//! no change events, so nothing depends on events arriving.
+//! One thread scans every inbox in full at its poll interval, when a
+//! waiting file's settle time is up, and soon after a change event
+//! (`notify`: inotify). Events only make it sooner: a network or removable
+//! file system sends none, and events can be lost, so a full scan at start
+//! and at every poll is what finds every file.
 
 mod scan;
 mod store;
@@ -211,9 +213,22 @@ pub fn recover_row(index: &SharedIndex, row: &SegmentRow, path: &Path) -> Result
     store::recover(index, row, path, &file.sha256).map(Some)
 }
 
+/// What wakes the inbox thread: a stop, or a change event.
+#[derive(Debug, Default)]
+struct Wake {
+    stop: bool,
+    changed: bool,
+}
+
+type Signal = Arc<(Mutex<Wake>, Condvar)>;
+
+/// Change events only wake the thread early; a burst of them is taken in
+/// one scan this long after the first.
+const COALESCE: Duration = Duration::from_millis(50);
+
 /// The inbox thread.
 pub struct Watcher {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    stop: Signal,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -227,7 +242,7 @@ impl Watcher {
         audit: AuditSink,
         status: Arc<InboxStatus>,
     ) -> Watcher {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let stop: Signal = Arc::new((Mutex::new(Wake::default()), Condvar::new()));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("inbox".into())
@@ -259,7 +274,7 @@ impl Watcher {
 
     fn signal(&self) {
         let (lock, cv) = &*self.stop;
-        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
         cv.notify_all();
     }
 }
@@ -279,6 +294,8 @@ struct Seen {
     mtime_ns: i128,
     /// Since when it has looked like this.
     since: Instant,
+    /// Its inbox's settle time.
+    settle: Duration,
     seen_us: i64,
 }
 
@@ -301,7 +318,7 @@ enum Taken {
 }
 
 impl Worker {
-    fn run(&mut self, stop: &(Mutex<bool>, Condvar)) {
+    fn run(&mut self, stop: &Signal) {
         let mut roots: Vec<PathBuf> = Vec::new();
         for d in &self.config.devices {
             if let Some(z) = self.config.zone(&d.zone)
@@ -328,32 +345,77 @@ impl Worker {
             .map(|i| i.poll)
             .min()
             .unwrap_or(Duration::from_secs(5));
+        let _watch = self.watch(stop);
         let mut next: Vec<Instant> = vec![Instant::now(); self.config.inboxes.len()];
+        let mut changed = false;
         loop {
+            if changed {
+                std::thread::sleep(COALESCE);
+            }
             let now = self.clocks.monotonic();
             for (i, due) in next.iter_mut().enumerate() {
                 if stopped(stop) {
                     return;
                 }
-                if now >= *due {
+                if changed || now >= *due {
                     let inbox = self.config.inboxes[i].clone();
                     self.scan(&inbox, stop);
                     *due = now + inbox.poll;
                 }
             }
             self.publish_pending();
-            let (lock, cv) = stop;
-            let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-            if *guard {
+            // Wake for the next poll, or as soon as a waiting file has
+            // been unchanged for its settle time.
+            let now = self.clocks.monotonic();
+            let wake_at = self
+                .seen
+                .values()
+                .map(|s| s.since + s.settle)
+                .chain(next.iter().copied())
+                .min()
+                .unwrap_or(now + tick);
+            let wait = wake_at.saturating_duration_since(now).clamp(COALESCE, tick);
+            let (lock, cv) = &**stop;
+            let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            if !guard.stop && !guard.changed {
+                guard = cv
+                    .wait_timeout(guard, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            if guard.stop {
                 return;
             }
-            let (guard, _) = cv
-                .wait_timeout(guard, tick)
-                .unwrap_or_else(|p| p.into_inner());
-            if *guard {
-                return;
+            changed = std::mem::take(&mut guard.changed);
+        }
+    }
+
+    /// Change events of every inbox wake the thread early. Without them
+    /// (a file system that sends none, or no inotify watches left) the
+    /// polls still see everything.
+    fn watch(&self, signal: &Signal) -> Option<notify::RecommendedWatcher> {
+        use notify::Watcher as _;
+        let signal = signal.clone();
+        let mut w = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            if ev.is_ok() {
+                let (lock, cv) = &*signal;
+                lock.lock().unwrap_or_else(|p| p.into_inner()).changed = true;
+                cv.notify_all();
+            }
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "no change events for the inboxes; they are polled only");
+                return None;
+            }
+        };
+        for inbox in &self.config.inboxes {
+            if let Err(e) = w.watch(&inbox.path, notify::RecursiveMode::Recursive) {
+                tracing::warn!(inbox = %inbox.path.display(), error = %e,
+                    "no change events for this inbox; it is polled every {:?}", inbox.poll);
             }
         }
+        Some(w)
     }
 
     fn publish_pending(&self) {
@@ -385,7 +447,7 @@ impl Worker {
             .unwrap_or_else(|p| p.into_inner()) = p;
     }
 
-    fn scan(&mut self, inbox: &Inbox, stop: &(Mutex<bool>, Condvar)) {
+    fn scan(&mut self, inbox: &Inbox, stop: &Signal) {
         let found = match scan::list(inbox) {
             Ok(f) => f,
             Err(e) => {
@@ -419,6 +481,7 @@ impl Worker {
                             size: f.size,
                             mtime_ns: f.mtime_ns,
                             since: now,
+                            settle: inbox.settle,
                             seen_us: now_us,
                         },
                     );
@@ -657,8 +720,8 @@ impl Worker {
     }
 }
 
-fn stopped(stop: &(Mutex<bool>, Condvar)) -> bool {
-    *stop.0.lock().unwrap_or_else(|p| p.into_inner())
+fn stopped(stop: &Signal) -> bool {
+    stop.0.lock().unwrap_or_else(|p| p.into_inner()).stop
 }
 
 fn remove_inbox_file(path: &Path) -> Result<()> {
