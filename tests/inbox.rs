@@ -54,6 +54,43 @@ fn make_video(path: &Path, frames: u32, mux: &str, created: u64) {
     set_created(path, created);
 }
 
+/// Makes an H.265 + AAC file of `frames` video frames at 25 fps (mp4mux),
+/// with its creation time set as [`make_video`] does.
+fn make_h265_aac(path: &Path, frames: u32, created: u64) {
+    let ok = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", &format!("num-buffers={frames}"), "!"])
+        .args([
+            "video/x-raw,format=I420,framerate=25/1,width=160,height=120",
+            "!",
+        ])
+        .args([
+            "x265enc",
+            "key-int-max=25",
+            "!",
+            "h265parse",
+            "!",
+            "mp4mux",
+            "name=m",
+            "!",
+        ])
+        .args(["filesink", &format!("location={}", path.display())])
+        .args([
+            "audiotestsrc",
+            "num-buffers=20",
+            "!",
+            "audioconvert",
+            "!",
+            "voaacenc",
+            "!",
+        ])
+        .args(["aacparse", "!", "m."])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "gst-launch failed for {}", path.display());
+    set_created(path, created);
+}
+
 fn set_created(path: &Path, created: u64) {
     let mut b = fs::read(path).unwrap();
     let i = b.windows(4).position(|w| w == b"mvhd").unwrap();
@@ -204,6 +241,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     let w = |n: &str| work.path().join(n);
     make_video(&w("a.mp4"), 50, "mp4mux", t0);
     make_video(&w("b.mov"), 30, "qtmux", t0 + 60);
+    make_h265_aac(&w("c.mp4"), 25, t0 + 180);
     // Dash camera: no creation time; the name carries Vilnius local time.
     make_video(&w("dash.mp4"), 25, "mp4mux", 0);
     // A corrupt file: cut in the middle.
@@ -214,6 +252,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     let daemon = site.start();
     rename_in(&site, &w("a.mp4"), "dock/bwc-07/A0001.MP4");
     rename_in(&site, &w("b.mov"), "dock/bwc-07/A0002.MOV");
+    rename_in(&site, &w("c.mp4"), "dock/bwc-07/A0006.MP4");
     let dash_name = format!("DC0512_{}.mp4", vilnius_name(t0));
     rename_in(&site, &w("dash.mp4"), &format!("dash/{dash_name}"));
     rename_in(&site, &w("cut.mp4"), "dock/bwc-07/A0003.MP4");
@@ -233,10 +272,10 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     }
 
     wait_for(
-        "four body-camera files stored",
+        "four body-camera files and a dash-camera file stored",
         &site,
         Duration::from_secs(30),
-        || complete(&site, "bwc-07").len() == 3 && complete(&site, "dash-3").len() == 1,
+        || complete(&site, "bwc-07").len() == 4 && complete(&site, "dash-3").len() == 1,
     );
     wait_for(
         "the bad files quarantined",
@@ -264,6 +303,11 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         body[0].path
     );
     assert_eq!(body[1].frames, Some(30), "the MOV file");
+    assert_eq!(body[0].video_codec.as_deref(), Some("h264"));
+    // H.265 with AAC sound.
+    assert_eq!(body[3].frames, Some(25));
+    assert_eq!(body[3].video_codec.as_deref(), Some("h265"));
+    assert_eq!(body[3].audio_codec.as_deref(), Some("aac"));
     // The slow file was taken whole, never early.
     assert_eq!(body[2].frames, Some(40));
     assert_eq!(fs::read(site.root().join(&body[2].path)).unwrap(), slow);
@@ -303,7 +347,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         Duration::from_secs(20),
         || !dir(&site, "dock/bwc-07/COPY.MP4").exists(),
     );
-    assert_eq!(complete(&site, "bwc-07").len(), 3);
+    assert_eq!(complete(&site, "bwc-07").len(), 4);
 
     // Files waiting while the daemon was stopped are taken at start.
     assert!(daemon.terminate(Duration::from_secs(20)).success());
@@ -314,7 +358,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         "the waiting file taken at start",
         &site,
         Duration::from_secs(20),
-        || complete(&site, "bwc-07").len() == 4,
+        || complete(&site, "bwc-07").len() == 5,
     );
     assert!(daemon.terminate(Duration::from_secs(20)).success());
     assert_consistent(&site, &["bwc-07", "dash-3"]);
@@ -327,7 +371,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         .iter()
         .filter(|e| e.record.action == "inbox.ingest")
         .collect();
-    assert_eq!(ingests.len(), 5, "{audit:#?}");
+    assert_eq!(ingests.len(), 6, "{audit:#?}");
     let sha = hex::encode(body[0].sha256.unwrap());
     assert!(ingests.iter().any(
         |e| e.record.target.contains("device bwc-07: bwc-07/A0001.MP4")
@@ -349,7 +393,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         3
     );
     let recent = ix.recent_device_files(10).unwrap();
-    assert_eq!(recent.len(), 5);
+    assert_eq!(recent.len(), 6);
     let dash_row = recent.iter().find(|r| r.device == "dash-3").unwrap();
     assert_eq!(
         dash_row.time_source,
@@ -644,4 +688,44 @@ fn change_events_wake_the_inbox_between_polls() {
         "taken before its settle time"
     );
     assert!(daemon.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn device_footage_past_its_zone_retention_is_deleted_by_its_recording_time() {
+    let mut site = site();
+    site.extra.push_str("\n[retention]\ninterval = \"1s\"\n");
+    // Recorded 11 days ago; zone "indoor" keeps footage 10 days.
+    let old = t0() - 11 * 86_400 + 7200;
+    let recent = t0();
+    let work = tempfile::tempdir().unwrap();
+    let (a, b) = (work.path().join("a.mp4"), work.path().join("b.mp4"));
+    make_video(&a, 25, "mp4mux", old);
+    make_video(&b, 25, "mp4mux", recent);
+    let daemon = site.start();
+    rename_in(&site, &a, "dock/bwc-07/OLD.MP4");
+    rename_in(&site, &b, "dock/bwc-07/NEW.MP4");
+    wait_for(
+        "both taken, the old one then deleted",
+        &site,
+        Duration::from_secs(30),
+        || {
+            files_under(&dir(&site, "dock")).is_empty()
+                && segments(&site, "bwc-07").len() == 1
+                && Index::open_read_only(&site.index_path())
+                    .map(|ix| ix.recent_device_files(10).unwrap().len() == 2)
+                    .unwrap_or(false)
+        },
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    let left = complete(&site, "bwc-07");
+    assert_eq!(left[0].start_us, recent as i64 * 1_000_000);
+    let ix = Index::open_read_only(&site.index_path()).unwrap();
+    let journal = ix.deletion_journal(0, i64::MAX).unwrap();
+    assert!(
+        journal
+            .iter()
+            .any(|d| d.camera == "bwc-07" && d.from_us == old as i64 * 1_000_000),
+        "{journal:#?}"
+    );
+    assert_consistent(&site, &["bwc-07"]);
 }
