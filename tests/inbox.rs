@@ -248,6 +248,9 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     let whole = fs::read(w("a.mp4")).unwrap();
     fs::write(w("cut.mp4"), &whole[..whole.len() / 2]).unwrap();
     fs::write(w("notes.txt"), "not a video\n").unwrap();
+    // Implausible times: a day ahead, and before the device was registered.
+    make_video(&w("future.mp4"), 10, "mp4mux", t0 + 7200 + 86_400);
+    make_video(&w("early.mp4"), 10, "mp4mux", 1_750_000_000); // 2025-06-15
 
     let daemon = site.start();
     rename_in(&site, &w("a.mp4"), "dock/bwc-07/A0001.MP4");
@@ -258,6 +261,8 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     rename_in(&site, &w("cut.mp4"), "dock/bwc-07/A0003.MP4");
     rename_in(&site, &w("notes.txt"), "dock/bwc-07/notes.txt");
     rename_in(&site, &w("a.mp4"), "dock/unknown.mp4");
+    rename_in(&site, &w("future.mp4"), "dock/bwc-07/FUTURE.MP4");
+    rename_in(&site, &w("early.mp4"), "dock/bwc-07/EARLY.MP4");
 
     // A slow writer: a file growing for 4 s (settle is 1 s, pauses 0.5 s).
     make_video(&w("slow.mp4"), 40, "mp4mux", t0 + 120);
@@ -333,6 +338,16 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         reason_of(&site, "quarantine/dock/bwc-07/A0003.MP4")
     );
     assert!(reason_of(&site, "quarantine/dock/unknown.mp4").contains("sub-directory"));
+    let future = reason_of(&site, "quarantine/dock/bwc-07/FUTURE.MP4");
+    assert!(
+        future.contains("implausible time") && future.contains("in the future"),
+        "{future}"
+    );
+    let early = reason_of(&site, "quarantine/dock/bwc-07/EARLY.MP4");
+    assert!(
+        early.contains("before the device was registered (2026-01-01)"),
+        "{early}"
+    );
     // The quarantined files are kept byte for byte.
     assert_eq!(
         fs::read(dir(&site, "quarantine/dock/unknown.mp4")).unwrap(),
@@ -390,7 +405,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
             .iter()
             .filter(|e| e.record.action == "inbox.quarantine")
             .count(),
-        3
+        5
     );
     let recent = ix.recent_device_files(10).unwrap();
     assert_eq!(recent.len(), 6);
