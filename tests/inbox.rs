@@ -262,6 +262,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     rename_in(&site, &w("notes.txt"), "dock/bwc-07/notes.txt");
     rename_in(&site, &w("a.mp4"), "dock/unknown.mp4");
     rename_in(&site, &w("future.mp4"), "dock/bwc-07/FUTURE.MP4");
+    std::os::unix::fs::symlink(w("a.mp4"), dir(&site, "dock/bwc-07/LINK.MP4")).unwrap();
     rename_in(&site, &w("early.mp4"), "dock/bwc-07/EARLY.MP4");
 
     // A slow writer: a file growing for 4 s (settle is 1 s, pauses 0.5 s).
@@ -338,6 +339,19 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         reason_of(&site, "quarantine/dock/bwc-07/A0003.MP4")
     );
     assert!(reason_of(&site, "quarantine/dock/unknown.mp4").contains("sub-directory"));
+    let link = reason_of(&site, "quarantine/dock/bwc-07/LINK.MP4");
+    assert!(link.contains("symbolic link"), "{link}");
+    assert!(
+        fs::symlink_metadata(dir(&site, "quarantine/dock/bwc-07/LINK.MP4"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        fs::read(w("a.mp4")).unwrap(),
+        whole,
+        "the link's target is left alone"
+    );
     let future = reason_of(&site, "quarantine/dock/bwc-07/FUTURE.MP4");
     assert!(
         future.contains("implausible time") && future.contains("in the future"),
@@ -405,7 +419,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
             .iter()
             .filter(|e| e.record.action == "inbox.quarantine")
             .count(),
-        5
+        6
     );
     let recent = ix.recent_device_files(10).unwrap();
     assert_eq!(recent.len(), 6);

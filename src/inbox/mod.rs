@@ -254,6 +254,7 @@ impl Watcher {
                     audit,
                     status,
                     seen: HashMap::new(),
+                    unreadable: Default::default(),
                 };
                 w.run(&stop2);
             })
@@ -306,6 +307,9 @@ struct Worker {
     audit: AuditSink,
     status: Arc<InboxStatus>,
     seen: HashMap<PathBuf, Seen>,
+    /// Inboxes that could not be scanned, so that is logged once, not at
+    /// every poll.
+    unreadable: std::collections::HashSet<PathBuf>,
 }
 
 /// What became of a file.
@@ -449,9 +453,17 @@ impl Worker {
 
     fn scan(&mut self, inbox: &Inbox, stop: &Signal) {
         let found = match scan::list(inbox) {
-            Ok(f) => f,
+            Ok(f) => {
+                if self.unreadable.remove(&inbox.path) {
+                    tracing::info!(inbox = %inbox.path.display(), "the inbox can be scanned again");
+                }
+                f
+            }
             Err(e) => {
-                tracing::warn!(inbox = %inbox.path.display(), error = %e, "cannot scan the inbox");
+                if self.unreadable.insert(inbox.path.clone()) {
+                    tracing::warn!(inbox = %inbox.path.display(), error = %e,
+                        "cannot scan the inbox (is it mounted?); it is tried again at every poll");
+                }
                 return;
             }
         };
@@ -526,6 +538,13 @@ impl Worker {
     }
 
     fn take(&mut self, inbox: &Inbox, f: &scan::Found) -> Result<Taken> {
+        if f.symlink {
+            return self.quarantine(
+                inbox,
+                f,
+                "a symbolic link, which is never followed; put the file itself into the inbox",
+            );
+        }
         let config = &self.config;
         let placed = match scan::place(config, inbox, &f.rel) {
             Ok(p) => p,

@@ -18,10 +18,12 @@ pub struct Found {
     pub size: u64,
     pub mtime_ns: i128,
     pub uid: u32,
+    /// A symbolic link (never followed: it is quarantined as it is).
+    pub symlink: bool,
 }
 
-/// Every regular file of the inbox and its sub-directories (one level),
-/// except hidden ones (a copy in progress under a temporary dot-name, as
+/// Every regular file and symbolic link of the inbox and its
+/// sub-directories (one level), except hidden ones (a copy in progress under a temporary dot-name, as
 /// rsync writes them).
 pub fn list(inbox: &Inbox) -> std::io::Result<Vec<Found>> {
     let mut out = Vec::new();
@@ -48,13 +50,14 @@ fn walk(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<Found>) -> std::io::
         let rel = format!("{prefix}{name}");
         if meta.is_dir() && depth == 0 {
             walk(&path, &format!("{rel}/"), depth + 1, out)?;
-        } else if meta.is_file() {
+        } else if meta.is_file() || meta.file_type().is_symlink() {
             out.push(Found {
                 path,
                 rel,
                 size: meta.len(),
                 mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
                 uid: meta.uid(),
+                symlink: meta.file_type().is_symlink(),
             });
         }
     }

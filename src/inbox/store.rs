@@ -35,10 +35,20 @@ pub fn staging_dir(root: &Path) -> PathBuf {
     root.join(STAGING_DIR)
 }
 
+/// Opens an inbox file for reading without following a symbolic link: a
+/// link swapped in after the listing must not make the daemon read (and
+/// store, or report on) a file its writer could not read.
+pub fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Copies `from` to a new file `to` (mode 0600), fsynced, returning its
 /// length and SHA-256.
 pub fn copy_hashed(from: &Path, to: &Path) -> Result<(u64, [u8; 32])> {
-    let mut src = File::open(from).map_err(|e| Error::io("cannot read", from, e))?;
+    let mut src = open_no_follow(from).map_err(|e| Error::io("cannot read", from, e))?;
     let mut dst = OpenOptions::new()
         .write(true)
         .create_new(true)

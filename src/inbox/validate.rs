@@ -49,7 +49,8 @@ pub struct Content {
 
 /// Reads the file; `Err` is the reason it is not keepable footage.
 pub fn content(path: &Path) -> Result<Content, String> {
-    let info = mp4::read::scan_file(path)
+    let file = super::store::open_no_follow(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let info = mp4::read::scan(std::io::BufReader::new(file))
         .map_err(|e| format!("not an MP4/MOV file Custos can read: {}", e.message))?;
     if info.complete_len == 0 {
         return Err(
