@@ -114,6 +114,7 @@ fn site_polled_every(poll: &str) -> Site {
     let mut site = Site::new(Vec::new());
     let d = site.dir.path().to_owned();
     fs::create_dir_all(d.join("dock/bwc-07")).unwrap();
+    fs::create_dir_all(d.join("dock/hh-1")).unwrap();
     fs::create_dir_all(d.join("dash")).unwrap();
     site.extra = format!(
         r#"
@@ -134,6 +135,22 @@ kind = "dash"
 serial = "DC0512"
 assigned_to = "vehicle LRA 512"
 timezone = "Europe/Vilnius"
+
+[[zone]]
+id = "quiet"
+name = "Quiet"
+retention_days = 10
+purposes = ["safety"]
+legal_basis = "GDPR Art. 6(1)(e)"
+processor = "The school"
+
+[[device]]
+id = "hh-1"
+name = "Handheld 1"
+zone = "quiet"
+kind = "handheld"
+serial = "HH1"
+assigned_to = "caretaker"
 
 [[inbox]]
 path = "{d}/dock"
@@ -256,6 +273,8 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     rename_in(&site, &w("a.mp4"), "dock/bwc-07/A0001.MP4");
     rename_in(&site, &w("b.mov"), "dock/bwc-07/A0002.MOV");
     rename_in(&site, &w("c.mp4"), "dock/bwc-07/A0006.MP4");
+    // Sound, from a device of a zone that forbids it (001 §19).
+    rename_in(&site, &w("c.mp4"), "dock/hh-1/H0001.MP4");
     let dash_name = format!("DC0512_{}.mp4", vilnius_name(t0));
     rename_in(&site, &w("dash.mp4"), &format!("dash/{dash_name}"));
     rename_in(&site, &w("cut.mp4"), "dock/bwc-07/A0003.MP4");
@@ -339,6 +358,12 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
         reason_of(&site, "quarantine/dock/bwc-07/A0003.MP4")
     );
     assert!(reason_of(&site, "quarantine/dock/unknown.mp4").contains("sub-directory"));
+    let sound = reason_of(&site, "quarantine/dock/hh-1/H0001.MP4");
+    assert!(
+        sound.contains("zone \"quiet\" forbids recording sound"),
+        "{sound}"
+    );
+    assert!(complete(&site, "hh-1").is_empty());
     let link = reason_of(&site, "quarantine/dock/bwc-07/LINK.MP4");
     assert!(link.contains("symbolic link"), "{link}");
     assert!(
@@ -419,7 +444,7 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
             .iter()
             .filter(|e| e.record.action == "inbox.quarantine")
             .count(),
-        6
+        7
     );
     let recent = ix.recent_device_files(10).unwrap();
     assert_eq!(recent.len(), 6);
@@ -642,6 +667,25 @@ fn inbox_status_and_retry_through_custosctl_after_a_reload() {
     assert_eq!(v["quarantined"].as_array().unwrap().len(), 0, "{v:#}");
     assert_eq!(v["recent"][0]["device"], "bwc-08");
     assert_eq!(v["recent"][0]["original_name"], "bwc-08/B0001.MP4");
+    // Device footage is listed like a camera's, to a viewer of its zone.
+    let o = ctl_as(
+        &site,
+        VIEWER,
+        &[
+            "--json",
+            "recordings",
+            "--camera",
+            "bwc-08",
+            "--reason",
+            "incident 7",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("indoor/bwc-08/"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     // Device footage is exported like a camera's, and the package verifies.
     use support::api::EVIDENCE;
     let exports = tempfile::tempdir().unwrap();
