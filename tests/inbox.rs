@@ -802,3 +802,49 @@ fn device_footage_past_its_zone_retention_is_deleted_by_its_recording_time() {
     );
     assert_consistent(&site, &["bwc-07"]);
 }
+
+#[test]
+fn with_the_audit_log_unwritable_no_file_is_taken_or_quarantined() {
+    let site = site();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.mp4");
+    make_video(&src, 25, "mp4mux", t0());
+    let daemon = site.start();
+    wait_for("the index", &site, Duration::from_secs(20), || {
+        site.log().contains("admin API listening")
+    });
+    let index = Index::open(&site.index_path()).unwrap();
+    index
+        .tamper_for_tests(
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit \
+             BEGIN SELECT RAISE(ABORT, 'audit insert refused by the test'); END",
+        )
+        .unwrap();
+    rename_in(&site, &src, "dock/bwc-07/A0001.MP4");
+    fs::write(dir(&site, "dock/bwc-07/notes.txt"), "not a video\n").unwrap();
+    wait_for(
+        "both refused for want of an audit entry",
+        &site,
+        Duration::from_secs(20),
+        || site.log().matches("cannot take the inbox file").count() >= 2,
+    );
+    assert!(dir(&site, "dock/bwc-07/A0001.MP4").exists());
+    assert!(dir(&site, "dock/bwc-07/notes.txt").exists());
+    assert!(files_under(&dir(&site, "quarantine")).is_empty());
+    assert!(segments(&site, "bwc-07").is_empty());
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    assert_consistent(&site, &["bwc-07"]);
+    index.tamper_for_tests("DROP TRIGGER no_audit").unwrap();
+    drop(index);
+    let daemon = site.start();
+    wait_for(
+        "both taken once audited",
+        &site,
+        Duration::from_secs(20),
+        || {
+            complete(&site, "bwc-07").len() == 1
+                && dir(&site, "quarantine/dock/bwc-07/notes.txt").exists()
+        },
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+}

@@ -222,6 +222,10 @@ struct Wake {
 
 type Signal = Arc<(Mutex<Wake>, Condvar)>;
 
+/// A file whose taking failed (I/O, audit, index) is tried again after
+/// this, so a lasting fault logs (and audits) once a minute, not per poll.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(60);
+
 /// Change events only wake the thread early; a burst of them is taken in
 /// one scan this long after the first.
 const COALESCE: Duration = Duration::from_millis(50);
@@ -514,9 +518,9 @@ impl Worker {
                 }
                 Err(e) => {
                     tracing::error!(file = %f.path.display(), error = %e,
-                        "cannot take the inbox file; it stays and is tried again");
+                        "cannot take the inbox file; it stays and is tried again in a minute");
                     if let Some(s) = self.seen.get_mut(&f.path) {
-                        s.since = self.clocks.monotonic();
+                        s.since = self.clocks.monotonic() + RETRY_AFTER_ERROR;
                     }
                 }
             }
@@ -585,7 +589,16 @@ impl Worker {
         }
         crate::failpoint::abort_at("inbox-after-copy");
         let hex = hex::encode(sha256);
-        if let Some(prev) = self.index.lock().device_file_by_hash(&sha256)? {
+        let prev = self.index.lock().device_file_by_hash(&sha256)?;
+        if let Some(prev) = prev.as_ref().filter(|p| !p.stored) {
+            // Being stored, by a run that failed after its rows: recovery
+            // at the next start settles it; until then the file waits.
+            let _ = fs::remove_file(&tmp);
+            tracing::warn!(file = %f.path.display(), segment = prev.segment_id,
+                "the same bytes are half-stored (an earlier error); the file waits for the next start");
+            return Ok(Taken::Later);
+        }
+        if let Some(prev) = prev {
             let target = format!(
                 "device {}: {} ({bytes} bytes, sha256 {hex}) in {}",
                 device.id,
@@ -630,13 +643,17 @@ impl Worker {
             device.id, f.rel, f.uid, root.id
         );
         let source = footage.time_source.as_str();
-        (self.audit)(self.record(
+        let record = self.record(
             "inbox.ingest",
             f.uid,
             target,
             &format!("time from {source}"),
-        ))?;
-        let id = self.index.lock().begin_device_file(&NewDeviceFile {
+        );
+        if let Err(e) = (self.audit)(record) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let begun = self.index.lock().begin_device_file(&NewDeviceFile {
             device: &device.id,
             zone: &zone.id,
             root: &root.id,
@@ -650,7 +667,14 @@ impl Worker {
             ingested_us: now_us,
             time_source: footage.time_source,
             mtime_offset_us: mtime_us.map(|m| footage.end_us - m),
-        })?;
+        });
+        let id = match begun {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         crate::failpoint::abort_at("inbox-after-row");
         storage::create_segment_dirs(&root.path, &rel)?;
         let dest = storage::absolute(&root.path, &rel);
@@ -662,7 +686,11 @@ impl Worker {
                 dest.display()
             )));
         }
-        fs::rename(&tmp, &dest).map_err(|e| Error::io("cannot move into place", &tmp, e))?;
+        if let Err(e) = fs::rename(&tmp, &dest) {
+            let _ = fs::remove_file(&tmp);
+            self.index.lock().drop_storing_device_file(id)?;
+            return Err(Error::io("cannot move into place", &tmp, e));
+        }
         if let Some(dir) = dest.parent() {
             storage::fsync_dir(dir);
         }
