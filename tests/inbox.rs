@@ -722,6 +722,31 @@ fn inbox_status_and_retry_through_custosctl_after_a_reload() {
     let manifest = fs::read_to_string(out_dir.join("manifest.json")).unwrap_or_default();
     assert!(manifest.contains("serial BWC0008"), "{manifest}");
 
+    // A data-subject request may name the device as the place of the event.
+    let o = ctl_as(
+        &site,
+        DPO,
+        &[
+            "request",
+            "open",
+            "--kind",
+            "access",
+            "--requester",
+            "J. Jonaitis",
+            "--contact",
+            "j@example.lt",
+            "--identity-check",
+            "ID card shown",
+            "--camera",
+            "bwc-08",
+            "--from",
+            &from,
+            "--to",
+            &to,
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
     let bad = ctl_as(&site, OPERATOR, &["inbox", "retry", "../etc/passwd"]);
     assert_eq!(
         bad.status.code(),

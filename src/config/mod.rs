@@ -511,7 +511,7 @@ pub struct FootageSource {
     pub id: String,
     pub name: String,
     pub zone: String,
-    /// A camera's `area`; for a device, its kind, serial and assignment.
+    /// A camera's `area`; for a device, its kind and serial.
     pub area: String,
 }
 
@@ -662,12 +662,9 @@ impl Config {
             id: d.id.clone(),
             name: d.name.clone(),
             zone: d.zone.clone(),
-            area: format!(
-                "{} camera, serial {}, assigned to {}",
-                d.kind.as_str(),
-                d.serial,
-                d.assigned_to
-            ),
+            // Who carries it is not said: these reach recipients and
+            // data subjects; the config and the audit log say it.
+            area: format!("{} camera, serial {}", d.kind.as_str(), d.serial),
         })
     }
 
