@@ -436,6 +436,11 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
             std::sync::atomic::Ordering::Relaxed,
         );
     }
+    let inbox_status = Arc::new(crate::inbox::InboxStatus::default());
+    if let Some(api) = &api {
+        let _ = api.state.inbox.set(inbox_status.clone());
+    }
+    let mut inboxes = start_inboxes(&recorder, api.as_ref(), &inbox_status);
     // The index is open, the pipelines are started and the socket is bound
     // (or the API failed, which must not hold up recording).
     crate::notify::ready(&ready_status(&recorder, api.is_some()));
@@ -455,6 +460,10 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
             Some(Signal::SIGHUP) => {
                 crate::notify::reloading();
                 reload(&mut recorder, config_path);
+                if let Some(w) = inboxes.take() {
+                    w.stop();
+                }
+                inboxes = start_inboxes(&recorder, api.as_ref(), &inbox_status);
                 if let Some(api) = &api {
                     api.state.set_config(recorder.config().clone());
                 }
@@ -467,6 +476,9 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
             }
             None => {}
         }
+    }
+    if let Some(w) = inboxes.take() {
+        w.stop();
     }
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -501,6 +513,33 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
 }
 
 /// The one-line status systemd shows (`systemctl status custosd`).
+/// Starts taking device files from the inboxes. Each ingest is audited
+/// before it acts, so without the API's audit log no inbox runs.
+fn start_inboxes(
+    recorder: &Recorder,
+    api: Option<&crate::api::ApiServer>,
+    status: &Arc<crate::inbox::InboxStatus>,
+) -> Option<crate::inbox::Watcher> {
+    if recorder.config().inboxes.is_empty() {
+        return None;
+    }
+    let Some(api) = api else {
+        tracing::error!(
+            "the admin API (and its audit log) did not start: inbox files are not taken"
+        );
+        return None;
+    };
+    let state = api.state.clone();
+    let audit: crate::inbox::AuditSink = Arc::new(move |r| state.audit.append(r).map(|_| ()));
+    Some(crate::inbox::Watcher::start(
+        recorder.config().clone(),
+        recorder.index().clone(),
+        Arc::new(SystemClocks),
+        audit,
+        status.clone(),
+    ))
+}
+
 fn ready_status(recorder: &Recorder, api: bool) -> String {
     let n = recorder.cameras().count();
     if api {

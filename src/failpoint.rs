@@ -16,7 +16,10 @@
 //! - `recovery-read-eio`: reading a cut-off segment back fails with EIO, as
 //!   a dying disk's would;
 //! - `stall-fsync:ROOT`: the finisher of storage root ROOT hangs before its
-//!   first fsync, as on a dead NFS server or disk.
+//!   first fsync, as on a dead NFS server or disk;
+//! - `inbox-after-copy`, `inbox-after-row`, `inbox-after-rename`,
+//!   `inbox-after-complete`: an inbox ingest aborts after that step
+//!   (`crate::inbox`'s store order).
 
 use std::sync::OnceLock;
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod evidence;
 pub mod export;
 pub mod failpoint;
+pub mod inbox;
 pub mod index;
 pub mod ingest;
 pub mod integrity;

@@ -50,6 +50,24 @@ pub fn run(index: &SharedIndex, config: &Config, now_us: i64) -> Result<Report> 
             continue;
         };
         let path = storage::absolute(&root.path, &row.path);
+        // A device file cut off while being stored is finished or undone
+        // by the inbox's own rule: its bytes are whole or not in place.
+        match crate::inbox::recover_row(index, &row, &path) {
+            Ok(Some(true)) => {
+                report.recovered += 1;
+                continue;
+            }
+            Ok(Some(false)) => {
+                report.removed += 1;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(path = %row.path, error = %e, "a device file being stored could not be checked; left for the next start");
+                report.kept += 1;
+                continue;
+            }
+        }
         match recover_row(index, &row, &path)? {
             Recovered::Indexed { trimmed } => {
                 report.recovered += 1;

@@ -49,6 +49,15 @@ pub fn create_segment_file(root: &Path, rel: &str) -> Result<File> {
         .map_err(|e| Error::io("cannot create segment file", &path, e))
 }
 
+/// Creates the directories of segment `rel` under `root` durably, for a
+/// file that arrives by rename (device files, `crate::inbox`).
+pub fn create_segment_dirs(root: &Path, rel: &str) -> Result<()> {
+    match root.join(rel).parent() {
+        Some(dir) => create_dirs_durably(root, dir),
+        None => Ok(()),
+    }
+}
+
 /// Creates `dir` and its missing parents with [`DIR_MODE`].
 pub fn create_private_dir_all(dir: &Path) -> Result<()> {
     DirBuilder::new()

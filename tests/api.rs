@@ -193,6 +193,12 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             ],
             vec![VIEWER, EVIDENCE, DPO],
         ),
+        // Device-file inboxes: names, owners and reasons, no footage.
+        (
+            "inbox.status",
+            vec!["inbox", "status"],
+            vec![0, OPERATOR, ADMIN],
+        ),
     ]
 }
 

@@ -1383,3 +1383,152 @@ fn daemon_form_checks_the_config_first() {
         "{lines:?}"
     );
 }
+
+/// A body camera and a dash camera, with an inbox per layout.
+const DEVICES: &str = r#"
+[[device]]
+id = "bwc-07"
+name = "Body camera 07"
+zone = "school-territory"
+kind = "body"
+serial = "BWC0007"
+assigned_to = "officer 1043"
+registered = "2026-03-01"
+
+[[device]]
+id = "dash-3"
+name = "Vehicle LRA 512"
+zone = "school-territory"
+kind = "dash"
+serial = "DC3"
+assigned_to = "vehicle LRA 512"
+timezone = "Europe/Vilnius"
+
+[[inbox]]
+path = "/srv/custos/inbox/dock"
+quarantine = "/srv/custos/inbox-quarantine/dock"
+
+[[inbox]]
+path = "/srv/custos/inbox/dash"
+pattern = "{serial}_{YYYYMMDD}_{HHMMSS}.mp4"
+settle = "3s"
+poll = "1s"
+quarantine = "/srv/custos/inbox-quarantine/dash"
+"#;
+
+#[test]
+fn devices_and_inboxes_parse_with_their_defaults() {
+    let c = parse(&format!("{BASE}{DEVICES}")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.devices.len(), 2);
+    let bwc = c.device("bwc-07").unwrap();
+    assert_eq!(bwc.kind, custos::config::DeviceKind::Body);
+    assert_eq!(bwc.timezone_name, custos::config::DEFAULT_DEVICE_TIMEZONE);
+    assert_eq!(bwc.registered, Some(jiff::civil::date(2026, 3, 1)));
+    assert_eq!(c.device("dash-3").unwrap().timezone_name, "Europe/Vilnius");
+    assert_eq!(c.inboxes[0].device, None);
+    assert_eq!(c.inboxes[0].pattern, None);
+    assert_eq!(c.inboxes[0].settle, custos::config::DEFAULT_INBOX_SETTLE);
+    assert_eq!(c.inboxes[0].poll, custos::config::DEFAULT_INBOX_POLL);
+    assert_eq!(c.inboxes[1].settle, Duration::from_secs(3));
+    assert_eq!(
+        c.inboxes[1].pattern.as_deref(),
+        Some("{serial}_{YYYYMMDD}_{HHMMSS}.mp4")
+    );
+}
+
+#[test]
+fn device_errors_name_the_key_and_what_would_be_right() {
+    let text = format!("{BASE}{DEVICES}");
+    let cases = [
+        (
+            "kind = \"dash\"",
+            "kind = \"drone\"",
+            "device[1].kind",
+            "drone",
+        ),
+        (
+            "zone = \"school-territory\"\nkind = \"body\"",
+            "zone = \"mobile\"\nkind = \"body\"",
+            "device[0].zone",
+            "unknown zone \"mobile\"; defined zones are",
+        ),
+        (
+            "LRA 512\"\ntimezone = \"Europe/Vilnius\"",
+            "LRA 512\"\ntimezone = \"Europe/Vilnus\"",
+            "device[1].timezone",
+            "unknown time zone \"Europe/Vilnus\"",
+        ),
+        (
+            "registered = \"2026-03-01\"",
+            "registered = \"1.3.2026\"",
+            "device[0].registered",
+            "\"YYYY-MM-DD\"",
+        ),
+        (
+            "serial = \"DC3\"",
+            "serial = \"BWC0007\"",
+            "device[1].serial",
+            "also that of device[0]",
+        ),
+        (
+            "id = \"dash-3\"",
+            "id = \"L1-vartai\"",
+            "device[1].id",
+            "also the id of camera \"L1-vartai\"",
+        ),
+        (
+            "id = \"dash-3\"",
+            "id = \"BWC-07\"",
+            "device[1].id",
+            "duplicate device id",
+        ),
+        (
+            "pattern = \"{serial}_",
+            "pattern = \"{serial}{any}_",
+            "inbox[1].pattern",
+            "put a separator",
+        ),
+        (
+            "pattern = \"{serial}_",
+            "pattern = \"{unit}_",
+            "inbox[1].pattern",
+            "unknown placeholder {unit}",
+        ),
+        (
+            "settle = \"3s\"",
+            "settle = \"0s\"",
+            "inbox[1].settle",
+            "out of range",
+        ),
+        (
+            "quarantine = \"/srv/custos/inbox-quarantine/dock\"",
+            "quarantine = \"/srv/custos/inbox/dock/bad\"",
+            "inbox[0].quarantine",
+            "overlaps the inbox",
+        ),
+        (
+            "path = \"/srv/custos/inbox/dash\"",
+            "path = \"/srv/custos/recordings/in\"",
+            "inbox[1].path",
+            "overlaps storage[0].path",
+        ),
+    ];
+    for (from, to, key, needle) in cases {
+        let bad = replace(&text, from, to);
+        let field = key.rsplit('.').next().unwrap();
+        let at = to.lines().find(|l| l.starts_with(field)).unwrap();
+        let line = line_of_nth(&bad, at, bad.matches(at).count());
+        let e = error_at(&bad, key, line);
+        assert_contains(&e.message, &[needle]);
+    }
+    let bad = replace(
+        &text,
+        "[[inbox]]\npath",
+        "[[inbox]]\ndevice = \"bwc-7\"\npath",
+    );
+    let e = error_at(&bad, "inbox[0].device", line_of(&bad, "device = \"bwc-7\""));
+    assert_eq!(
+        e.message,
+        "unknown device \"bwc-7\"; defined devices are: bwc-07, dash-3"
+    );
+}

@@ -177,10 +177,11 @@ fn the_register_lists_every_camera_with_zone_area_retention_and_processor() {
     let html = doc(&docs, "register.html");
     let md = doc(&docs, "register.md");
     assert_balanced(html);
-    assert_eq!(html.matches("<tr><td>").count(), config.cameras.len());
-    // Header, separator, one row per camera, each with 6 cells.
+    let sources = config.cameras.len() + config.devices.len();
+    assert_eq!(html.matches("<tr><td>").count(), sources);
+    // Header, separator, one row per camera and mobile camera, each with 6 cells.
     let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
-    assert_eq!(rows.len(), config.cameras.len() + 2);
+    assert_eq!(rows.len(), sources + 2);
     for camera in &config.cameras {
         let zone = config.zone(&camera.zone).unwrap();
         let retention = format!("kept no longer than {} days", zone.retention_days);
@@ -213,6 +214,23 @@ fn the_register_lists_every_camera_with_zone_area_retention_and_processor() {
         );
     }
     assert!(config.cameras.iter().any(|c| !c.enabled));
+    // Mobile cameras are listed with their kind and zone; who carries one
+    // is not published.
+    assert!(!config.devices.is_empty());
+    for d in &config.devices {
+        let zone = config.zone(&d.zone).unwrap();
+        let row = html
+            .lines()
+            .find(|l| l.starts_with(&format!("<tr><td>{}", h(&d.name))))
+            .unwrap_or_else(|| panic!("{} not in the HTML register", d.name));
+        let kind = match d.kind {
+            custos::config::DeviceKind::Body => "body-worn camera",
+            custos::config::DeviceKind::Dash => "vehicle camera",
+            custos::config::DeviceKind::Handheld => "handheld camera",
+        };
+        assert!(row.contains(kind) && row.contains(&h(&zone.name)), "{row}");
+        assert!(!row.contains(&h(&d.assigned_to)), "{row}");
+    }
 }
 
 #[test]

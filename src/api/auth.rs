@@ -183,10 +183,12 @@ pub enum Action {
     AlertsTest,
     View,
     LiveView,
+    InboxStatus,
+    InboxRetry,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -214,6 +216,8 @@ impl Action {
         Action::AlertsTest,
         Action::View,
         Action::LiveView,
+        Action::InboxStatus,
+        Action::InboxRetry,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -265,6 +269,10 @@ impl Action {
             // Looking at footage is access to it, for a duty (001 §24-26;
             // 004 §12-13): as listing it, never admin by rank.
             Action::View | Action::LiveView => &[Viewer, Evidence, Dpo],
+            // Device files waiting, set aside or taken: names, owners and
+            // reasons, no footage; keeping the inboxes flowing is the
+            // operator's job, like camera health.
+            Action::InboxStatus | Action::InboxRetry => &[Operator, Admin],
         }
     }
 
@@ -298,6 +306,8 @@ impl Action {
             Action::AlertsTest => "alerts.test",
             Action::View => "view",
             Action::LiveView => "view.live",
+            Action::InboxStatus => "inbox.status",
+            Action::InboxRetry => "inbox.retry",
         }
     }
 
@@ -333,6 +343,8 @@ impl Action {
             Action::AlertsTest => "sending a test alert",
             Action::View => "viewing footage",
             Action::LiveView => "viewing a camera live",
+            Action::InboxStatus => "reading the inboxes' status",
+            Action::InboxRetry => "taking a quarantined inbox file back",
         }
     }
 }

@@ -67,15 +67,15 @@ pub(super) fn export(
         b.recipient.escape_debug(),
     ));
     draft.set_reason(&b.reason);
-    if let Some(cam) = config.camera(&b.camera)
-        && !caller.may_see_zone(&cam.zone)
+    if let Some(zone) = config.footage_zone(&b.camera)
+        && !caller.may_see_zone(zone)
     {
         return Err(Error::new(
             crate::error::ErrorKind::PermissionDenied,
             format!(
                 "{} may not export footage of zone {}",
                 caller.peer.describe(),
-                cam.zone
+                zone
             ),
         ));
     }

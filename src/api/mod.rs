@@ -25,6 +25,7 @@ mod breaches;
 pub mod client;
 pub mod errors;
 mod evidence;
+mod inbox;
 pub mod params;
 mod requests;
 pub mod routes;
@@ -162,6 +163,8 @@ pub struct ApiState {
     alerts_started: std::sync::atomic::AtomicBool,
     /// Where the integrity sweep goes on (a segment id).
     sweep_after: std::sync::atomic::AtomicI64,
+    /// The inboxes' counters and pending files, once the daemon runs them.
+    pub inbox: std::sync::OnceLock<Arc<crate::inbox::InboxStatus>>,
 }
 
 impl ApiState {
@@ -200,6 +203,7 @@ impl ApiState {
             requests: Default::default(),
             control: Default::default(),
             long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
+            inbox: std::sync::OnceLock::new(),
             unreadable_at_start: Default::default(),
             audit_verified: Default::default(),
             refusals: Default::default(),
@@ -262,7 +266,7 @@ impl ApiState {
     /// The Prometheus text, from this daemon's parts.
     pub fn render_metrics(&self) -> Result<String> {
         let config = self.config();
-        crate::metrics::render(&crate::metrics::Sources {
+        let mut text = crate::metrics::render(&crate::metrics::Sources {
             config: &config,
             now_us: self.clocks.realtime(),
             index: self.read_index()?,
@@ -280,7 +284,9 @@ impl ApiState {
             unreadable_at_start: self
                 .unreadable_at_start
                 .load(std::sync::atomic::Ordering::Relaxed),
-        })
+        })?;
+        text.push_str(&inbox::metrics(self, &config)?);
+        Ok(text)
     }
 
     /// A read-write connection of its own, for a request that writes.

@@ -328,6 +328,8 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
             "extend" | "close" | "restrict" | "objection" | "rectify",
         ]
         | ["requests", _, "restrictions", _, "lift"] => (Action::RequestWrite, None),
+        ["inbox"] => (Action::InboxStatus, None),
+        ["inbox", "retry"] => (Action::InboxRetry, None),
         _ => return None,
     })
 }
@@ -392,6 +394,7 @@ fn dispatch(
             | Action::RequestErase
             | Action::BreachWrite
             | Action::AlertsTest
+            | Action::InboxRetry
     ) {
         Method::POST
     } else {
@@ -466,7 +469,7 @@ fn dispatch(
                 show_time(from, tz),
                 show_time(to, tz)
             );
-            let zone = config.camera(&id).map(|c| c.zone.clone());
+            let zone = config.footage_zone(&id).map(str::to_owned);
             let visible_now = zone.as_deref().is_some_and(|z| caller.may_see_zone(z));
             let reason = query.get("reason").unwrap_or("").trim();
             draft.reason = printable(reason, MAX_REASON_LEN);
@@ -662,6 +665,10 @@ fn dispatch(
         Action::Compliance => {
             query.only(&[])?;
             Done::ok(super::requests::compliance(state, config, now)?)
+        }
+        Action::InboxStatus | Action::InboxRetry => {
+            let r = super::inbox::handle(state, config, action, &query, req.body, draft);
+            Done::ok(r?)
         }
         Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
             let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);

@@ -245,6 +245,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Inboxes of device files (body, dash, handheld cameras; /v1/inbox;
+    /// role operator or admin): files waiting, quarantined with reasons,
+    /// recent ingests; take a fixed quarantined file back.
+    Inbox {
+        #[command(subcommand)]
+        what: InboxCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -297,6 +304,21 @@ pub enum BreachCmd {
         /// The closing note, e.g. "chain restored; no footage concerned".
         #[arg(long)]
         note: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum InboxCmd {
+    /// Files waiting in the inboxes, files in quarantine with the reason,
+    /// and the latest files stored (device, original name, hash, owner).
+    Status,
+    /// Moves a quarantined file back into its inbox to be examined again,
+    /// once what its reason names was fixed (e.g. the device was added to
+    /// the config). FILE as `inbox status` lists it.
+    Retry {
+        /// The quarantined file, relative to its quarantine directory.
+        #[arg(value_name = "FILE")]
+        file: String,
     },
 }
 

@@ -23,6 +23,7 @@ mod audit;
 mod breaches;
 mod evidence;
 mod export;
+mod inbox;
 mod notice;
 mod recordings;
 mod requests;
@@ -55,6 +56,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         _ => {}
     }
     let client = Client::new(&socket(&cli)?);
+    if let Command::Inbox { what } = &cli.command {
+        return inbox::run(&cli, &client, what);
+    }
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
     }
@@ -290,6 +294,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Export { .. }
         | Command::View { .. }
         | Command::Request { .. }
+        | Command::Inbox { .. }
         | Command::Compliance { .. }
         | Command::Breach { .. }
         | Command::Alerts { .. }

@@ -127,6 +127,20 @@ pub const MIN_SEGMENT: Duration = Duration::from_secs(2);
 pub const MAX_SEGMENT: Duration = Duration::from_secs(15 * 60);
 /// Longest camera, zone or storage id, in bytes (they become directory names).
 pub const MAX_ID_LEN: usize = 64;
+/// `device[].timezone`: the zone a device's clock writes its times in.
+pub const DEFAULT_DEVICE_TIMEZONE: &str = "UTC";
+/// `inbox[].settle`: a file is taken once unchanged (size and modification
+/// time) for this long; longer than any pause of a copy that is still running.
+pub const DEFAULT_INBOX_SETTLE: Duration = Duration::from_secs(10);
+/// Range allowed for `inbox[].settle`.
+pub const INBOX_SETTLE_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(3600));
+/// `inbox[].poll`: how often the inbox is scanned in full. Scans are the
+/// only way to see a file on a network or removable file system.
+pub const DEFAULT_INBOX_POLL: Duration = Duration::from_secs(5);
+/// Range allowed for `inbox[].poll`.
+pub const INBOX_POLL_RANGE: (Duration, Duration) =
+    (Duration::from_millis(200), Duration::from_secs(3600));
 
 /// A checked configuration. Build it with [`Config::load`] (or
 /// [`Config::parse_str`] in tests); the fields are plain data.
@@ -158,6 +172,10 @@ pub struct Config {
     /// Cameras, in file order.
     pub cameras: Vec<Camera>,
     pub access: Access,
+    /// Mobile cameras whose footage arrives as files, in file order.
+    pub devices: Vec<Device>,
+    /// Directories their files arrive in, in file order.
+    pub inboxes: Vec<Inbox>,
     /// Things that are allowed but probably wrong (e.g. a secrets file that
     /// other users can read). The caller decides how to report them.
     pub warnings: Vec<ConfigError>,
@@ -540,6 +558,86 @@ impl PartialEq for Camera {
 
 impl Eq for Camera {}
 
+/// What kind of mobile camera a device is (000 §19; 001 §5.3, §20.3-20.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// Worn by a person (municipal police, 000 §19).
+    Body,
+    /// In a service vehicle (001 §20.3-20.4).
+    Dash,
+    /// Held in the hand (001 §5.3).
+    Handheld,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Body => "body",
+            DeviceKind::Dash => "dash",
+            DeviceKind::Handheld => "handheld",
+        }
+    }
+}
+
+/// Whose footage it is: a camera or a device, by [`Config::footage_source`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FootageSource {
+    pub id: String,
+    pub name: String,
+    pub zone: String,
+    /// A camera's `area`; for a device, its kind and serial.
+    pub area: String,
+}
+
+/// `[[device]]`: a mobile camera whose footage arrives as files in an
+/// inbox. Its id shares the camera ids' namespace (its footage is indexed
+/// like a camera's), so no camera may have the same id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Device {
+    /// As a camera id: letters, digits, `-`, `_`; unique among cameras and devices.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Id of the zone its footage is kept under.
+    pub zone: String,
+    pub kind: DeviceKind,
+    /// The maker's serial number, as file names carry it; unique.
+    pub serial: String,
+    /// Who or what it is assigned to (an officer's number, a vehicle).
+    pub assigned_to: String,
+    /// The zone its clock writes in (many dash cameras write local time).
+    /// Default [`DEFAULT_DEVICE_TIMEZONE`].
+    pub timezone: jiff::tz::TimeZone,
+    /// The IANA name of `timezone`.
+    pub timezone_name: String,
+    /// The day it was put into service (`YYYY-MM-DD`, in `timezone`):
+    /// footage dated earlier is implausible. Optional.
+    pub registered: Option<jiff::civil::Date>,
+}
+
+/// `[[inbox]]`: a directory where device files arrive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inbox {
+    /// Absolute path; not inside a storage root, the evidence directory or
+    /// another inbox.
+    pub path: PathBuf,
+    /// The device every file here is from. `None`: a sub-directory per
+    /// device, named by its id, unless `pattern` names the serial.
+    pub device: Option<String>,
+    /// File-name pattern, e.g. `{serial}_{YYYYMMDD}_{HHMMSS}.mp4`: which
+    /// device (`{serial}` or `{device}`) and when (`{YYYYMMDD}`, `{HHMMSS}`,
+    /// in the device's zone). `{any}` matches any text. Optional.
+    pub pattern: Option<String>,
+    /// Default [`DEFAULT_INBOX_SETTLE`], range [`INBOX_SETTLE_RANGE`].
+    pub settle: Duration,
+    /// Default [`DEFAULT_INBOX_POLL`], range [`INBOX_POLL_RANGE`].
+    pub poll: Duration,
+    /// Where files that are not valid footage are moved, with a
+    /// `<name>.reason.txt` beside each; never inside the inbox. Required.
+    pub quarantine: PathBuf,
+}
+
 /// What changed between two configurations, camera by camera (for SIGHUP).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CameraChanges {
@@ -622,6 +720,39 @@ impl Config {
     /// The zone with this id.
     pub fn zone(&self, id: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.id == id)
+    }
+
+    /// The camera or device whose footage `id` names, as export manifests
+    /// describe it.
+    pub fn footage_source(&self, id: &str) -> Option<FootageSource> {
+        if let Some(c) = self.camera(id) {
+            return Some(FootageSource {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                zone: c.zone.clone(),
+                area: c.area.clone(),
+            });
+        }
+        self.device(id).map(|d| FootageSource {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            zone: d.zone.clone(),
+            // Who carries it is not said: these reach recipients and
+            // data subjects; the config and the audit log say it.
+            area: format!("{} camera, serial {}", d.kind.as_str(), d.serial),
+        })
+    }
+
+    /// The zone of the footage `id` names: a camera's or a device's.
+    pub fn footage_zone(&self, id: &str) -> Option<&str> {
+        self.camera(id)
+            .map(|c| c.zone.as_str())
+            .or_else(|| self.device(id).map(|d| d.zone.as_str()))
+    }
+
+    /// The device with this id.
+    pub fn device(&self, id: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.id == id)
     }
 
     /// The camera with this id.

@@ -227,7 +227,7 @@ pub fn add_hold(
     let (case_id, camera) = (req.case_id.as_str(), req.camera.as_str());
     let (from_us, to_us) = (req.from_us, req.to_us);
     let dir = case_dir(config, case_id)?;
-    if config.camera(camera).is_none() {
+    if config.footage_zone(camera).is_none() {
         return Err(Error::not_found(format!(
             "no camera {camera:?} in the configuration"
         )));
@@ -508,7 +508,7 @@ pub fn close_case(
             if mine.is_empty() {
                 continue;
             }
-            let zone = config.camera(cam).map_or("-", |c| c.zone.as_str());
+            let zone = config.footage_zone(cam).unwrap_or("-");
             ix.record_deletion(&NewDeletion {
                 at_us: now_us,
                 pass_us: now_us,

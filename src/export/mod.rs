@@ -193,7 +193,7 @@ pub fn prepare(
     leases: &Arc<Leases>,
     req: &Request,
 ) -> Result<Prepared> {
-    let camera = config.camera(&req.camera).ok_or_else(|| {
+    let camera = config.footage_source(&req.camera).ok_or_else(|| {
         Error::not_found(format!("no camera {:?} in the configuration", req.camera))
     })?;
     if req.to_us <= req.from_us {
@@ -305,7 +305,7 @@ impl Prepared {
         let config = &*self.config;
         let req = &self.req;
         let camera = config
-            .camera(&req.camera)
+            .footage_source(&req.camera)
             .ok_or_else(|| Error::internal(format!("camera {} is gone", req.camera)))?;
         let zone = config
             .zone(&camera.zone)

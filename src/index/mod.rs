@@ -16,6 +16,7 @@ mod alerts;
 mod audit;
 mod breach;
 mod evidence;
+mod inbox;
 mod metrics;
 mod requests;
 mod retention;
@@ -25,6 +26,7 @@ pub use alerts::AlertRow;
 pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
 pub use breach::{BreachNote, BreachRow, BreachUpdate};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
+pub use inbox::{DeviceFileRow, DeviceTimeSource, NewDeviceFile};
 pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{
     CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,

@@ -319,5 +319,31 @@ CREATE TABLE alert (
 ) STRICT;
 CREATE INDEX alert_pending ON alert (next_try_us) WHERE state = 'pending';
 CREATE INDEX alert_key ON alert (key, created_us);
+    // 9 -> 10: device files (footage of mobile cameras from an inbox).
+    r#"
+-- ---------------------------------------------------------------------------
+-- Device files (schema 8, docs/design/inbox.md): footage of a mobile camera
+-- taken from an inbox. Its segment row is a camera's (camera.name = the
+-- device id), so retention, holds and export treat it alike; this row is the
+-- ingest's record and outlives the segment (no foreign key: the reaper
+-- removes segment rows). State 0 while the file is being stored (its segment
+-- is then `recording` too), 1 once stored; the inbox file is removed only
+-- after that.
+CREATE TABLE device_file (
+  id INTEGER PRIMARY KEY,
+  segment_id INTEGER NOT NULL,
+  device TEXT NOT NULL,              -- the config's device id
+  state INTEGER NOT NULL CHECK (state IN (0, 1)),
+  sha256 BLOB NOT NULL UNIQUE,       -- of the file as it arrived (and as stored)
+  original_name TEXT NOT NULL,       -- path relative to the inbox
+  original_bytes INTEGER NOT NULL,
+  inbox TEXT NOT NULL,               -- the inbox's path
+  owner_uid INTEGER NOT NULL,        -- who owned the file in the inbox
+  ingested_us INTEGER NOT NULL,
+  time_source TEXT NOT NULL CHECK (time_source IN ('metadata', 'file_name')),
+  mtime_offset_us INTEGER            -- end by the device's clock minus the file's mtime
+) STRICT;
+CREATE INDEX device_file_segment ON device_file (segment_id);
+CREATE INDEX device_file_ingested ON device_file (ingested_us);
     "#,
 ];

@@ -102,7 +102,7 @@ pub(crate) fn register(entries: &[RegisterEntry<'_>], labels: &Labels) -> String
             esc(e.name),
             status,
             esc(&e.zone.name),
-            esc(e.area),
+            esc(labels.area_of(e)),
             esc(&retention_text(labels, e.zone.retention_days)),
             esc(&e.controller.name),
             esc(&e.zone.processor)

@@ -22,7 +22,7 @@ pub(crate) use markdown::esc as escape_markdown;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Controller, Zone};
+use crate::config::{Config, Controller, DeviceKind, Zone};
 use crate::{Error, Result};
 
 /// Language of the fixed wording on signs and in the register. Values from
@@ -73,6 +73,26 @@ pub(crate) struct Labels {
     pub area: &'static str,
     pub not_recording: &'static str,
     pub no_cameras: &'static str,
+    /// What a device's register row says in place of an area watched.
+    pub body: &'static str,
+    pub dash: &'static str,
+    pub handheld: &'static str,
+}
+
+impl Labels {
+    /// The area column of a register row: a camera's area, or what kind of
+    /// mobile camera a device is (where it records moves with it).
+    pub(crate) fn area_of<'a>(&self, e: &RegisterEntry<'a>) -> &'a str
+    where
+        Self: 'a,
+    {
+        match e.kind {
+            None => e.area,
+            Some(DeviceKind::Body) => self.body,
+            Some(DeviceKind::Dash) => self.dash,
+            Some(DeviceKind::Handheld) => self.handheld,
+        }
+    }
 }
 
 impl Language {
@@ -113,6 +133,9 @@ const EN: Labels = Labels {
     area: "Area watched",
     not_recording: "not recording",
     no_cameras: "No fixed cameras; mobile recording devices.",
+    body: "body-worn camera (records where its wearer is)",
+    dash: "vehicle camera (records around the vehicle)",
+    handheld: "handheld camera (records where it is used)",
 };
 
 const LT: Labels = Labels {
@@ -134,6 +157,9 @@ const LT: Labels = Labels {
     area: "Stebima teritorija",
     not_recording: "neįrašo",
     no_cameras: "Stacionarių kamerų nėra; mobilieji įrašymo įrenginiai.",
+    body: "liemenės kamera (įrašo ten, kur yra ją nešiojantis asmuo)",
+    dash: "automobilio vaizdo registratorius (įrašo aplink automobilį)",
+    handheld: "rankinė kamera (įrašo ten, kur naudojama)",
 };
 
 const LV: Labels = Labels {
@@ -155,6 +181,9 @@ const LV: Labels = Labels {
     area: "Novērotā teritorija",
     not_recording: "neieraksta",
     no_cameras: "Stacionāru kameru nav; mobilās ierakstīšanas ierīces.",
+    body: "ķermeņa kamera (ieraksta tur, kur atrodas tās nēsātājs)",
+    dash: "transportlīdzekļa kamera (ieraksta ap transportlīdzekli)",
+    handheld: "rokas kamera (ieraksta tur, kur to lieto)",
 };
 
 /// Everything printed on one zone's sign.
@@ -174,6 +203,8 @@ pub struct RegisterEntry<'a> {
     pub zone: &'a Zone,
     pub controller: &'a Controller,
     pub enabled: bool,
+    /// Set for a mobile camera (`[[device]]`); its `area` is then empty.
+    pub kind: Option<DeviceKind>,
 }
 
 /// The signs, one per zone, in file order.
@@ -194,8 +225,23 @@ pub fn signs(config: &Config) -> Vec<Sign<'_>> {
         .collect()
 }
 
-/// The register, one entry per camera, in file order.
+/// The register, one entry per camera, in file order, then one per
+/// mobile camera (device). A device's assignment (who wears it) is not
+/// published.
 pub fn register(config: &Config) -> Vec<RegisterEntry<'_>> {
+    let devices = config.devices.iter().map(|d| {
+        let zone = config
+            .zone(&d.zone)
+            .expect("a loaded configuration has every device's zone");
+        RegisterEntry {
+            name: &d.name,
+            area: "",
+            zone,
+            controller: config.zone_controller(zone),
+            enabled: true,
+            kind: Some(d.kind),
+        }
+    });
     config
         .cameras
         .iter()
@@ -209,8 +255,10 @@ pub fn register(config: &Config) -> Vec<RegisterEntry<'_>> {
                 zone,
                 controller: config.zone_controller(zone),
                 enabled: c.enabled,
+                kind: None,
             }
         })
+        .chain(devices)
         .collect()
 }
 

@@ -81,8 +81,8 @@ pub fn findings(
     let ix = index.lock();
     let mut cameras = Vec::new();
     for camera in &request.cameras {
-        let cam = config.camera(camera);
-        let zone = cam.and_then(|c| config.zone(&c.zone));
+        let cam = config.footage_source(camera);
+        let zone = cam.as_ref().and_then(|c| config.zone(&c.zone));
         let (from, to) = (request.from_us, request.to_us);
         let held = match ix.camera_id(camera) {
             Ok(cid) => ix.active_protections(cid)?.iter().any(|p| {
@@ -93,8 +93,10 @@ pub fn findings(
         };
         cameras.push(CameraFindings {
             camera: camera.clone(),
-            name: cam.map_or_else(|| camera.clone(), |c| c.name.clone()),
-            area: cam.map(|c| c.area.clone()).unwrap_or_default(),
+            name: cam
+                .as_ref()
+                .map_or_else(|| camera.clone(), |c| c.name.clone()),
+            area: cam.map(|c| c.area).unwrap_or_default(),
             zone: zone.map(|z| z.id.clone()).unwrap_or_default(),
             zone_name: zone.map(|z| z.name.clone()).unwrap_or_default(),
             retention_days: zone.map_or(config.daemon.max_retention_days, |z| z.retention_days),

@@ -212,8 +212,13 @@ fn check_cameras(config: &Config, cameras: &[String]) -> Result<()> {
         ));
     }
     for c in cameras {
-        if config.camera(c).is_none() {
-            let known: Vec<&str> = config.cameras.iter().map(|c| c.id.as_str()).collect();
+        if config.footage_zone(c).is_none() {
+            let known: Vec<&str> = config
+                .cameras
+                .iter()
+                .map(|c| c.id.as_str())
+                .chain(config.devices.iter().map(|d| d.id.as_str()))
+                .collect();
             return Err(Error::not_found(format!(
                 "no camera {c:?} in the configuration; cameras are: {}",
                 known.join(", ")

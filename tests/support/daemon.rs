@@ -83,6 +83,8 @@ pub struct Site {
     pub secrets_extra: String,
     /// The umask custosd starts with (default: the test process's).
     pub umask: Option<u32>,
+    /// Sections appended to the config (devices, inboxes).
+    pub extra: String,
 }
 
 impl Site {
@@ -101,6 +103,7 @@ impl Site {
             daemon_extra: String::new(),
             secrets_extra: String::new(),
             umask: None,
+            extra: String::new(),
         }
     }
 
@@ -207,6 +210,7 @@ enabled = {enabled}
                 .unwrap();
             t.insert_str(0, &format!("secrets = {:?}\n", path.display().to_string()));
         }
+        t.push_str(&self.extra);
         fs::write(self.config_path(), t).unwrap();
     }
 

@@ -6,7 +6,7 @@
 //! One file per section: its `Raw*` shape and the `Builder` method that reads
 //! and checks it (`service`: the top-level keys, `[daemon]`, `[retention]`,
 //! `[api]`, `[audit]`; `requests`; `controller`; `storage` with `[evidence]`; `zones`;
-//! `cameras`; `grants` for `[access]`), then `credentials` (the secrets pass).
+//! `cameras`; `grants` for `[access]`; `devices`; `inboxes`), then `credentials` (the secrets pass).
 //! This file holds the entry points, the key-reading helpers they share and
 //! the disk check. A new section: its file, its key in `TOP_KEYS`, its field
 //! in `Builder`, its call in `Builder::read`.
@@ -27,7 +27,9 @@ mod alerts;
 mod cameras;
 mod controller;
 mod credentials;
+mod devices;
 mod grants;
+mod inboxes;
 mod requests;
 mod service;
 mod storage;
@@ -49,6 +51,8 @@ const TOP_KEYS: &[&str] = &[
     "zone",
     "camera",
     "access",
+    "device",
+    "inbox",
 ];
 
 /// Parse, validate, and (per `options`) load secrets and check the disk.
@@ -112,6 +116,8 @@ struct Builder<'s, 'a> {
     zones: Vec<(usize, Zone)>,
     cameras: Vec<CameraEntry>,
     access: Access,
+    devices: Vec<Device>,
+    inboxes: Vec<Inbox>,
 }
 
 fn root() -> KeyPath {
@@ -157,6 +163,8 @@ impl<'s, 'a> Builder<'s, 'a> {
             zones: Vec::new(),
             cameras: Vec::new(),
             access: Access::default(),
+            devices: Vec::new(),
+            inboxes: Vec::new(),
         }
     }
 
@@ -318,6 +326,8 @@ impl<'s, 'a> Builder<'s, 'a> {
         self.read_zones();
         self.read_cameras();
         self.read_access();
+        self.read_devices();
+        self.read_inboxes();
     }
 
     fn top_string(&mut self, key: &str) -> Option<String> {
@@ -417,6 +427,8 @@ impl<'s, 'a> Builder<'s, 'a> {
             zones: self.zones.into_iter().map(|(_, z)| z).collect(),
             cameras: self.cameras.into_iter().map(|c| c.camera).collect(),
             access: self.access,
+            devices: self.devices,
+            inboxes: self.inboxes,
             warnings: self.warnings,
         })
     }

@@ -55,6 +55,10 @@ pub struct Mp4Info {
     /// Bytes follow `complete_len`: the file was cut off, or has a tail that
     /// is not a whole fragment.
     pub truncated: bool,
+    /// The `mvhd` creation time, in seconds since 1904-01-01 as the file
+    /// states it (0 when unset; which zone it means is the writer's
+    /// business). `None` when no `moov` was found.
+    pub created: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +307,7 @@ fn scan_source(src: &mut impl Source) -> Result<Mp4Info> {
             samples: Vec::new(),
             complete_len: 0,
             truncated: len > 0,
+            created: None,
         });
     };
     let mut samples = movie.table_samples;
@@ -317,6 +322,7 @@ fn scan_source(src: &mut impl Source) -> Result<Mp4Info> {
         samples,
         complete_len,
         truncated: complete_len < len,
+        created: Some(movie.created),
     })
 }
 

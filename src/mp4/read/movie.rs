@@ -15,6 +15,8 @@ pub(super) struct Movie {
     pub(super) tracks: Vec<TrackState>,
     /// Samples described by the sample tables (progressive files).
     pub(super) table_samples: Vec<SampleInfo>,
+    /// `mvhd` creation time, seconds since 1904.
+    pub(super) created: u64,
 }
 
 pub(super) struct TrackState {
@@ -41,12 +43,21 @@ pub(super) fn parse_moov(moov: &[u8], file_len: u64, budget: &mut Budget) -> Res
     let mvhd = require_child(moov, b"mvhd", "moov")?;
     let mut c = Cursor::new(mvhd, "mvhd");
     let (version, _) = c.full_header()?;
-    c.skip(if version == 1 { 16 } else { 8 })?;
+    let created = if version == 1 {
+        let t = c.u64()?;
+        c.skip(8)?;
+        t
+    } else {
+        let t = u64::from(c.u32()?);
+        c.skip(4)?;
+        t
+    };
     let movie_timescale = c.u32()?;
 
     let mut movie = Movie {
         tracks: Vec::new(),
         table_samples: Vec::new(),
+        created,
     };
     let mut trex = Vec::new();
     for child in children(moov) {
