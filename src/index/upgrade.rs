@@ -319,10 +319,11 @@ CREATE TABLE alert (
 ) STRICT;
 CREATE INDEX alert_pending ON alert (next_try_us) WHERE state = 'pending';
 CREATE INDEX alert_key ON alert (key, created_us);
+    "#,
     // 9 -> 10: device files (footage of mobile cameras from an inbox).
     r#"
 -- ---------------------------------------------------------------------------
--- Device files (schema 8, docs/design/inbox.md): footage of a mobile camera
+-- Device files (schema 10, docs/design/inbox.md): footage of a mobile camera
 -- taken from an inbox. Its segment row is a camera's (camera.name = the
 -- device id), so retention, holds and export treat it alike; this row is the
 -- ingest's record and outlives the segment (no foreign key: the reaper
