@@ -1,4 +1,4 @@
-//! Device files (schema 8): the record of each file taken from an inbox,
+//! Device files (schema 10): the record of each file taken from an inbox,
 //! stored beside the segment row that makes it footage like a camera's.
 //! See docs/design/inbox.md for the order of rows and files.
 
