@@ -721,6 +721,13 @@ fn inbox_status_and_retry_through_custosctl_after_a_reload() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let manifest = fs::read_to_string(out_dir.join("manifest.json")).unwrap_or_default();
     assert!(manifest.contains("serial BWC0008"), "{manifest}");
+    // The time's source is the file's, not the server clock's.
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    for s in m["sources"].as_array().unwrap() {
+        let ts = s["time_source"].as_str().unwrap();
+        assert!(ts == "metadata" || ts == "file_name", "{manifest}");
+    }
+    assert!(!m["time"]["sources"].to_string().contains("local"), "{manifest}");
 
     // A data-subject request may name the device as the place of the event.
     let o = ctl_as(

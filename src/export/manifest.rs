@@ -116,7 +116,8 @@ pub struct RecordingBasis {
 pub struct TimeInfo {
     pub timezone: String,
     /// "local" (the server's clock) or "rtcp" (the camera's NTP time), per
-    /// the sources; several when they differ.
+    /// the sources; for a device's file "metadata" (its creation time) or
+    /// "file_name"; several when they differ.
     pub sources: Vec<String>,
     /// Largest |camera clock - server clock| seen over the sources, if known.
     pub max_clock_offset_us: Option<i64>,

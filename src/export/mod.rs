@@ -180,6 +180,9 @@ pub struct Prepared {
     layouts: Vec<progressive::Layout<(usize, u64)>>,
     outages: Vec<crate::index::OutageRow>,
     corrections: Vec<crate::index::CorrectionRow>,
+    /// Where the start times of device files among the sources came from
+    /// (`metadata` or `file_name`), by segment id; cameras' are in their rows.
+    device_times: std::collections::HashMap<i64, &'static str>,
     /// The legal basis of the request's case, if it has one.
     case_basis: Option<String>,
     _lease: crate::retention::LeaseGuard,
@@ -226,12 +229,20 @@ pub fn prepare(
         .map(|s| SegmentId(s.id))
         .collect();
     let lease = leases.acquire(&ids);
-    let (rows, outages, corrections) = {
+    let (rows, outages, corrections, device_times) = {
         let index = index.lock();
+        let rows = index.complete_segments(&ids)?;
+        let mut device_times = std::collections::HashMap::new();
+        for r in &rows {
+            if let Some(t) = index.device_time_source(SegmentId(r.id))? {
+                device_times.insert(r.id, t.as_str());
+            }
+        }
         (
-            index.complete_segments(&ids)?,
+            rows,
             index.outages(&camera.id, req.from_us, req.to_us)?,
             index.time_corrections(&camera.id, req.from_us, req.to_us)?,
+            device_times,
         )
     };
     if rows.is_empty() {
@@ -268,6 +279,7 @@ pub fn prepare(
         layouts,
         outages,
         corrections,
+        device_times,
         case_basis,
         _lease: lease,
         config,
@@ -372,10 +384,14 @@ impl Prepared {
             audio_frames: None,
         });
 
-        let mut time_sources: Vec<String> = sources
-            .iter()
-            .map(|s| s.row.time_source.as_str().to_string())
-            .collect();
+        let time_source = |s: &Source| {
+            self.device_times
+                .get(&s.row.id)
+                .copied()
+                .unwrap_or(s.row.time_source.as_str())
+                .to_string()
+        };
+        let mut time_sources: Vec<String> = sources.iter().map(time_source).collect();
         time_sources.sort();
         time_sources.dedup();
         let actual_from = clips[0].from_us;
@@ -469,7 +485,7 @@ impl Prepared {
                     end: at(s.row.end_us.unwrap_or(s.row.start_us)),
                     bytes: s.row.bytes.unwrap_or(0),
                     sha256: s.row.sha256.map(hex::encode).unwrap_or_default(),
-                    time_source: s.row.time_source.as_str().into(),
+                    time_source: time_source(s),
                     clock_offset_us: s.row.clock_offset_us,
                 })
                 .collect(),

@@ -211,6 +211,19 @@ impl Index {
         r.map(finish).transpose()
     }
 
+    /// Where the start time of stored device file `id` came from (the file's
+    /// metadata or its name), if segment `id` is a device file.
+    pub fn device_time_source(&self, id: SegmentId) -> Result<Option<DeviceTimeSource>> {
+        let s: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT time_source FROM device_file WHERE segment_id = :segment AND state = 1",
+            )?
+            .query_row(named_params! {":segment": id.0}, |r| r.get(0))
+            .optional()?;
+        s.map(|s| DeviceTimeSource::parse(&s)).transpose()
+    }
+
     /// Forgets a device file whose storing a crash cut off (its inbox file
     /// is still there): both rows go, in one transaction.
     pub fn drop_storing_device_file(&mut self, id: SegmentId) -> Result<()> {
