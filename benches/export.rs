@@ -36,6 +36,8 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/footage.rs"]
+mod footage;
 #[path = "recording/procfs.rs"]
 #[allow(dead_code)]
 mod procfs;
@@ -53,8 +55,8 @@ use custos::config::Config;
 use custos::export::{self, NodeKey, Request, manifest::Exporter};
 use custos::index::SharedIndex;
 use custos::index::{Index, NewSegment, SegmentRow, SegmentSummary, TimeSource};
-use custos::mp4::{Codec, FragmentedWriter, Sample, TrackSpec};
 use custos::retention::Leases;
+use footage::{FPS, GOP_FRAMES, XorShift};
 use sha2::{Digest, Sha256};
 
 const CUSTOSD: &str = env!("CARGO_BIN_EXE_custosd");
@@ -65,25 +67,9 @@ const ZONE: &str = "entrance";
 /// 2026-11-02T08:00:00Z: the start of the recorded hour.
 const T0_US: i64 = 1_793_606_400_000_000;
 
-const FPS: u64 = 30;
-const GOP_FRAMES: u64 = 60;
-const VIDEO_BITS_PER_S: u64 = 4_000_000;
-const AUDIO_BITS_PER_S: u64 = 64_000;
 const SEGMENT_S: u64 = 60;
-/// As custosd's segmenter: a fragment per 500 ms of video.
-const FRAGMENT_FRAMES: u64 = FPS / 2;
-const VIDEO_TICKS_PER_FRAME: u64 = 90_000 / FPS;
-const AUDIO_RATE: u64 = 48_000;
-const AAC_FRAME: u64 = 1024;
 /// Bumped whenever the site's content changes, so a stale cache is rebuilt.
 const SITE_FORMAT: u32 = 1;
-
-/// The SPS x264 wrote for 1920x1080 constrained baseline (from the SPS
-/// tests in src/mp4/sps.rs) and a minimal PPS.
-const SPS_1080P: &str = "6742c028da01e0089f97016a02020280000003008000001e478c1950";
-const PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
-/// AAC-LC, 48 kHz, mono.
-const ASC_48K_MONO: [u8; 2] = [0x11, 0x88];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -682,61 +668,6 @@ roles = ["evidence"]
     }
 }
 
-/// xorshift64*: payload bytes that do not compress, fast to make.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
-fn tracks() -> Vec<TrackSpec> {
-    let sps = hex::decode(SPS_1080P).expect("constant hex");
-    let mut avcc = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1];
-    avcc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
-    avcc.extend_from_slice(&sps);
-    avcc.push(1);
-    avcc.extend_from_slice(&(PPS.len() as u16).to_be_bytes());
-    avcc.extend_from_slice(&PPS);
-    vec![
-        TrackSpec::video(Codec::H264 { avcc }, 1920, 1080),
-        TrackSpec::audio(
-            Codec::Aac {
-                asc: ASC_48K_MONO.to_vec(),
-            },
-            AUDIO_RATE as u32,
-            1,
-        ),
-    ]
-}
-
-/// A sample's bytes: an AVC length-prefixed NAL unit (video) or a raw frame
-/// (audio) of `len` bytes in all.
-fn payload(rng: &mut XorShift, len: usize, nal: Option<u8>, out: &mut Vec<u8>) {
-    out.resize(len, 0);
-    rng.fill(out);
-    if let Some(header) = nal {
-        out[..4].copy_from_slice(&(len as u32 - 4).to_be_bytes());
-        out[4] = header;
-    }
-}
-
 /// One 60 s segment as custosd writes it: a row begun, the file made with
 /// [`FragmentedWriter`] one 500 ms fragment at a time (video then audio,
 /// one `write_all` each), fsynced, then the row completed with the file's
@@ -760,71 +691,9 @@ fn write_segment(
         clock_offset_us: Some(1_500),
     })?;
     let file = custos::storage::create_segment_file(root, &rel)?;
-    let mut w = FragmentedWriter::new(
-        HashingFile::new(file),
-        tracks(),
-        (start_us / 1_000_000) as u64,
-    )?;
-    // Mean sizes for the bit rates: a GOP is one key frame worth ten
-    // P-frames and GOP-1 P-frames.
-    let gop_bytes = VIDEO_BITS_PER_S / 8 * GOP_FRAMES / FPS;
-    let p_mean = gop_bytes / (GOP_FRAMES - 1 + 10);
-    let audio_mean = AUDIO_BITS_PER_S / 8 * AAC_FRAME / AUDIO_RATE;
+    let w = footage::write(HashingFile::new(file), start_us, SEGMENT_S, rng, scratch)?;
     let frames = SEGMENT_S * FPS;
-    let audio_end = SEGMENT_S * AUDIO_RATE;
-    let mut data: Vec<Vec<u8>> = Vec::new();
-    let mut meta: Vec<(u32, u64, u32, bool)> = Vec::new();
-    for k in 0..frames / FRAGMENT_FRAMES {
-        data.clear();
-        meta.clear();
-        for f in k * FRAGMENT_FRAMES..(k + 1) * FRAGMENT_FRAMES {
-            let key = f % GOP_FRAMES == 0;
-            let len = if key {
-                rng.between(p_mean * 9, p_mean * 11)
-            } else {
-                rng.between(p_mean * 4 / 5, p_mean * 6 / 5)
-            };
-            payload(
-                rng,
-                len as usize,
-                Some(if key { 0x65 } else { 0x41 }),
-                scratch,
-            );
-            data.push(scratch.clone());
-            meta.push((
-                1,
-                f * VIDEO_TICKS_PER_FRAME,
-                VIDEO_TICKS_PER_FRAME as u32,
-                key,
-            ));
-        }
-        // The AAC frames starting in this fragment's half second; the last
-        // one is cut where the segment's video ends, as the segmenter does.
-        let (lo, hi) = (k * AUDIO_RATE / 2, (k + 1) * AUDIO_RATE / 2);
-        let mut t = lo.div_ceil(AAC_FRAME) * AAC_FRAME;
-        while t < hi {
-            let dur = AAC_FRAME.min(audio_end - t);
-            let len = rng.between(audio_mean * 4 / 5, audio_mean * 6 / 5);
-            payload(rng, len as usize, None, scratch);
-            data.push(scratch.clone());
-            meta.push((2, t, dur as u32, true));
-            t += AAC_FRAME;
-        }
-        let samples: Vec<Sample> = meta
-            .iter()
-            .zip(&data)
-            .map(|(&(track, decode_time, duration, keyframe), d)| Sample {
-                track,
-                decode_time,
-                duration,
-                composition_offset: 0,
-                keyframe,
-                data: d,
-            })
-            .collect();
-        w.write_fragment(&samples)?;
-    }
-    let (file, bytes, sha256) = w.into_inner().finish();
+    let (file, bytes, sha256) = w.finish();
     let path = root.join(&rel);
     custos::storage::fsync_file(&file, &path);
     ix.complete_segment(

@@ -727,7 +727,10 @@ fn inbox_status_and_retry_through_custosctl_after_a_reload() {
         let ts = s["time_source"].as_str().unwrap();
         assert!(ts == "metadata" || ts == "file_name", "{manifest}");
     }
-    assert!(!m["time"]["sources"].to_string().contains("local"), "{manifest}");
+    assert!(
+        !m["time"]["sources"].to_string().contains("local"),
+        "{manifest}"
+    );
 
     // A data-subject request may name the device as the place of the event.
     let o = ctl_as(
