@@ -164,10 +164,11 @@ fn ingest(files: &[PathBuf], site: &Path) -> anyhow::Result<Duration> {
 [[zone]]
 id = "mobile"
 name = "Mobile cameras"
-retention_days = 14
+retention_days = 366
 purposes = ["public order"]
 legal_basis = "GDPR Art. 6(1)(e)"
 processor = "Municipal police"
+audio = "allowed"
 
 [[device]]
 id = "bwc-01"

@@ -28,7 +28,7 @@ pub fn drop_caches() -> bool {
 }
 
 /// The configuration of a bench site in `dir` up to its zones: daemon
-/// (retention ceiling far away, so cached footage is never reaped),
+/// (retention ceiling a year away, so cached footage is not reaped soon),
 /// controller, one storage root, evidence.
 pub fn config_head(dir: &Path) -> String {
     let d = dir.display();
@@ -38,7 +38,7 @@ pub fn config_head(dir: &Path) -> String {
 [daemon]
 state_dir = "{d}/state"
 socket = "{d}/admin.sock"
-max_retention_days = 3650
+max_retention_days = 366
 
 [controller]
 name = "Bench school"
