@@ -590,6 +590,62 @@ fn a_burst_of_200_files_is_taken_whole() {
     assert!(segs.iter().all(|s| s.frames == Some(10)));
 }
 
+/// Files as ffmpeg writes them (H.264 with AAC; one with its `moov` at the
+/// end, one with `-movflags +faststart`, one fragmented), with their
+/// creation time: each is taken whole with its frame count.
+#[test]
+fn files_made_by_ffmpeg_are_taken_with_their_frame_counts() {
+    let site = site();
+    let t0 = t0();
+    let work = tempfile::tempdir().unwrap();
+    let created = jiff::Timestamp::from_second(t0 as i64).unwrap().to_string();
+    let kinds: [(&str, &[&str]); 3] = [
+        ("plain", &[]),
+        ("faststart", &["-movflags", "+faststart"]),
+        (
+            "fragmented",
+            &["-movflags", "+frag_keyframe+empty_moov+default_base_moof"],
+        ),
+    ];
+    let daemon = site.start();
+    for (i, (name, flags)) in kinds.iter().enumerate() {
+        let out = work.path().join(format!("{name}.mp4"));
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc=size=320x240:rate=25")
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args([
+                "-t", "4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-shortest"])
+            .args(["-metadata", &format!("creation_time={created}")])
+            .args(*flags)
+            .arg(&out)
+            .status()
+            .expect("ffmpeg (scripts/setup installs it)");
+        assert!(status.success(), "ffmpeg {name}");
+        // One minute apart: footage of one device never overlaps.
+        set_created(&out, t0 - 3600 + i as u64 * 60);
+        rename_in(&site, &out, &format!("dock/bwc-07/{name}.mp4"));
+    }
+    wait_for(
+        "3 ffmpeg files stored",
+        &site,
+        Duration::from_secs(60),
+        || complete(&site, "bwc-07").len() == 3,
+    );
+    assert!(
+        files_under(&dir(&site, "dock")).is_empty(),
+        "all taken, none quarantined"
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    assert_consistent(&site, &["bwc-07"]);
+    for s in complete(&site, "bwc-07") {
+        assert_eq!(s.frames, Some(100), "{s:?}");
+        assert_eq!(s.audio_codec.as_deref(), Some("aac"), "{s:?}");
+    }
+}
+
 #[test]
 fn inbox_status_and_retry_through_custosctl_after_a_reload() {
     use support::api::{ADMIN, DPO, OPERATOR, VIEWER, ctl_as};
