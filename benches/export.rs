@@ -838,6 +838,7 @@ fn write_segment(
             audio_codec: Some("aac".into()),
             sha256,
             recovered: false,
+            activity: Vec::new(),
         },
     )
 }

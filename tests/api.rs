@@ -193,6 +193,23 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             ],
             vec![VIEWER, EVIDENCE, DPO],
         ),
+        // An allowed activity query of a camera with nothing recorded is
+        // an empty table.
+        (
+            "activity",
+            vec![
+                "activity",
+                "--camera",
+                "cam1",
+                "--from",
+                "2026-11-20T10:00:00Z",
+                "--to",
+                "2026-11-20T11:00:00Z",
+                "--reason",
+                "matrix test",
+            ],
+            vec![VIEWER, EVIDENCE, DPO],
+        ),
     ]
 }
 

@@ -183,10 +183,12 @@ pub enum Action {
     AlertsTest,
     View,
     LiveView,
+    Activity,
+    Sheet,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -214,6 +216,8 @@ impl Action {
         Action::AlertsTest,
         Action::View,
         Action::LiveView,
+        Action::Activity,
+        Action::Sheet,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -265,6 +269,8 @@ impl Action {
             // Looking at footage is access to it, for a duty (001 §24-26;
             // 004 §12-13): as listing it, never admin by rank.
             Action::View | Action::LiveView => &[Viewer, Evidence, Dpo],
+            // What moved when, and a picture per interval: footage too.
+            Action::Activity | Action::Sheet => &[Viewer, Evidence, Dpo],
         }
     }
 
@@ -298,6 +304,8 @@ impl Action {
             Action::AlertsTest => "alerts.test",
             Action::View => "view",
             Action::LiveView => "view.live",
+            Action::Activity => "activity",
+            Action::Sheet => "sheet",
         }
     }
 
@@ -333,6 +341,8 @@ impl Action {
             Action::AlertsTest => "sending a test alert",
             Action::View => "viewing footage",
             Action::LiveView => "viewing a camera live",
+            Action::Activity => "reading a camera's activity (what moved when)",
+            Action::Sheet => "making a contact sheet of footage",
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod errors;
 mod evidence;
 pub mod params;
 mod requests;
+mod review;
 pub mod routes;
 mod server;
 mod stream;

@@ -298,6 +298,8 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["cameras", id, "enable" | "disable" | "restart"] => (Action::CameraControl, Some(*id)),
         ["cameras", id, "view"] => (Action::View, Some(*id)),
         ["cameras", id, "live"] => (Action::LiveView, Some(*id)),
+        ["cameras", id, "activity"] => (Action::Activity, Some(*id)),
+        ["cameras", id, "sheet"] => (Action::Sheet, Some(*id)),
         ["retention", "status"] => (Action::RetentionStatus, None),
         ["retention", "plan"] => (Action::RetentionPlan, None),
         ["deletions"] => (Action::Deletions, None),
@@ -347,7 +349,9 @@ pub fn is_long(method: &Method, path: &str) -> bool {
             | Action::RequestErase
             | Action::Compliance
             | Action::View
-            | Action::LiveView,
+            | Action::LiveView
+            | Action::Activity
+            | Action::Sheet,
             _,
         )) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
@@ -702,6 +706,22 @@ fn dispatch(
                 body: Value::Null,
                 text: None,
                 stream: Some(stream),
+            })
+        }
+        Action::Activity => {
+            let id = camera.expect("route has an id");
+            Done::ok(super::review::activity(
+                state, config, caller, &id, &query, draft, now,
+            )?)
+        }
+        Action::Sheet => {
+            let id = camera.expect("route has an id");
+            let png = super::review::sheet(state, config, caller, &id, &query, draft, now)?;
+            Ok(Done {
+                status: StatusCode::OK,
+                body: Value::Null,
+                text: None,
+                stream: Some(png),
             })
         }
         Action::Reload => {

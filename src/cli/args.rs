@@ -245,6 +245,27 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// How much moved in each interval of a camera's range (GET
+    /// /v1/cameras/{id}/activity), estimated from the sizes of the recorded
+    /// frames without decoding: where to look first. Audited; needs role
+    /// viewer (its zones), evidence or dpo and a reason (004 §13).
+    Activity {
+        /// Camera id, as in the config.
+        #[arg(long)]
+        camera: String,
+        /// Start, in the forms `view --from` takes.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End, in the same forms.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Length of each interval: whole seconds, e.g. 10s, 1m, 5m.
+        #[arg(long, default_value = "1m")]
+        every: String,
+        /// Why you look, e.g. "incident report 2026-14" (in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -27,6 +27,7 @@ mod notice;
 mod recordings;
 mod requests;
 mod retention;
+mod review;
 mod status;
 mod view;
 
@@ -57,6 +58,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     let client = Client::new(&socket(&cli)?);
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
+    }
+    if let Command::Activity { .. } = &cli.command {
+        return review::run(&cli, &client);
     }
     if let Command::Alerts { what } = &cli.command {
         return breaches::alerts(&cli, &client, what);
@@ -289,6 +293,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Verify { .. }
         | Command::Export { .. }
         | Command::View { .. }
+        | Command::Activity { .. }
         | Command::Request { .. }
         | Command::Compliance { .. }
         | Command::Breach { .. }

@@ -320,4 +320,12 @@ CREATE TABLE alert (
 CREATE INDEX alert_pending ON alert (next_try_us) WHERE state = 'pending';
 CREATE INDEX alert_key ON alert (key, created_us);
     "#,
+    // 9 -> 10: the activity summary (review: custosctl activity). Issue 15's
+    // step; the lead renumbers it at merge.
+    r#"
+-- Bytes of non-key video frames per second of each segment, counted by the
+-- recorder (docs/design/review.md): an activity query reads the index, not
+-- the files. NULL for segments recorded before this step.
+ALTER TABLE segment ADD COLUMN activity BLOB;
+    "#,
 ];

@@ -20,6 +20,7 @@
 //!   of each wall-clock second, that frame's time taken from its own
 //!   segment's indexed start.
 
+pub mod activity;
 pub mod live;
 
 use std::io::Write;
