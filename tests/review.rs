@@ -273,3 +273,162 @@ fn activity_is_refused_outside_the_viewers_zones_without_a_reason_and_to_admin()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Decodes a PNG into (width, height, packed RGB) with GStreamer's pngdec.
+fn decode_png(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    gst::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGB \
+         ! appsink name=sink sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gstreamer_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let sample = sink
+        .try_pull_sample(gst::ClockTime::from_seconds(10))
+        .unwrap();
+    let s = sample.caps().unwrap().structure(0).unwrap().to_owned();
+    let (w, h) = (
+        s.get::<i32>("width").unwrap() as usize,
+        s.get::<i32>("height").unwrap() as usize,
+    );
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    let stride = (w * 3 + 3) & !3;
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        rgb.extend_from_slice(&map[y * stride..y * stride + w * 3]);
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    (w, h, rgb)
+}
+
+/// The luma of the pixels in a rectangle of a packed RGB picture.
+fn region(rgb: &[u8], width: usize, (x, y, w, h): (usize, usize, usize, usize)) -> Vec<f64> {
+    let mut out = Vec::with_capacity(w * h);
+    for row in y..y + h {
+        for col in x..x + w {
+            let p = &rgb[(row * width + col) * 3..][..3];
+            out.push(0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]));
+        }
+    }
+    out
+}
+
+fn variance(v: &[f64]) -> f64 {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn a_contact_sheet_has_a_tile_per_interval_none_blank_each_labelled_and_is_audited() {
+    let r = recorded();
+    let (_turn, _daemon) = start(r);
+    let reason = "sheet: what happened";
+    let (from, to) = range(r);
+    let out_dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(out_dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let file = out_dir.path().join("sheet.png");
+    let out = ctl_as(
+        &r.site,
+        VIEWER,
+        &[
+            "--json",
+            "sheet",
+            "--camera",
+            CAM,
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--every",
+            "2s",
+            "--reason",
+            reason,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    let v = json(&out);
+    let tiles = v["tiles"].as_array().unwrap();
+    assert_eq!(tiles.len(), 12, "24 s at 2 s: {v}");
+    let from_us = r.phases[0];
+    for (i, t) in tiles.iter().enumerate() {
+        let at = t["at_us"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("tile {i} empty: {v}"));
+        let start = from_us + i as i64 * 2_000_000;
+        assert!(
+            at >= start - 1_000_000 && at < start + 2_000_000,
+            "tile {i} at {at} is not of its interval from {start}"
+        );
+    }
+    let (w, h, rgb) = decode_png(&file);
+    // Six tiles a row, 320 wide, 240 high for the 320x240 camera, and a
+    // 24-pixel label band under each.
+    assert_eq!((w, h), (6 * 320, 2 * (240 + 24)));
+    let mut bands = Vec::new();
+    for i in 0..12 {
+        let (x, y) = ((i % 6) * 320, (i / 6) * 264);
+        let picture = region(&rgb, w, (x, y, 320, 240));
+        assert!(
+            variance(&picture) > 20.0,
+            "tile {i} is blank (variance {})",
+            variance(&picture)
+        );
+        let band = region(&rgb, w, (x, y + 240, 320, 24));
+        let lit = band.iter().filter(|&&l| l > 160.0).count();
+        assert!(lit > 40, "tile {i} has no label ({lit} bright pixels)");
+        bands.push(band);
+    }
+    // A label names its own time: tiles of different seconds differ there.
+    for i in 1..12 {
+        let (a, b) = (tiles[i - 1]["at_us"].as_i64(), tiles[i]["at_us"].as_i64());
+        if a.map(|t| t / 1_000_000) != b.map(|t| t / 1_000_000) {
+            assert_ne!(
+                bands[i - 1],
+                bands[i],
+                "tiles {} and {i} have one label",
+                i - 1
+            );
+        }
+    }
+    let asked = audit(r, "sheet", reason);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(
+        asked[0].target.starts_with(&format!("camera {CAM} from "))
+            && asked[0].target.contains("12 of 12 tiles"),
+        "{asked:?}"
+    );
+    let finished = audit(r, "sheet.finished", reason);
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    // Outside the viewer's zones: refused, nothing written.
+    let other = out_dir.path().join("other.png");
+    let out = ctl_as(
+        &r.site,
+        VIEWER_OUTDOOR,
+        &[
+            "sheet",
+            "--camera",
+            CAM,
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--reason",
+            reason,
+            "--out",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(!other.exists());
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::Caller;
 use super::params::{Query, show_time};
-use super::routes::{Draft, Stream, no_camera};
+use super::routes::{Draft, Stream, StreamAudit, no_camera};
 use super::view::{reason, zone_of};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -124,15 +124,87 @@ pub(super) fn activity(
     }))
 }
 
+/// The sheet's content type.
+pub const SHEET_CONTENT_TYPE: &str = "image/png";
+/// Reply header: each tile's picture time (µs since the epoch, UTC), or
+/// `-` for an interval without footage, comma-separated in tile order.
+pub const TILES_HEADER: &str = "x-custos-tiles";
+
 pub(super) fn sheet(
-    _state: &ApiState,
+    state: &ApiState,
     config: &Config,
-    _caller: &Caller,
+    caller: &Caller,
     id: &str,
     query: &Query,
     draft: &mut Draft,
     now: i64,
 ) -> Result<Stream> {
-    range(config, id, query, draft, now, "sheet")?;
-    Err(Error::unavailable("contact sheets are not built yet"))
+    let (from, to, every) = range(config, id, query, draft, now, "sheet")?;
+    let zone = zone_of(config, caller, id)?;
+    let index = state.read_index()?;
+    let sheet = match crate::review::sheet::make(
+        &index,
+        config,
+        &state.leases,
+        id,
+        (from, to, every),
+        &|z| caller.may_see_zone(z),
+    ) {
+        Err(e) if zone.is_none() && e.kind == crate::ErrorKind::NotFound => {
+            return Err(no_camera(config, id));
+        }
+        r => r?,
+    };
+    let shown = sheet.tiles.iter().flatten().count();
+    let tz = &config.timezone;
+    let (first, last) = (
+        sheet.tiles.iter().flatten().next().copied(),
+        sheet.tiles.iter().flatten().last().copied(),
+    );
+    let delivered = match (first, last) {
+        (Some(a), Some(b)) => format!(
+            "{} of {} tiles with pictures from {} to {}",
+            shown,
+            sheet.tiles.len(),
+            show_time(a, tz),
+            show_time(b, tz)
+        ),
+        _ => format!("{} tiles, none with footage", sheet.tiles.len()),
+    };
+    draft.set_target(format!(
+        "camera {id} from {} to {} every {}s: {delivered}, {} bytes of key frames decoded",
+        show_time(from, tz),
+        show_time(to, tz),
+        every / 1_000_000,
+        sheet.bytes_read
+    ));
+    let tiles: Vec<String> = sheet
+        .tiles
+        .iter()
+        .map(|t| t.map_or("-".to_owned(), |us| us.to_string()))
+        .collect();
+    let headers = vec![
+        ("content-length", sheet.png.len().to_string()),
+        (TILES_HEADER, tiles.join(",")),
+        ("x-custos-timezone", config.timezone_name.clone()),
+    ];
+    let png = sheet.png;
+    let run = Box::new(move |out: &mut dyn std::io::Write| {
+        out.write_all(&png)
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::unavailable(format!("the reader went away: {e}")))?;
+        Ok(format!("sent {} bytes of PNG", png.len()))
+    });
+    Ok(Stream {
+        content_type: SHEET_CONTENT_TYPE,
+        headers,
+        run,
+        ranged: None,
+        audit: StreamAudit {
+            action: "sheet.finished".into(),
+            role: String::new(),
+            target: String::new(),
+            reason: String::new(),
+        },
+    })
 }

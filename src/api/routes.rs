@@ -716,7 +716,9 @@ fn dispatch(
         }
         Action::Sheet => {
             let id = camera.expect("route has an id");
-            let png = super::review::sheet(state, config, caller, &id, &query, draft, now)?;
+            let mut png = super::review::sheet(state, config, caller, &id, &query, draft, now)?;
+            png.audit.target = draft.target.clone();
+            png.audit.reason = draft.reason.clone();
             Ok(Done {
                 status: StatusCode::OK,
                 body: Value::Null,

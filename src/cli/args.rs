@@ -266,6 +266,30 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// One PNG of a camera's range, a tile per interval from its nearest
+    /// key frame, labelled with the picture's local time (GET
+    /// /v1/cameras/{id}/sheet). Audited; needs role viewer (its zones),
+    /// evidence or dpo and a reason (004 §13).
+    Sheet {
+        /// Camera id, as in the config.
+        #[arg(long)]
+        camera: String,
+        /// Start, in the forms `view --from` takes.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End, in the same forms.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// One tile per this long, e.g. 30s, 1m (an hour at 30s is 120 tiles).
+        #[arg(long, default_value = "30s")]
+        every: String,
+        /// Why you look, e.g. "incident report 2026-14" (in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// The new PNG file to write (private to you).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
     }
-    if let Command::Activity { .. } = &cli.command {
+    if let Command::Activity { .. } | Command::Sheet { .. } = &cli.command {
         return review::run(&cli, &client);
     }
     if let Command::Alerts { what } = &cli.command {
@@ -294,6 +294,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Export { .. }
         | Command::View { .. }
         | Command::Activity { .. }
+        | Command::Sheet { .. }
         | Command::Request { .. }
         | Command::Compliance { .. }
         | Command::Breach { .. }

@@ -84,6 +84,11 @@ pub(crate) struct Source {
 }
 
 impl Source {
+    /// The video track's header: codec configuration and picture size.
+    pub(crate) fn video_track(&self) -> Option<&crate::mp4::TrackInfo> {
+        self.info.track(self.video)
+    }
+
     /// The video track's samples, in decode order, and its timescale (for a
     /// review that reads frames itself: activity, contact sheet).
     pub(crate) fn video_samples(&self) -> (Vec<&crate::mp4::SampleInfo>, u32) {

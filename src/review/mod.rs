@@ -22,6 +22,7 @@
 
 pub mod activity;
 pub mod live;
+pub mod sheet;
 
 use std::io::Write;
 use std::path::PathBuf;
