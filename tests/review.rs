@@ -104,6 +104,7 @@ fn audit(r: &Recorded, action: &str, reason: &str) -> Vec<AuditRecord> {
             to_us: None,
             uid: None,
             action: Some(action.into()),
+            camera: None,
             limit: None,
         })
         .unwrap()
@@ -206,6 +207,28 @@ fn activity_shows_the_moving_intervals_clearly_above_the_still_ones_and_is_audit
         );
         assert!(e.target.contains("footage"), "delivered: {e:?}");
     }
+    // `audit list --camera` finds them by the camera, and another camera's
+    // filter does not.
+    let listed = |camera: &str| {
+        let v = json(&ctl_as(
+            &r.site,
+            DPO,
+            &[
+                "--json", "audit", "list", "--camera", camera, "--action", "activity",
+            ],
+        ));
+        v["entries"].as_array().unwrap().clone()
+    };
+    let ours = listed(CAM);
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    assert!(
+        ours.iter().all(|e| e["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("camera hall from ")),
+        "{ours:?}"
+    );
+    assert!(listed("hal").is_empty());
 }
 
 #[test]

@@ -567,7 +567,7 @@ fn dispatch(
             Done::ok(json!({ "timezone": config.timezone_name, "deletions": rows }))
         }
         Action::AuditRead => {
-            query.only(&["from", "to", "uid", "action", "limit"])?;
+            query.only(&["from", "to", "uid", "action", "camera", "limit"])?;
             let limit = query.u32("limit")?.unwrap_or(100);
             if limit == 0 || limit > MAX_AUDIT_LIMIT {
                 return Err(Error::invalid(format!(
@@ -580,6 +580,7 @@ fn dispatch(
                 to_us: query.time("to", tz, now)?,
                 uid: query.u32("uid")?,
                 action: query.get("action").map(str::to_owned),
+                camera: query.get("camera").map(str::to_owned),
                 limit: Some(limit),
             };
             draft.target = range_target(query.get("from"), query.get("to"));

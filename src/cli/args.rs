@@ -617,6 +617,9 @@ pub enum AuditCmd {
         /// Only this action, e.g. recordings.list.
         #[arg(long)]
         action: Option<String>,
+        /// Only entries about this camera (views, sheets, exports, holds...).
+        #[arg(long)]
+        camera: Option<String>,
         /// Newest entries shown, 1 to 10000.
         #[arg(long, default_value_t = 100)]
         limit: u32,

@@ -132,6 +132,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
                 to,
                 uid,
                 action,
+                camera,
                 limit,
             } => {
                 let t = target(
@@ -141,6 +142,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
                         ("to", to.clone()),
                         ("uid", uid.map(|u| u.to_string())),
                         ("action", action.clone()),
+                        ("camera", camera.clone()),
                         ("limit", Some(limit.to_string())),
                     ],
                 );
