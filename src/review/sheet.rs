@@ -72,6 +72,11 @@ pub fn make(
     if to_us <= from_us {
         return Err(Error::invalid("the range ends before it starts"));
     }
+    if to_us - from_us > super::MAX_RANGE_US {
+        return Err(Error::invalid(
+            "a contact sheet may cover at most 24 hours; ask for a shorter range",
+        ));
+    }
     if every_us < MIN_EVERY_US {
         return Err(Error::invalid(
             "the interval (every) must be at least 1s, e.g. 30s or 1m",
