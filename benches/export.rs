@@ -707,6 +707,7 @@ fn write_segment(
             audio_codec: Some("aac".into()),
             sha256,
             recovered: false,
+            activity: Vec::new(),
         },
     )
 }

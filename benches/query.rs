@@ -541,6 +541,7 @@ fn summary(start: i64, path: &str) -> SegmentSummary {
         audio_codec: None,
         sha256: Sha256::digest(path.as_bytes()).into(),
         recovered: false,
+        activity: Vec::new(),
     }
 }
 

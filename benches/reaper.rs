@@ -106,6 +106,7 @@ fn summary(end_us: i64) -> SegmentSummary {
         audio_codec: None,
         sha256: [7; 32],
         recovered: false,
+        activity: Vec::new(),
     }
 }
 

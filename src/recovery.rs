@@ -210,6 +210,7 @@ fn recover_file(
         audio_codec: audio_codec.map(str::to_owned),
         sha256,
         recovered: true,
+        activity: activity(&samples, video.timescale),
     };
     if let Some(dir) = path.parent() {
         storage::fsync_dir(dir);
@@ -238,4 +239,15 @@ fn remove(
     }
     index.lock().remove_segment(id).map_err(index_err)?;
     Ok(Recovered::Removed)
+}
+
+/// The activity summary the recorder would have counted (its non-key video
+/// frames' bytes per second), from a segment's parsed samples.
+pub(crate) fn activity(samples: &[&mp4::SampleInfo], timescale: u32) -> Vec<u32> {
+    let mut per_second = Vec::new();
+    for s in samples.iter().filter(|s| !s.keyframe) {
+        let at = (i128::from(s.decode_time) * 1_000_000 / i128::from(timescale.max(1))) as i64;
+        crate::index::add_activity(&mut per_second, at, u64::from(s.size));
+    }
+    per_second
 }

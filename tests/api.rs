@@ -199,6 +199,42 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             vec!["inbox", "status"],
             vec![0, OPERATOR, ADMIN],
         ),
+        // An allowed activity query of a camera with nothing recorded is
+        // an empty table.
+        (
+            "activity",
+            vec![
+                "activity",
+                "--camera",
+                "cam1",
+                "--from",
+                "2026-11-20T10:00:00Z",
+                "--to",
+                "2026-11-20T11:00:00Z",
+                "--reason",
+                "matrix test",
+            ],
+            vec![VIEWER, EVIDENCE, DPO],
+        ),
+        // An allowed sheet of a camera with nothing recorded ends in "no
+        // complete footage" (exit 3), before any file is made.
+        (
+            "sheet",
+            vec![
+                "sheet",
+                "--camera",
+                "cam1",
+                "--from",
+                "2026-11-20T10:00:00Z",
+                "--to",
+                "2026-11-20T10:01:00Z",
+                "--reason",
+                "matrix test",
+                "--out",
+                "/nonexistent/sheet.png",
+            ],
+            vec![VIEWER, EVIDENCE, DPO],
+        ),
     ]
 }
 
@@ -255,7 +291,7 @@ fn permission_matrix_over_the_real_socket_and_every_refusal_is_audited() {
             calls += 1;
             let stderr = String::from_utf8_lossy(&out.stderr);
             if allowed.contains(&uid) {
-                let no_footage = matches!(action, "export" | "view" | "view.live")
+                let no_footage = matches!(action, "export" | "view" | "view.live" | "sheet")
                     && out.status.code() == Some(3)
                     && stderr.contains("footage of camera cam1");
                 assert!(

@@ -751,6 +751,7 @@ fn an_export_whose_receiver_goes_away_is_not_registered_and_is_audited_as_cut() 
                 to_us: None,
                 uid: None,
                 action: Some("export.finished".into()),
+                camera: None,
                 limit: None,
             })
             .unwrap();

@@ -13,6 +13,7 @@ fn summary(end_us: i64) -> SegmentSummary {
         audio_codec: None,
         sha256: [7; 32],
         recovered: false,
+        activity: Vec::new(),
     }
 }
 
@@ -420,4 +421,58 @@ fn the_index_links_audit_entries_with_the_hash_it_is_given() {
         err.message.contains("audit entry 3 has a hash of 1 bytes"),
         "{err}"
     );
+}
+
+/// `audit list --camera X` matches entries whose target names camera X as
+/// a whole word, in any of the forms the API writes, and no other camera.
+#[test]
+fn audit_entries_filter_by_the_camera_their_target_names() {
+    use custos::index::{AuditFilter, AuditRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(&dir.path().join("index.db")).unwrap();
+    let targets = [
+        "camera gate from 2026-03-01 10:00:00 +02:00 to 2026-03-01 10:05:00 +02:00",
+        "camera gate: enable",
+        "camera gate",
+        "camera gate2 from 2026-03-01 10:00:00 +02:00 to 2026-03-01 11:00:00 +02:00",
+        "case C-1 camera gate",
+        "new access request, cameras yard,gate from a to b",
+        "new access request, cameras yard from a to b",
+        "camera yard live",
+        "from start to end",
+    ];
+    for (i, target) in targets.iter().enumerate() {
+        let record = AuditRecord {
+            at_us: i as i64 + 1,
+            uid: 0,
+            user: "root".into(),
+            pid: 1,
+            role: "dpo".into(),
+            action: "view".into(),
+            target: (*target).into(),
+            reason: String::new(),
+            outcome: "ok".into(),
+        };
+        index.append_audit(&record, |_, _, _| [0; 32]).unwrap();
+    }
+    let about = |camera: &str| -> Vec<String> {
+        let mut found: Vec<String> = index
+            .audit_entries(&AuditFilter {
+                camera: Some(camera.into()),
+                ..AuditFilter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.record.target)
+            .collect();
+        found.reverse();
+        found
+    };
+    assert_eq!(
+        about("gate"),
+        [targets[0], targets[1], targets[2], targets[4], targets[5]]
+    );
+    assert_eq!(about("gate2"), [targets[3]]);
+    assert_eq!(about("yard"), [targets[5], targets[6], targets[7]]);
+    assert!(about("gat").is_empty());
 }

@@ -272,6 +272,22 @@ fn kill_9_loses_less_than_a_second_and_recovers() {
             .unwrap()
             .unwrap();
         assert!(rec.recovered, "{rec:?}");
+        // Recovery counts the activity summary the recorder never stored.
+        let activity: Option<Vec<u8>> = rusqlite::Connection::open(site.index_path())
+            .unwrap()
+            .query_row(
+                "SELECT activity FROM segment WHERE id = ?1",
+                [rec.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let activity = activity.expect("a recovered segment has its activity counted");
+        let seconds = (rec.end_us.unwrap() - rec.start_us) / 1_000_000;
+        assert!(
+            activity.len() / 4 >= seconds as usize && activity.iter().any(|&b| b != 0),
+            "round {round}: {} seconds counted of {seconds}",
+            activity.len() / 4
+        );
         let d = demux(&site.root().join(&rec.path));
         assert_eq!(Some(d.video.frames.len() as u64), rec.frames);
         let lost_us = killed_at - rec.end_us.unwrap();

@@ -249,6 +249,7 @@ fn entries(r: &Recorded, action: &str) -> Vec<custos::index::AuditRecord> {
             to_us: None,
             uid: None,
             action: Some(action.into()),
+            camera: None,
             limit: None,
         })
         .unwrap()
@@ -743,6 +744,7 @@ fn a_live_view_follows_the_camera_across_segments_within_a_second() {
                 to_us: None,
                 uid: None,
                 action: Some("view.live.finished".into()),
+                camera: None,
                 limit: None,
             })
             .unwrap();
@@ -760,6 +762,7 @@ fn a_live_view_follows_the_camera_across_segments_within_a_second() {
             to_us: None,
             uid: None,
             action: Some("view.live".into()),
+            camera: None,
             limit: None,
         })
         .unwrap();

@@ -185,10 +185,12 @@ pub enum Action {
     LiveView,
     InboxStatus,
     InboxRetry,
+    Activity,
+    Sheet,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 31] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -218,6 +220,8 @@ impl Action {
         Action::LiveView,
         Action::InboxStatus,
         Action::InboxRetry,
+        Action::Activity,
+        Action::Sheet,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -273,6 +277,8 @@ impl Action {
             // reasons, no footage; keeping the inboxes flowing is the
             // operator's job, like camera health.
             Action::InboxStatus | Action::InboxRetry => &[Operator, Admin],
+            // What moved when, and a picture per interval: footage too.
+            Action::Activity | Action::Sheet => &[Viewer, Evidence, Dpo],
         }
     }
 
@@ -308,6 +314,8 @@ impl Action {
             Action::LiveView => "view.live",
             Action::InboxStatus => "inbox.status",
             Action::InboxRetry => "inbox.retry",
+            Action::Activity => "activity",
+            Action::Sheet => "sheet",
         }
     }
 
@@ -345,6 +353,8 @@ impl Action {
             Action::LiveView => "viewing a camera live",
             Action::InboxStatus => "reading the inboxes' status",
             Action::InboxRetry => "taking a quarantined inbox file back",
+            Action::Activity => "reading a camera's activity (what moved when)",
+            Action::Sheet => "making a contact sheet of footage",
         }
     }
 }

@@ -28,6 +28,7 @@ mod evidence;
 mod inbox;
 pub mod params;
 mod requests;
+mod review;
 pub mod routes;
 mod server;
 mod status;

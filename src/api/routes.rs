@@ -298,6 +298,8 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         ["cameras", id, "enable" | "disable" | "restart"] => (Action::CameraControl, Some(*id)),
         ["cameras", id, "view"] => (Action::View, Some(*id)),
         ["cameras", id, "live"] => (Action::LiveView, Some(*id)),
+        ["cameras", id, "activity"] => (Action::Activity, Some(*id)),
+        ["cameras", id, "sheet"] => (Action::Sheet, Some(*id)),
         ["retention", "status"] => (Action::RetentionStatus, None),
         ["retention", "plan"] => (Action::RetentionPlan, None),
         ["deletions"] => (Action::Deletions, None),
@@ -349,7 +351,9 @@ pub fn is_long(method: &Method, path: &str) -> bool {
             | Action::RequestErase
             | Action::Compliance
             | Action::View
-            | Action::LiveView,
+            | Action::LiveView
+            | Action::Activity
+            | Action::Sheet,
             _,
         )) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
@@ -566,7 +570,7 @@ fn dispatch(
             Done::ok(json!({ "timezone": config.timezone_name, "deletions": rows }))
         }
         Action::AuditRead => {
-            query.only(&["from", "to", "uid", "action", "limit"])?;
+            query.only(&["from", "to", "uid", "action", "camera", "limit"])?;
             let limit = query.u32("limit")?.unwrap_or(100);
             if limit == 0 || limit > MAX_AUDIT_LIMIT {
                 return Err(Error::invalid(format!(
@@ -579,6 +583,7 @@ fn dispatch(
                 to_us: query.time("to", tz, now)?,
                 uid: query.u32("uid")?,
                 action: query.get("action").map(str::to_owned),
+                camera: query.get("camera").map(str::to_owned),
                 limit: Some(limit),
             };
             draft.target = range_target(query.get("from"), query.get("to"));
@@ -709,6 +714,24 @@ fn dispatch(
                 body: Value::Null,
                 text: None,
                 stream: Some(stream),
+            })
+        }
+        Action::Activity => {
+            let id = camera.expect("route has an id");
+            Done::ok(super::review::activity(
+                state, config, caller, &id, &query, draft, now,
+            )?)
+        }
+        Action::Sheet => {
+            let id = camera.expect("route has an id");
+            let mut png = super::review::sheet(state, config, caller, &id, &query, draft, now)?;
+            png.audit.target = draft.target.clone();
+            png.audit.reason = draft.reason.clone();
+            Ok(Done {
+                status: StatusCode::OK,
+                body: Value::Null,
+                text: None,
+                stream: Some(png),
             })
         }
         Action::Reload => {

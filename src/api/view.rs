@@ -209,7 +209,7 @@ pub(super) fn live(
 }
 
 /// The stated purpose of access, required (004 §13).
-fn reason<'q>(query: &'q Query, draft: &mut Draft) -> Result<&'q str> {
+pub(super) fn reason<'q>(query: &'q Query, draft: &mut Draft) -> Result<&'q str> {
     let reason = query.get("reason").unwrap_or("").trim();
     draft.set_reason(reason);
     if reason.is_empty() {
@@ -228,7 +228,7 @@ fn reason<'q>(query: &'q Query, draft: &mut Draft) -> Result<&'q str> {
 }
 
 /// The camera's zone now, if it is configured; refuses a viewer of others.
-fn zone_of(config: &Config, caller: &Caller, id: &str) -> Result<Option<String>> {
+pub(super) fn zone_of(config: &Config, caller: &Caller, id: &str) -> Result<Option<String>> {
     let zone = config.camera(id).map(|c| c.zone.clone());
     if let Some(z) = &zone
         && !caller.may_see_zone(z)

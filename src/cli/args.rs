@@ -252,6 +252,51 @@ pub enum Command {
         #[command(subcommand)]
         what: InboxCmd,
     },
+    /// How much moved in each interval of a camera's range (GET
+    /// /v1/cameras/{id}/activity), estimated from the sizes of the recorded
+    /// frames without decoding: where to look first. Audited; needs role
+    /// viewer (its zones), evidence or dpo and a reason (004 §13).
+    Activity {
+        /// Camera id, as in the config.
+        #[arg(long)]
+        camera: String,
+        /// Start, in the forms `view --from` takes.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End, in the same forms.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// Length of each interval: whole seconds, e.g. 10s, 1m, 5m.
+        #[arg(long, default_value = "1m")]
+        every: String,
+        /// Why you look, e.g. "incident report 2026-14" (in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// One PNG of a camera's range, a tile per interval from its nearest
+    /// key frame, labelled with the picture's local time (GET
+    /// /v1/cameras/{id}/sheet). Audited; needs role viewer (its zones),
+    /// evidence or dpo and a reason (004 §13).
+    Sheet {
+        /// Camera id, as in the config.
+        #[arg(long)]
+        camera: String,
+        /// Start, in the forms `view --from` takes.
+        #[arg(long, allow_hyphen_values = true)]
+        from: String,
+        /// End, in the same forms.
+        #[arg(long, allow_hyphen_values = true)]
+        to: String,
+        /// One tile per this long, e.g. 30s, 1m (an hour at 30s is 120 tiles).
+        #[arg(long, default_value = "30s")]
+        every: String,
+        /// Why you look, e.g. "incident report 2026-14" (in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// The new PNG file to write (private to you).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -594,6 +639,9 @@ pub enum AuditCmd {
         /// Only this action, e.g. recordings.list.
         #[arg(long)]
         action: Option<String>,
+        /// Only entries about this camera (views, sheets, exports, holds...).
+        #[arg(long)]
+        camera: Option<String>,
         /// Newest entries shown, 1 to 10000.
         #[arg(long, default_value_t = 100)]
         limit: u32,

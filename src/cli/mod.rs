@@ -28,6 +28,7 @@ mod notice;
 mod recordings;
 mod requests;
 mod retention;
+mod review;
 mod status;
 mod view;
 
@@ -61,6 +62,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     }
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
+    }
+    if let Command::Activity { .. } | Command::Sheet { .. } = &cli.command {
+        return review::run(&cli, &client);
     }
     if let Command::Alerts { what } = &cli.command {
         return breaches::alerts(&cli, &client, what);
@@ -132,6 +136,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
                 to,
                 uid,
                 action,
+                camera,
                 limit,
             } => {
                 let t = target(
@@ -141,6 +146,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
                         ("to", to.clone()),
                         ("uid", uid.map(|u| u.to_string())),
                         ("action", action.clone()),
+                        ("camera", camera.clone()),
                         ("limit", Some(limit.to_string())),
                     ],
                 );
@@ -293,6 +299,8 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Verify { .. }
         | Command::Export { .. }
         | Command::View { .. }
+        | Command::Activity { .. }
+        | Command::Sheet { .. }
         | Command::Request { .. }
         | Command::Inbox { .. }
         | Command::Compliance { .. }

@@ -83,6 +83,26 @@ pub(crate) struct Source {
     specs: Vec<TrackSpec>,
 }
 
+impl Source {
+    /// The video track's header: codec configuration and picture size.
+    pub(crate) fn video_track(&self) -> Option<&crate::mp4::TrackInfo> {
+        self.info.track(self.video)
+    }
+
+    /// The video track's samples, in decode order, and its timescale (for a
+    /// review that reads frames itself: activity, contact sheet).
+    pub(crate) fn video_samples(&self) -> (Vec<&crate::mp4::SampleInfo>, u32) {
+        let timescale = self.info.track(self.video).map_or(90_000, |t| t.timescale);
+        let samples = self
+            .info
+            .samples
+            .iter()
+            .filter(|s| s.track == self.video)
+            .collect();
+        (samples, timescale)
+    }
+}
+
 /// One clip: contiguous sources, cut to the range. Samples' sources are
 /// (index into the sources, byte offset).
 pub(crate) struct Clip {

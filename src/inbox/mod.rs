@@ -707,6 +707,7 @@ impl Worker {
                 audio_codec: footage.audio_codec.clone(),
                 sha256,
                 recovered: false,
+                activity: footage.activity.clone(),
             },
         )?;
         crate::failpoint::abort_at("inbox-after-complete");

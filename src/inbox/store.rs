@@ -125,6 +125,7 @@ pub fn recover(
         audio_codec: c.audio_codec,
         sha256: *sha256,
         recovered: true,
+        activity: c.activity,
     };
     index.lock().complete_device_file(id, &summary)?;
     Ok(true)

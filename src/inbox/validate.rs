@@ -33,6 +33,8 @@ pub struct Footage {
     pub video_codec: String,
     pub audio_codec: Option<String>,
     pub time_source: DeviceTimeSource,
+    /// See [`Content::activity`].
+    pub activity: Vec<u32>,
 }
 
 /// What the file's bytes hold: tracks, frames, duration and the `mvhd`
@@ -45,6 +47,9 @@ pub struct Content {
     pub video_codec: String,
     pub audio_codec: Option<String>,
     pub created_civil_s: Option<i64>,
+    /// Non-key video bytes per second, as the recorder counts them for
+    /// cameras (`custosctl activity`).
+    pub activity: Vec<u32>,
 }
 
 /// Reads the file; `Err` is the reason it is not keepable footage.
@@ -93,7 +98,14 @@ pub fn content(path: &Path) -> Result<Content, String> {
         .created
         .filter(|&c| c > MP4_EPOCH_OFFSET)
         .and_then(|c| i64::try_from(c - MP4_EPOCH_OFFSET).ok());
+    let samples: Vec<&mp4::SampleInfo> = info
+        .samples
+        .iter()
+        .filter(|s| s.track == video.id)
+        .collect();
+    let activity = crate::recovery::activity(&samples, video.timescale);
     Ok(Content {
+        activity,
         duration_us,
         frames,
         key_frames: info.keyframe_count(video.id) as u64,
@@ -180,5 +192,6 @@ pub fn footage(
         video_codec: c.video_codec.clone(),
         audio_codec: c.audio_codec.clone(),
         time_source: source,
+        activity: c.activity.clone(),
     })
 }

@@ -83,12 +83,20 @@ pub struct AuditFilter {
     pub to_us: Option<UnixMicros>,
     pub uid: Option<u32>,
     pub action: Option<String>,
+    /// Only entries whose target names this camera: `camera X` (a view, an
+    /// export, a hold...) or X in a list after `cameras` (a data-subject
+    /// request's).
+    pub camera: Option<String>,
     /// Most entries returned (newest first). Default 100.
     pub limit: Option<u32>,
 }
 
 const AUDIT_COLUMNS: &str =
     "seq, at_us, uid, user, pid, role, action, target, reason, outcome, prev_hash, hash";
+/// An entry's target as space-separated words with a space at each end
+/// (`camera gate: enable` -> ` camera gate enable `), so a camera id is
+/// matched as a whole word (ids hold no spaces, commas or colons).
+const WORDS: &str = "(' ' || replace(replace(target, ',', ' '), ':', ' ') || ' ')";
 const LAST_AUDIT: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 const AUDIT_ANCHOR: &str = "SELECT seq, hash, purged_us, signature FROM audit_anchor WHERE id = 1";
 const INSERT_AUDIT: &str = "INSERT INTO audit \
@@ -205,6 +213,9 @@ impl Index {
              WHERE at_us >= :from AND at_us < :to \
                AND (:uid IS NULL OR uid = :uid) \
                AND (:action IS NULL OR action = :action) \
+               AND (:camera IS NULL OR instr({WORDS}, ' camera ' || :camera || ' ') > 0 \
+                    OR (instr({WORDS}, ' cameras ') > 0 \
+                        AND instr({WORDS}, ' ' || :camera || ' ') > 0)) \
              ORDER BY seq DESC LIMIT :limit"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -214,6 +225,7 @@ impl Index {
                 ":to": f.to_us.unwrap_or(i64::MAX),
                 ":uid": f.uid,
                 ":action": f.action,
+                ":camera": f.camera,
                 ":limit": f.limit.unwrap_or(100),
             },
             audit_row,

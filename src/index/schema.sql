@@ -34,6 +34,8 @@ CREATE TABLE segment (
   time_source TEXT NOT NULL CHECK (time_source IN ('local', 'rtcp')),
   clock_offset_us INTEGER,           -- camera clock (RTCP NTP) minus local clock, when measured
   recovered INTEGER NOT NULL DEFAULT 0, -- 1 if completed by the start-up recovery pass
+  activity BLOB,                     -- bytes of non-key video frames per second from start_us,
+                                     -- u32 little-endian each; NULL if not counted (older rows)
   UNIQUE (root, path)
 ) STRICT;
 

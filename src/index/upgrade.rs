@@ -347,4 +347,11 @@ CREATE TABLE device_file (
 CREATE INDEX device_file_segment ON device_file (segment_id);
 CREATE INDEX device_file_ingested ON device_file (ingested_us);
     "#,
+    // 10 -> 11: the activity summary (review: custosctl activity).
+    r#"
+-- Bytes of non-key video frames per second of each segment, counted by the
+-- recorder (docs/design/review.md): an activity query reads the index, not
+-- the files. NULL for segments recorded before this step.
+ALTER TABLE segment ADD COLUMN activity BLOB;
+    "#,
 ];

@@ -373,6 +373,7 @@ mod tests {
                 audio_codec: None,
                 sha256: [0; 32],
                 recovered: false,
+                activity: Vec::new(),
             },
             status: st.clone(),
         }

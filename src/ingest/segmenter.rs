@@ -215,6 +215,8 @@ struct Open {
     /// connection shares it), so moving its start breaks no contiguity.
     anchored_here: bool,
     has_audio: bool,
+    /// Bytes of non-key video frames per second (`index::add_activity`).
+    activity: Vec<u32>,
 }
 
 /// The writer side of one camera connection.
@@ -383,6 +385,12 @@ impl Segmenter {
         let cto = open.video.ticks(f.pts_ns as i64 - f.dts_ns as i64) as i32;
         open.frames += 1;
         open.key_frames += f.keyframe as u64;
+        if !f.keyframe {
+            // Motion costs bits: what the picture changed, counted now so
+            // an activity query reads the index, not the files.
+            let at = ticks_to_us(decode, VIDEO_TIMESCALE);
+            crate::index::add_activity(&mut open.activity, at, f.data.len() as u64);
+        }
         self.status.frame(f.arrival_us, f.data.len() as u64);
         open.video.push(Pending {
             decode,
@@ -497,6 +505,7 @@ impl Segmenter {
             key_frames: 0,
             video_end: None,
             has_audio,
+            activity: Vec::new(),
             time_source: anchor.source,
             clock_offset_us: anchor.offset_us,
             retimed: false,
@@ -766,6 +775,7 @@ impl Segmenter {
                 audio_codec: open.has_audio.then(|| self.audio_codec_name()).flatten(),
                 sha256,
                 recovered: false,
+                activity: std::mem::take(&mut open.activity),
             },
             status: self.status.clone(),
         };

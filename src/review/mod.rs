@@ -20,7 +20,9 @@
 //!   of each wall-clock second, that frame's time taken from its own
 //!   segment's indexed start.
 
+pub mod activity;
 pub mod live;
+pub mod sheet;
 
 use std::io::Write;
 use std::path::PathBuf;

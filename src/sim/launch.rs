@@ -18,6 +18,15 @@ pub(super) const AUDIO_PAYLOADER: &str = "pay1";
 pub(super) const VIDEO_APPSRC: &str = "vsrc";
 /// Name of the audio `appsrc` in a clip-mode media.
 pub(super) const AUDIO_APPSRC: &str = "asrc";
+/// Name of the `videotestsrc` of a live-mode media (its pattern is switched
+/// to make the camera still or moving).
+pub(super) const LIVE_VIDEO_SOURCE: &str = "vtest";
+/// The live pattern while moving, and while still: a black picture costs
+/// an encoder almost nothing beyond the burnt-in clock, the moving ball
+/// several times that (what an activity estimate measures).
+pub(super) const MOVING_PATTERN: &str = "ball";
+pub(super) const STILL_PATTERN: &str = "black";
+
 /// Name of the `appsink` that collects an encoded clip.
 pub(super) const CLIP_APPSINK: &str = "sink";
 
@@ -25,7 +34,7 @@ pub(super) const CLIP_APPSINK: &str = "sink";
 /// stream's running time burnt in, encoded as the camera asks, plus a tone.
 pub(super) fn live(camera: &SimCamera) -> String {
     let mut desc = format!(
-        "videotestsrc is-live=true pattern=ball ! {raw} \
+        "videotestsrc name={LIVE_VIDEO_SOURCE} is-live=true pattern={MOVING_PATTERN} ! {raw} \
          ! clockoverlay time-format=\"%Y-%m-%d %H:%M:%S\" halignment=left valignment=top \
            shaded-background=true \
          ! timeoverlay halignment=right valignment=bottom shaded-background=true \

@@ -320,6 +320,17 @@ impl Simulator {
         tracing::info!(camera, frozen, "camera freeze");
     }
 
+    /// Makes a live-mode camera's picture still (black, with the burnt-in
+    /// clock) or moving again (the ball), from its next frame. No effect
+    /// in clip mode.
+    pub fn still(&self, camera: &str, still: bool) {
+        self.camera(camera)
+            .counters
+            .still
+            .store(still, Ordering::Relaxed);
+        tracing::info!(camera, still, "camera stillness");
+    }
+
     /// Takes the camera away: its mount is removed (new requests get 404),
     /// its clients' connections are closed and their sessions removed.
     /// No effect if already stopped.

@@ -23,6 +23,8 @@ pub(super) struct Counters {
     pub video: AtomicU64,
     pub audio: AtomicU64,
     pub frozen: AtomicBool,
+    /// Live mode: the picture does not move (see `launch::STILL_PATTERN`).
+    pub still: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -111,6 +113,9 @@ fn configure(
             .ok_or_else(|| Error::internal(format!("media has no {name}")))
     };
     count_and_gate(&by_name(launch::VIDEO_PAYLOADER)?, counters, |c| &c.video)?;
+    if let Ok(source) = by_name(launch::LIVE_VIDEO_SOURCE) {
+        follow_stillness(&source, counters)?;
+    }
     if let Ok(pay) = by_name(launch::AUDIO_PAYLOADER) {
         count_and_gate(&pay, counters, |c| &c.audio)?;
         if spec.audio == SimAudio::Aac && spec.empty_aac_config {
@@ -135,6 +140,32 @@ fn configure(
     if let Some(pacer) = pacer.upgrade() {
         pacer.add(Feed::new(tracks));
     }
+    Ok(())
+}
+
+/// Switches the live source's pattern whenever the camera is made still or
+/// moving: checked at each frame it makes, so the next one follows.
+fn follow_stillness(source: &gst::Element, counters: &Arc<Counters>) -> Result<()> {
+    let pad = source
+        .static_pad("src")
+        .ok_or_else(|| Error::internal("video source has no src pad"))?;
+    let counters = counters.clone();
+    let applied = AtomicBool::new(false);
+    let element = source.downgrade();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let still = counters.still.load(Ordering::Relaxed);
+        if applied.swap(still, Ordering::Relaxed) != still
+            && let Some(element) = element.upgrade()
+        {
+            let pattern = if still {
+                launch::STILL_PATTERN
+            } else {
+                launch::MOVING_PATTERN
+            };
+            element.set_property_from_str("pattern", pattern);
+        }
+        gst::PadProbeReturn::Ok
+    });
     Ok(())
 }
 

@@ -47,6 +47,7 @@ pub fn put_segment(
                 audio_codec: None,
                 sha256: Sha256::digest(content).into(),
                 recovered: false,
+                activity: Vec::new(),
             },
         )
         .unwrap();
