@@ -27,6 +27,7 @@ pub mod errors;
 mod evidence;
 mod inbox;
 pub mod params;
+mod recordings;
 mod requests;
 mod review;
 pub mod routes;
