@@ -107,14 +107,21 @@ pub(super) fn list(
     }))
 }
 
-/// Stretches of `[from, to)` not covered by any segment.
+/// Stretches of `[from, to)` not covered by any segment, longer than
+/// `export::GAP_US` (what an export calls a gap too): the moment between a
+/// range's start and the first frame after it is none.
 fn gaps(segments: &[SegmentRow], from: i64, to: i64) -> Vec<Value> {
     let mut out = Vec::new();
+    let mut push = |a: i64, b: i64| {
+        if b - a > crate::export::GAP_US {
+            out.push(json!({"from_us": a, "to_us": b}));
+        }
+    };
     let mut cursor = from;
     for s in segments {
         let end = s.end_us.unwrap_or(to);
         if s.start_us > cursor {
-            out.push(json!({"from_us": cursor, "to_us": s.start_us.min(to)}));
+            push(cursor, s.start_us.min(to));
         }
         cursor = cursor.max(end);
         if cursor >= to {
@@ -122,7 +129,59 @@ fn gaps(segments: &[SegmentRow], from: i64, to: i64) -> Vec<Value> {
         }
     }
     if cursor < to {
-        out.push(json!({"from_us": cursor, "to_us": to}));
+        push(cursor, to);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{SegmentState, TimeSource};
+
+    fn seg(start_us: i64, end_us: Option<i64>) -> SegmentRow {
+        SegmentRow {
+            id: 1,
+            camera: "cam1".into(),
+            zone: "indoor".into(),
+            root: "main".into(),
+            path: "p".into(),
+            state: SegmentState::Complete,
+            start_us,
+            end_us,
+            bytes: None,
+            frames: None,
+            key_frames: None,
+            video_codec: None,
+            audio_codec: None,
+            sha256: None,
+            time_source: TimeSource::Local,
+            clock_offset_us: None,
+            recovered: false,
+        }
+    }
+
+    #[test]
+    fn a_moment_before_the_first_frame_is_no_gap_but_a_hole_is() {
+        let s = 1_000_000_000_000;
+        // The range starts 200 ms before the first frame; the recording
+        // segment runs to the range's end: no gap.
+        assert!(gaps(&[seg(s + 200_000, None)], s, s + 15_000_000).is_empty());
+        // A 2 s hole between two segments, and 3 s missing at the end.
+        let g = gaps(
+            &[
+                seg(s, Some(s + 10_000_000)),
+                seg(s + 12_000_000, Some(s + 20_000_000)),
+            ],
+            s,
+            s + 23_000_000,
+        );
+        assert_eq!(
+            g,
+            vec![
+                json!({"from_us": s + 10_000_000, "to_us": s + 12_000_000}),
+                json!({"from_us": s + 20_000_000, "to_us": s + 23_000_000}),
+            ]
+        );
+    }
 }
