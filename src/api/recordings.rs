@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::Caller;
 use super::params::{Query, show_time};
-use super::routes::{Draft, MAX_REASON_LEN, no_camera, not_your_zone};
+use super::routes::{Draft, no_camera, not_your_zone};
 use crate::clock::UnixMicros;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -48,20 +48,7 @@ pub(super) fn list(
     ));
     let zone = config.footage_zone(id).map(str::to_owned);
     let visible_now = zone.as_deref().is_some_and(|z| caller.may_see_zone(z));
-    let reason = query.get("reason").unwrap_or("").trim();
-    draft.set_reason(reason);
-    if reason.is_empty() {
-        return Err(Error::invalid(
-            "listing recordings needs a stated purpose of access (004 §13): add \
-             reason=... (custosctl --reason TEXT), e.g. \"incident report 2026-14\"",
-        ));
-    }
-    if reason.len() > MAX_REASON_LEN {
-        return Err(Error::invalid(format!(
-            "the reason is longer than {MAX_REASON_LEN} bytes; give a short purpose \
-             and a reference to the full record"
-        )));
-    }
+    draft.stated_reason(query, "listing recordings")?;
     if from >= to {
         return Err(Error::invalid(format!(
             "`from` ({}) must be before `to` ({})",

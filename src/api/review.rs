@@ -11,7 +11,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::params::{Query, show_time};
 use super::routes::{Draft, Stream, StreamAudit, no_camera};
-use super::view::{reason, zone_of};
+use super::view::zone_of;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -41,7 +41,7 @@ fn range(
         show_time(from, tz),
         show_time(to, tz)
     ));
-    reason(query, draft)?;
+    draft.stated_reason(query, "reading footage's activity or a contact sheet")?;
     let every = match query.get("every") {
         None => DEFAULT_EVERY_US,
         Some(s) => humantime::parse_duration(s.trim())

@@ -133,6 +133,27 @@ impl Draft<'_> {
         self.reason = printable(reason, MAX_REASON_LEN);
     }
 
+    /// The stated purpose of access that reaching footage needs (004 §13),
+    /// recorded in the audit entry; refused when missing or too long.
+    /// `doing` names the act for the message ("viewing footage").
+    pub(super) fn stated_reason<'q>(&mut self, query: &'q Query, doing: &str) -> Result<&'q str> {
+        let reason = query.get("reason").unwrap_or("").trim();
+        self.set_reason(reason);
+        if reason.is_empty() {
+            return Err(Error::invalid(format!(
+                "{doing} needs a stated purpose of access (004 §13): add reason=... \
+                 (custosctl --reason TEXT), e.g. \"incident report 2026-14\""
+            )));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(Error::invalid(format!(
+                "the reason is longer than {MAX_REASON_LEN} bytes; give a short purpose and a \
+                 reference to the full record"
+            )));
+        }
+        Ok(reason)
+    }
+
     fn record(&self, outcome: &str) -> AuditRecord {
         AuditRecord {
             at_us: self.state.clocks.realtime(),

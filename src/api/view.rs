@@ -10,7 +10,7 @@
 use super::ApiState;
 use super::auth::Caller;
 use super::params::{Query, show_time};
-use super::routes::{Draft, MAX_REASON_LEN, Stream, StreamAudit, no_camera, not_your_zone};
+use super::routes::{Draft, Stream, StreamAudit, no_camera, not_your_zone};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -47,7 +47,7 @@ pub(super) fn view(
         show_time(from, tz),
         show_time(to, tz)
     ));
-    let reason = reason(query, draft)?;
+    let reason = draft.stated_reason(query, "viewing footage")?;
     if from >= to {
         return Err(Error::invalid(format!(
             "`from` ({}) must be before `to` ({})",
@@ -157,7 +157,7 @@ pub(super) fn live(
 ) -> Result<Stream> {
     query.only(&["reason"])?;
     draft.set_target(format!("camera {id} live"));
-    let reason = reason(query, draft)?;
+    let reason = draft.stated_reason(query, "viewing footage")?;
     let zone = zone_of(config, caller, id)?;
     if zone.is_none() {
         return Err(no_camera(config, id));
@@ -206,25 +206,6 @@ pub(super) fn live(
             reason: reason.to_owned(),
         },
     })
-}
-
-/// The stated purpose of access, required (004 §13).
-pub(super) fn reason<'q>(query: &'q Query, draft: &mut Draft) -> Result<&'q str> {
-    let reason = query.get("reason").unwrap_or("").trim();
-    draft.set_reason(reason);
-    if reason.is_empty() {
-        return Err(Error::invalid(
-            "viewing footage needs a stated purpose of access (004 §13): add reason=... \
-             (custosctl view --reason TEXT), e.g. \"incident report 2026-14\"",
-        ));
-    }
-    if reason.len() > MAX_REASON_LEN {
-        return Err(Error::invalid(format!(
-            "the reason is longer than {MAX_REASON_LEN} bytes; give a short purpose and a \
-             reference to the full record"
-        )));
-    }
-    Ok(reason)
 }
 
 /// The camera's zone now, if it is configured; refuses a viewer of others.
