@@ -449,11 +449,17 @@ fn device_files_are_taken_validated_stored_and_quarantined() {
     let recent = ix.recent_device_files(10).unwrap();
     assert_eq!(recent.len(), 6);
     let dash_row = recent.iter().find(|r| r.device == "dash-3").unwrap();
-    assert_eq!(
-        dash_row.time_source,
-        custos::index::DeviceTimeSource::FileName
-    );
+    assert_eq!(dash_row.time_source, custos::index::TimeSource::FileName);
     assert_eq!(dash_row.original_name, dash_name);
+    // The segment names the device's clock too, as a camera's names RTCP.
+    let dash_segments = ix.segments("dash-3", i64::MIN / 2, i64::MAX / 2).unwrap();
+    assert!(!dash_segments.is_empty());
+    assert!(
+        dash_segments
+            .iter()
+            .all(|r| r.time_source == custos::index::TimeSource::FileName),
+        "{dash_segments:?}"
+    );
     drop(ix);
 
     // Device footage is footage: a hold copies it and the copy verifies.

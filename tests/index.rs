@@ -38,6 +38,41 @@ fn upgrade_from_first_schema_matches_fresh() {
 }
 
 #[test]
+fn an_upgraded_segment_table_takes_the_device_clocks_and_names_them_for_old_device_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    Index::create_v1_for_tests(&path).unwrap();
+    drop(Index::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The widened CHECK took (the schema description does not show CHECKs).
+    conn.execute_batch(
+        "INSERT INTO camera (name) VALUES ('bodycam-7');
+         INSERT INTO segment (camera_id, zone, root, path, state, start_us, end_us, time_source)
+         VALUES (1, 'mobile', 'main', 'mobile/bodycam-7/a.mp4', 1, 10, 20, 'metadata');
+         INSERT INTO segment (camera_id, zone, root, path, state, start_us, end_us, time_source)
+         VALUES (1, 'mobile', 'main', 'mobile/bodycam-7/b.mp4', 1, 30, 40, 'local');
+         INSERT INTO device_file (segment_id, device, state, sha256, original_name,
+                                  original_bytes, inbox, owner_uid, ingested_us, time_source)
+         VALUES (2, 'bodycam-7', 1, x'01', 'b.mp4', 5, '/srv/inbox', 0, 50, 'file_name');",
+    )
+    .unwrap();
+    let bad = conn.execute(
+        "INSERT INTO segment (camera_id, zone, root, path, state, start_us, time_source) \
+         VALUES (1, 'mobile', 'main', 'mobile/bodycam-7/c.mp4', 0, 60, 'guess')",
+        [],
+    );
+    assert!(bad.is_err(), "the CHECK still refuses unknown sources");
+    // A device row written by schema 11 said `local`; the step names its
+    // true source from its device file.
+    conn.pragma_update(None, "user_version", 11).unwrap();
+    drop(conn);
+    let index = Index::open(&path).unwrap();
+    let rows = index.segments("bodycam-7", 0, 100).unwrap();
+    let sources: Vec<_> = rows.iter().map(|r| r.time_source).collect();
+    assert_eq!(sources, [TimeSource::Metadata, TimeSource::FileName]);
+}
+
+#[test]
 fn upgrade_keeps_existing_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");

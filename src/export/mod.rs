@@ -157,9 +157,6 @@ pub struct Prepared {
     layouts: Vec<progressive::Layout<(usize, u64)>>,
     outages: Vec<crate::index::OutageRow>,
     corrections: Vec<crate::index::CorrectionRow>,
-    /// Where the start times of device files among the sources came from
-    /// (`metadata` or `file_name`), by segment id; cameras' are in their rows.
-    device_times: std::collections::HashMap<i64, &'static str>,
     /// The legal basis of the request's case, if it has one.
     case_basis: Option<String>,
     _lease: crate::retention::LeaseGuard,
@@ -206,20 +203,13 @@ pub fn prepare(
         .map(|s| SegmentId(s.id))
         .collect();
     let lease = leases.acquire(&ids);
-    let (rows, outages, corrections, device_times) = {
+    let (rows, outages, corrections) = {
         let index = index.lock();
         let rows = index.complete_segments(&ids)?;
-        let mut device_times = std::collections::HashMap::new();
-        for r in &rows {
-            if let Some(t) = index.device_time_source(SegmentId(r.id))? {
-                device_times.insert(r.id, t.as_str());
-            }
-        }
         (
             rows,
             index.outages(&camera.id, req.from_us, req.to_us)?,
             index.time_corrections(&camera.id, req.from_us, req.to_us)?,
-            device_times,
         )
     };
     if rows.is_empty() {
@@ -256,7 +246,6 @@ pub fn prepare(
         layouts,
         outages,
         corrections,
-        device_times,
         case_basis,
         _lease: lease,
         config,
@@ -361,13 +350,7 @@ impl Prepared {
             audio_frames: None,
         });
 
-        let time_source = |s: &Source| {
-            self.device_times
-                .get(&s.row.id)
-                .copied()
-                .unwrap_or(s.row.time_source.as_str())
-                .to_string()
-        };
+        let time_source = |s: &Source| s.row.time_source.as_str().to_string();
         let mut time_sources: Vec<String> = sources.iter().map(time_source).collect();
         time_sources.sort();
         time_sources.dedup();

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::config::{AudioPolicy, Device, Zone};
-use crate::index::{DeviceTimeSource, MAX_SEGMENT_US};
+use crate::index::{MAX_SEGMENT_US, TimeSource};
 use crate::mp4;
 
 /// Seconds from 1904-01-01 (the MP4 epoch) to 1970-01-01.
@@ -32,7 +32,7 @@ pub struct Footage {
     pub key_frames: u64,
     pub video_codec: String,
     pub audio_codec: Option<String>,
-    pub time_source: DeviceTimeSource,
+    pub time_source: TimeSource,
     /// See [`Content::activity`].
     pub activity: Vec<u32>,
 }
@@ -136,10 +136,10 @@ pub fn footage(
                 .map_err(|e| format!("the creation time in the file is out of range: {e}"))?;
             (
                 ts.to_zoned(jiff::tz::TimeZone::UTC).datetime(),
-                DeviceTimeSource::Metadata,
+                TimeSource::Metadata,
             )
         }
-        (None, Some(t)) => (t, DeviceTimeSource::FileName),
+        (None, Some(t)) => (t, TimeSource::FileName),
         (None, None) => {
             return Err(
                 "no recording time: the file's creation time (mvhd) is not set and the inbox has no \
@@ -156,8 +156,8 @@ pub fn footage(
         .timestamp()
         .as_microsecond();
     let what = match source {
-        DeviceTimeSource::Metadata => "creation time",
-        DeviceTimeSource::FileName => "time in the file name",
+        TimeSource::Metadata => "creation time",
+        _ => "time in the file name",
     };
     let shown = format!("{civil} ({})", device.timezone_name);
     if start > now_us.saturating_add(FUTURE_SLACK_US) {

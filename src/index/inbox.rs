@@ -7,35 +7,6 @@ use rusqlite::{OptionalExtension, named_params};
 use super::{Index, NewSegment, SegmentId, SegmentSummary, TimeSource};
 use crate::error::{Error, Result};
 
-/// Where a device file's start time came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceTimeSource {
-    /// The `mvhd` creation time, read in the device's zone.
-    Metadata,
-    /// The file name, through the inbox's pattern, in the device's zone.
-    FileName,
-}
-
-impl DeviceTimeSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceTimeSource::Metadata => "metadata",
-            DeviceTimeSource::FileName => "file_name",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "metadata" => Ok(DeviceTimeSource::Metadata),
-            "file_name" => Ok(DeviceTimeSource::FileName),
-            _ => Err(Error::internal(format!(
-                "index: unknown device time source {s:?}"
-            ))),
-        }
-    }
-}
-
 /// A device file about to be moved into the storage layout.
 #[derive(Debug, Clone)]
 pub struct NewDeviceFile<'a> {
@@ -52,7 +23,7 @@ pub struct NewDeviceFile<'a> {
     pub inbox: &'a str,
     pub owner_uid: u32,
     pub ingested_us: i64,
-    pub time_source: DeviceTimeSource,
+    pub time_source: TimeSource,
     pub mtime_offset_us: Option<i64>,
 }
 
@@ -70,7 +41,7 @@ pub struct DeviceFileRow {
     pub inbox: String,
     pub owner_uid: u32,
     pub ingested_us: i64,
-    pub time_source: DeviceTimeSource,
+    pub time_source: TimeSource,
     pub mtime_offset_us: Option<i64>,
 }
 
@@ -112,7 +83,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<(DeviceFileRow, String)> {
             inbox: r.get(6)?,
             owner_uid: r.get::<_, i64>(7)? as u32,
             ingested_us: r.get(8)?,
-            time_source: DeviceTimeSource::Metadata,
+            time_source: TimeSource::Metadata,
             mtime_offset_us: r.get(10)?,
         },
         source,
@@ -121,7 +92,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<(DeviceFileRow, String)> {
 
 fn finish(parts: (DeviceFileRow, String)) -> Result<DeviceFileRow> {
     let (mut row, source) = parts;
-    row.time_source = DeviceTimeSource::parse(&source)?;
+    row.time_source = TimeSource::parse(&source)?;
     Ok(row)
 }
 
@@ -138,9 +109,7 @@ impl Index {
                 root: f.root,
                 path: f.path,
                 start_us: f.start_us,
-                // The segment table knows only the server's and RTCP clocks;
-                // a device file's own source is in its device_file row.
-                time_source: TimeSource::Local,
+                time_source: f.time_source,
                 clock_offset_us: None,
             })?;
             ix.conn
@@ -209,19 +178,6 @@ impl Index {
             .query_row(named_params! {":segment": id.0}, row)
             .optional()?;
         r.map(finish).transpose()
-    }
-
-    /// Where the start time of stored device file `id` came from (the file's
-    /// metadata or its name), if segment `id` is a device file.
-    pub fn device_time_source(&self, id: SegmentId) -> Result<Option<DeviceTimeSource>> {
-        let s: Option<String> = self
-            .conn
-            .prepare_cached(
-                "SELECT time_source FROM device_file WHERE segment_id = :segment AND state = 1",
-            )?
-            .query_row(named_params! {":segment": id.0}, |r| r.get(0))
-            .optional()?;
-        s.map(|s| DeviceTimeSource::parse(&s)).transpose()
     }
 
     /// Forgets a device file whose storing a crash cut off (its inbox file

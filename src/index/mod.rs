@@ -26,7 +26,7 @@ pub use alerts::AlertRow;
 pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
 pub use breach::{BreachNote, BreachRow, BreachUpdate};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
-pub use inbox::{DeviceFileRow, DeviceTimeSource, NewDeviceFile};
+pub use inbox::{DeviceFileRow, NewDeviceFile};
 pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{
     CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,
@@ -97,6 +97,10 @@ pub enum TimeSource {
     Local,
     /// The camera's NTP time from RTCP sender reports.
     Rtcp,
+    /// A device file's `mvhd` creation time, read in the device's zone.
+    Metadata,
+    /// A device file's name, through its inbox's pattern, in the device's zone.
+    FileName,
 }
 
 impl TimeSource {
@@ -104,13 +108,17 @@ impl TimeSource {
         match self {
             TimeSource::Local => "local",
             TimeSource::Rtcp => "rtcp",
+            TimeSource::Metadata => "metadata",
+            TimeSource::FileName => "file_name",
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    pub(crate) fn parse(s: &str) -> Result<Self> {
         match s {
             "local" => Ok(TimeSource::Local),
             "rtcp" => Ok(TimeSource::Rtcp),
+            "metadata" => Ok(TimeSource::Metadata),
+            "file_name" => Ok(TimeSource::FileName),
             _ => Err(Error::internal(format!("index: unknown time source {s:?}"))),
         }
     }
@@ -352,6 +360,11 @@ impl Index {
             tx.execute_batch(step).map_err(|e| {
                 Error::internal(format!("upgrading the index to schema {to} failed: {e}"))
             })?;
+            // A step that edits sqlite_schema in place must bump the schema
+            // cookie, which its SQL cannot (the pragma takes a literal); for
+            // any other step the bump costs one re-read of the schema.
+            let cookie: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+            tx.pragma_update(None, "schema_version", cookie + 1)?;
             tx.pragma_update(None, "user_version", to)?;
             tx.commit()?;
             tracing::info!(schema = to, "upgraded the index");

@@ -31,7 +31,7 @@ CREATE TABLE segment (
   video_codec TEXT,
   audio_codec TEXT,                  -- NULL when the segment has no audio
   sha256 BLOB,                       -- of the whole file, set when completed
-  time_source TEXT NOT NULL CHECK (time_source IN ('local', 'rtcp')),
+  time_source TEXT NOT NULL CHECK (time_source IN ('local', 'rtcp', 'metadata', 'file_name')),
   clock_offset_us INTEGER,           -- camera clock (RTCP NTP) minus local clock, when measured
   recovered INTEGER NOT NULL DEFAULT 0, -- 1 if completed by the start-up recovery pass
   activity BLOB,                     -- bytes of non-key video frames per second from start_us,

@@ -354,4 +354,21 @@ CREATE INDEX device_file_ingested ON device_file (ingested_us);
 -- the files. NULL for segments recorded before this step.
 ALTER TABLE segment ADD COLUMN activity BLOB;
     "#,
+    // 11 -> 12: a segment names a device file's time source itself.
+    r#"
+-- The segment table's CHECK widens to the device clocks (metadata, file
+-- name). Widening a CHECK leaves every stored row valid, so the table's
+-- text is edited in place (sqlite.org/lang_altertable.html section 7)
+-- rather than rebuilt under every table that refers to it; `migrate`
+-- bumps the schema cookie after the step.
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+  SET sql = replace(sql, 'CHECK (time_source IN (''local'', ''rtcp''))',
+                    'CHECK (time_source IN (''local'', ''rtcp'', ''metadata'', ''file_name''))')
+  WHERE type = 'table' AND name = 'segment';
+PRAGMA writable_schema = RESET;
+UPDATE segment
+  SET time_source = (SELECT d.time_source FROM device_file d WHERE d.segment_id = segment.id)
+  WHERE id IN (SELECT segment_id FROM device_file);
+    "#,
 ];
