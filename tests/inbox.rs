@@ -861,6 +861,48 @@ fn change_events_wake_the_inbox_between_polls() {
 }
 
 #[test]
+fn a_file_still_open_for_writing_is_not_taken_while_its_writer_pauses() {
+    // A copy that stalls (a USB drive spinning up, a network hiccup) for
+    // longer than the settle time, with the file still open: unchanged
+    // size is not enough, the open writer keeps it waiting.
+    let site = site_polled_every("200ms");
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("a.mp4");
+    make_video(&src, 50, "mp4mux", t0());
+    let bytes = fs::read(&src).unwrap();
+    let daemon = site.start();
+    wait_for("the daemon up", &site, Duration::from_secs(20), || {
+        site.log().contains("admin API listening")
+    });
+    let target = dir(&site, "dock/bwc-07/A0001.MP4");
+    let mut f = fs::File::create(&target).unwrap();
+    f.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    f.flush().unwrap();
+    // Three settle times (1 s each) with the writer open and silent.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        target.exists() && segments(&site, "bwc-07").is_empty(),
+        "a half-written file was taken while its writer had it open"
+    );
+    assert!(
+        !dir(&site, "quarantine/dock/bwc-07/A0001.MP4").exists(),
+        "a half-written file was quarantined while its writer had it open"
+    );
+    f.write_all(&bytes[bytes.len() / 2..]).unwrap();
+    drop(f);
+    wait_for(
+        "the whole file taken once closed",
+        &site,
+        Duration::from_secs(15),
+        || complete(&site, "bwc-07").len() == 1,
+    );
+    let stored = complete(&site, "bwc-07");
+    assert_eq!(stored[0].frames, Some(50));
+    assert_eq!(fs::read(site.root().join(&stored[0].path)).unwrap(), bytes);
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
 fn device_footage_past_its_zone_retention_is_deleted_by_its_recording_time() {
     let mut site = site();
     site.extra.push_str("\n[retention]\ninterval = \"1s\"\n");

@@ -626,7 +626,8 @@ fn the_unit_verifies_and_its_exposure_stays_low() {
         "LoadCredential=custos-secrets:",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
-        "CapabilityBoundingSet=\n",
+        "CapabilityBoundingSet=CAP_LEASE\n",
+        "AmbientCapabilities=CAP_LEASE\n",
         "PrivateTmp=yes",
         "ProtectHome=yes",
         "SystemCallFilter=@system-service",
@@ -668,7 +669,9 @@ fn the_unit_verifies_and_its_exposure_stays_low() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("cannot read {line:?}"));
-    assert!(score <= 1.2, "exposure rose to {score}: {out}");
+    // 1.2 without capabilities; CAP_LEASE (0.1) lets the inbox tell a copy
+    // still open for writing by another owner (docs/design/inbox.md).
+    assert!(score <= 1.3, "exposure rose to {score}: {out}");
 }
 
 // ---------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 //!
 //! Invariants:
 //! - A file is taken only once its size and modification time were the
-//!   same over at least the inbox's settle time; hidden (dot) files, which
-//!   copies in progress use, are never taken.
+//!   same over at least the inbox's settle time, and no process has it
+//!   open for writing (where the kernel can tell, `scan::open_for_writing`);
+//!   hidden (dot) files, which copies in progress use, are never taken.
 //! - Which device a file is from is told by the inbox, the file name's
 //!   pattern or the sub-directory, never guessed (`scan`).
 //! - A file that is not valid footage, or whose device or time cannot be
@@ -259,6 +260,7 @@ impl Watcher {
                     status,
                     seen: HashMap::new(),
                     unreadable: Default::default(),
+                    no_leases: Default::default(),
                 };
                 w.run(&stop2);
             })
@@ -314,6 +316,8 @@ struct Worker {
     /// Inboxes that could not be scanned, so that is logged once, not at
     /// every poll.
     unreadable: std::collections::HashSet<PathBuf>,
+    /// Inboxes whose files' writers cannot be told (warned about once).
+    no_leases: std::collections::HashSet<PathBuf>,
 }
 
 /// What became of a file.
@@ -506,6 +510,21 @@ impl Worker {
             };
             if !settled {
                 continue;
+            }
+            match scan::open_for_writing(&f.path) {
+                Some(true) => {
+                    tracing::debug!(file = %f.path.display(), "the inbox file is still open for writing");
+                    continue;
+                }
+                Some(false) => {}
+                None => {
+                    if self.no_leases.insert(inbox.path.clone()) {
+                        tracing::warn!(inbox = %inbox.path.display(),
+                            "cannot tell whether the inbox's files are still open for writing \
+                             (the daemon needs CAP_LEASE, or the file system keeps no leases); \
+                             a file is taken once unchanged for the settle time alone");
+                    }
+                }
             }
             match self.take(inbox, &f) {
                 Ok(Taken::Later) => {

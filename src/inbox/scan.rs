@@ -4,7 +4,8 @@
 //! told is not guessed at: it is quarantined with the reason.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Device, Inbox};
@@ -62,6 +63,41 @@ fn walk(dir: &Path, prefix: &str, depth: u32, out: &mut Vec<Found>) -> std::io::
         }
     }
     Ok(())
+}
+
+/// Whether some process has `path` open for writing (a copy still going,
+/// paused for longer than the settle time), told by the kernel: a read
+/// lease cannot be taken on a file open for writing anywhere (fcntl(2),
+/// F_SETLEASE). `None` when the kernel cannot tell: the daemon neither owns
+/// the file nor holds CAP_LEASE, or the file system keeps no leases (NFS,
+/// FUSE); the settle time then stands alone.
+pub fn open_for_writing(path: &Path) -> Option<bool> {
+    // <asm-generic/fcntl.h>; the libc crate defines it for musl only.
+    const F_SETSIG: libc::c_int = 10;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let fd = file.as_raw_fd();
+    // A writer opening the file in the moment the lease is held breaks it
+    // with a signal to this process. SIGURG is ignored by default, where
+    // the default SIGIO would end the daemon; the lease is let go at once,
+    // so the writer waits microseconds, not the lease-break time.
+    // SAFETY: fcntl on a descriptor this function owns, with integer args.
+    unsafe {
+        if libc::fcntl(fd, F_SETSIG, libc::SIGURG) != 0 {
+            return None;
+        }
+        if libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) == 0 {
+            libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
+            return Some(false);
+        }
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => Some(true),
+        _ => None,
+    }
 }
 
 /// What a file's name and place say about it.
