@@ -531,12 +531,23 @@ fn start_inboxes(
     };
     let state = api.state.clone();
     let audit: crate::inbox::AuditSink = Arc::new(move |r| state.audit.append(r).map(|_| ()));
+    let waker = recorder.reaper.as_ref().map(|r| r.waker());
+    let stored: crate::inbox::StoredHook = Arc::new(move |expired| {
+        if let Some(waker) = &waker {
+            if expired {
+                waker.wake();
+            } else {
+                waker.segment_finished();
+            }
+        }
+    });
     Some(crate::inbox::Watcher::start(
         recorder.config().clone(),
         recorder.index().clone(),
         Arc::new(SystemClocks),
         audit,
         status.clone(),
+        stored,
     ))
 }
 

@@ -905,7 +905,9 @@ fn a_file_still_open_for_writing_is_not_taken_while_its_writer_pauses() {
 #[test]
 fn device_footage_past_its_zone_retention_is_deleted_by_its_recording_time() {
     let mut site = site();
-    site.extra.push_str("\n[retention]\ninterval = \"1s\"\n");
+    // The reaper's own round is hourly: only the ingest waking it can have
+    // the expired file deleted within the 30 s below.
+    site.extra.push_str("\n[retention]\ninterval = \"1h\"\n");
     // Recorded 11 days ago; zone "indoor" keeps footage 10 days.
     let old = t0() - 11 * 86_400 + 7200;
     let recent = t0();

@@ -51,6 +51,11 @@ pub use store::STAGING_DIR;
 /// Writes an audit entry; an error means the act must not happen.
 pub type AuditSink = Arc<dyn Fn(AuditRecord) -> Result<()> + Send + Sync>;
 
+/// Called after each file is stored, with whether its footage is already
+/// past its zone's ceiling: the reaper then runs now, not at its interval,
+/// and checks its root for pressure (the daemon wires it; it must not block).
+pub type StoredHook = Arc<dyn Fn(bool) + Send + Sync>;
+
 /// Suffix of the file that says why a file was quarantined.
 pub const REASON_SUFFIX: &str = ".reason.txt";
 
@@ -246,6 +251,7 @@ impl Watcher {
         clocks: Arc<dyn Clocks>,
         audit: AuditSink,
         status: Arc<InboxStatus>,
+        stored: StoredHook,
     ) -> Watcher {
         let stop: Signal = Arc::new((Mutex::new(Wake::default()), Condvar::new()));
         let stop2 = stop.clone();
@@ -258,6 +264,7 @@ impl Watcher {
                     clocks,
                     audit,
                     status,
+                    stored,
                     seen: HashMap::new(),
                     unreadable: Default::default(),
                     no_leases: Default::default(),
@@ -312,6 +319,7 @@ struct Worker {
     clocks: Arc<dyn Clocks>,
     audit: AuditSink,
     status: Arc<InboxStatus>,
+    stored: StoredHook,
     seen: HashMap<PathBuf, Seen>,
     /// Inboxes that could not be scanned, so that is logged once, not at
     /// every poll.
@@ -736,6 +744,11 @@ impl Worker {
             .ingested_bytes
             .fetch_add(bytes, Ordering::Relaxed);
         tracing::info!(device = %device.id, file = %f.rel, path = %rel, bytes, "device file stored");
+        let expired = self.config.zone(&device.zone).is_some_and(|z| {
+            let ceiling = i64::from(z.retention_days).saturating_mul(86_400_000_000);
+            footage.end_us < self.clocks.realtime().saturating_sub(ceiling)
+        });
+        (self.stored)(expired);
         Ok(Taken::Stored)
     }
 
