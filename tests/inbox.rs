@@ -653,6 +653,48 @@ fn files_made_by_ffmpeg_are_taken_with_their_frame_counts() {
 }
 
 #[test]
+fn a_recording_longer_than_a_camera_segment_is_kept_whole_and_found_anywhere_in_it() {
+    // Body cameras write an incident as one file, often past 15 minutes;
+    // the exhibit is kept as it came, not split.
+    let site = site();
+    let t0 = t0();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("long.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=160x120:rate=2")
+        .args([
+            "-t", "1500", "-c:v", "libx264", "-g", "20", "-pix_fmt", "yuv420p",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg (scripts/setup installs it)");
+    assert!(status.success());
+    let start = t0 - 7200;
+    set_created(&out, start);
+    let bytes = fs::read(&out).unwrap();
+    let daemon = site.start();
+    rename_in(&site, &out, "dock/bwc-07/LONG.MP4");
+    wait_for(
+        "the long file stored",
+        &site,
+        Duration::from_secs(60),
+        || complete(&site, "bwc-07").len() == 1,
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    let stored = complete(&site, "bwc-07");
+    assert_eq!(stored[0].frames, Some(3000));
+    assert_eq!(stored[0].end_us, Some((start as i64 + 1500) * 1_000_000));
+    assert_eq!(fs::read(site.root().join(&stored[0].path)).unwrap(), bytes);
+    // A minute 24 minutes in finds it, as a listing, export or view asks.
+    let ix = Index::open_read_only(&site.index_path()).unwrap();
+    let from = (start as i64 + 24 * 60) * 1_000_000;
+    let found = ix.segments("bwc-07", from, from + 60_000_000).unwrap();
+    assert_eq!(found.len(), 1, "the minute 24 minutes in finds no footage");
+    assert_consistent(&site, &["bwc-07"]);
+}
+
+#[test]
 fn inbox_status_and_retry_through_custosctl_after_a_reload() {
     use support::api::{ADMIN, DPO, OPERATOR, VIEWER, ctl_as};
     let site = site();

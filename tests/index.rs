@@ -64,12 +64,67 @@ fn an_upgraded_segment_table_takes_the_device_clocks_and_names_them_for_old_devi
     assert!(bad.is_err(), "the CHECK still refuses unknown sources");
     // A device row written by schema 11 said `local`; the step names its
     // true source from its device file.
+    // (Back to schema 11 as it was: without step 13's column.)
+    conn.execute_batch("ALTER TABLE camera DROP COLUMN longest_us")
+        .unwrap();
     conn.pragma_update(None, "user_version", 11).unwrap();
     drop(conn);
     let index = Index::open(&path).unwrap();
     let rows = index.segments("bodycam-7", 0, 100).unwrap();
     let sources: Vec<_> = rows.iter().map(|r| r.time_source).collect();
     assert_eq!(sources, [TimeSource::Metadata, TimeSource::FileName]);
+}
+
+#[test]
+fn a_device_file_longer_than_any_segment_is_found_from_anywhere_in_its_range() {
+    use custos::index::{MAX_DEVICE_FILE_US, MAX_SEGMENT_US, NewDeviceFile};
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::open(&dir.path().join("index.db")).unwrap();
+    let hour = 3_600_000_000;
+    let start = 100 * hour;
+    let id = index
+        .begin_device_file(&NewDeviceFile {
+            device: "dash-3",
+            zone: "mobile",
+            root: "main",
+            path: "mobile/dash-3/night.mp4",
+            start_us: start,
+            sha256: [9; 32],
+            original_name: "night.mp4",
+            original_bytes: 1000,
+            inbox: "/srv/inbox",
+            owner_uid: 0,
+            ingested_us: start + 9 * hour,
+            time_source: TimeSource::FileName,
+            mtime_offset_us: None,
+        })
+        .unwrap();
+    let mut s = summary(start + 8 * hour);
+    s.activity = vec![5; 8 * 3600];
+    index.complete_device_file(id, &s).unwrap();
+    assert!(8 * hour > MAX_SEGMENT_US && 8 * hour <= MAX_DEVICE_FILE_US);
+
+    // Seven hours in, far past a camera segment's look-back.
+    let (from, to) = (start + 7 * hour, start + 7 * hour + 60_000_000);
+    let rows = index.segments("dash-3", from, to).unwrap();
+    assert_eq!(rows.len(), 1, "the listing misses the long file");
+    assert_eq!(index.segment_activity("dash-3", from, to).unwrap().len(), 1);
+    let spans = index.footage_in("dash-3", from, to).unwrap();
+    assert_eq!(spans.len(), 1, "a request's footage search misses it");
+    // A camera keeps the short look-back its segments need.
+    index.camera_id("gate").unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("index.db")).unwrap();
+    let longest: i64 = conn
+        .query_row(
+            "SELECT longest_us FROM camera WHERE name = 'gate'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        longest, MAX_SEGMENT_US,
+        "schema.sql's default is MAX_SEGMENT_US"
+    );
 }
 
 #[test]

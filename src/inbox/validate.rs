@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::config::{AudioPolicy, Device, Zone};
-use crate::index::{MAX_SEGMENT_US, TimeSource};
+use crate::index::{MAX_DEVICE_FILE_US, TimeSource};
 use crate::mp4;
 
 /// Seconds from 1904-01-01 (the MP4 epoch) to 1970-01-01.
@@ -85,12 +85,12 @@ pub fn content(path: &Path) -> Result<Content, String> {
     if duration_us <= 0 {
         return Err("the video track's duration is 0".to_owned());
     }
-    if duration_us > MAX_SEGMENT_US {
+    if duration_us > MAX_DEVICE_FILE_US {
         return Err(format!(
-            "the recording lasts {} s, longer than the {} s one stored file may last; have the \
+            "the recording lasts {} s, longer than the {} h one device file may last; have the \
              device (or its docking software) split recordings into shorter files",
             duration_us / 1_000_000,
-            MAX_SEGMENT_US / 1_000_000
+            MAX_DEVICE_FILE_US / 3_600_000_000
         ));
     }
     let audio = info.tracks.iter().find(|t| !t.codec.is_video());

@@ -53,6 +53,11 @@ const INSERT: &str = "INSERT INTO device_file (segment_id, device, state, sha256
      original_bytes, inbox, owner_uid, ingested_us, time_source, mtime_offset_us) VALUES \
      (:segment, :device, 0, :sha, :name, :bytes, :inbox, :uid, :at, :source, :offset)";
 const STORED: &str = "UPDATE device_file SET state = 1 WHERE segment_id = :segment AND state = 0";
+// A device file longer than any of its camera's segments so far widens the
+// range queries' look-back for that camera (`camera.longest_us`).
+const LONGEST: &str = "UPDATE camera SET longest_us = max(longest_us, \
+     (SELECT end_us - start_us FROM segment WHERE id = :segment)) \
+     WHERE id = (SELECT camera_id FROM segment WHERE id = :segment)";
 const BY_HASH: &str = "SELECT segment_id, device, state, sha256, original_name, original_bytes, \
      inbox, owner_uid, ingested_us, time_source, mtime_offset_us FROM device_file WHERE sha256 = :sha";
 const STORING: &str = "SELECT segment_id, device, state, sha256, original_name, original_bytes, \
@@ -156,6 +161,9 @@ impl Index {
                     id.0
                 )));
             }
+            ix.conn
+                .prepare_cached(LONGEST)?
+                .execute(named_params! {":segment": id.0})?;
             Ok(())
         })
     }

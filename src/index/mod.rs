@@ -49,6 +49,10 @@ pub const SCHEMA_VERSION: i64 = 1 + upgrade::STEPS.len() as i64;
 /// "starts before `to` and ends after `from`" into a bounded index range scan.
 pub const MAX_SEGMENT_US: i64 = 15 * 60 * 1_000_000 + 10_000_000;
 
+/// The longest a device file's recording may last (a dash camera's parked
+/// night). Its camera's `longest_us` grows to it, so range queries find it.
+pub const MAX_DEVICE_FILE_US: i64 = 12 * 3600 * 1_000_000;
+
 const FRESH_SCHEMA: &str = include_str!("schema.sql");
 
 /// How long every connection waits for another one's write lock before a
@@ -159,9 +163,9 @@ pub fn add_activity(activity: &mut Vec<u32>, offset_us: i64, bytes: u64) {
     let Ok(second) = usize::try_from(offset_us.div_euclid(1_000_000)) else {
         return;
     };
-    // A segment lasts at most MAX_SEGMENT_US; a frame stamped beyond that
-    // is not worth growing the summary for.
-    if second as i64 > MAX_SEGMENT_US / 1_000_000 {
+    // A segment lasts at most MAX_DEVICE_FILE_US; a frame stamped beyond
+    // that is not worth growing the summary for.
+    if second as i64 > MAX_DEVICE_FILE_US / 1_000_000 {
         return;
     }
     if activity.len() <= second {
@@ -242,8 +246,8 @@ const COMPLETE_SEGMENT: &str = "UPDATE segment SET state = 1, end_us = :end, byt
      sha256 = :sha, recovered = :recovered, activity = :activity WHERE id = :id AND state = 0";
 const SELECT_ACTIVITY: &str = "SELECT s.id, s.zone, s.start_us, s.end_us, s.activity \
      FROM segment s JOIN camera c ON c.id = s.camera_id \
-     WHERE c.name = :camera AND s.state = 1 AND s.start_us >= :lo AND s.start_us < :to \
-       AND s.end_us > :from ORDER BY s.start_us";
+     WHERE c.name = :camera AND s.state = 1 AND s.start_us >= :from - c.longest_us \
+       AND s.start_us < :to AND s.end_us > :from ORDER BY s.start_us";
 const RETIME_SEGMENT: &str = "UPDATE segment SET start_us = :start, time_source = :source, \
      clock_offset_us = :offset WHERE id = :id AND state = 0";
 const DELETE_SEGMENT: &str = "DELETE FROM segment WHERE id = :id";
@@ -548,7 +552,6 @@ impl Index {
         let rows = stmt.query_map(
             named_params! {
                 ":camera": camera,
-                ":lo": from_us.saturating_sub(MAX_SEGMENT_US),
                 ":from": from_us,
                 ":to": to_us,
             },
@@ -577,7 +580,7 @@ impl Index {
     ) -> Result<Vec<SegmentRow>> {
         let sql = format!(
             "SELECT {SEGMENT_COLUMNS} FROM segment s JOIN camera c ON c.id = s.camera_id \
-             WHERE c.name = :camera AND s.start_us >= :lo AND s.start_us < :to \
+             WHERE c.name = :camera AND s.start_us >= :from - c.longest_us AND s.start_us < :to \
                AND (s.end_us IS NULL OR s.end_us > :from) \
              ORDER BY s.start_us LIMIT :limit"
         );
@@ -585,7 +588,6 @@ impl Index {
         let rows = stmt.query_map(
             named_params! {
                 ":camera": camera,
-                ":lo": from_us.saturating_sub(MAX_SEGMENT_US),
                 ":from": from_us,
                 ":to": to_us,
                 // SQLite reads a negative limit as none.

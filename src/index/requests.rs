@@ -473,14 +473,13 @@ impl Index {
 
     /// Complete footage of `camera` overlapping `[from_us, to_us)`, per zone.
     pub fn footage_in(&self, camera: &str, from_us: i64, to_us: i64) -> Result<Vec<FootageSpan>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT s.zone, count(*), coalesce(sum(s.bytes), 0), min(s.start_us), max(s.end_us) \
              FROM segment s JOIN camera c ON c.id = s.camera_id \
              WHERE c.name = :camera AND s.state = 1 AND s.start_us < :to AND s.end_us > :from \
-               AND s.start_us > :from - {max} \
+               AND s.start_us >= :from - c.longest_us \
              GROUP BY s.zone ORDER BY min(s.start_us)",
-            max = super::MAX_SEGMENT_US
-        ))?;
+        )?;
         let rows = stmt.query_map(
             named_params! {":camera": camera, ":from": from_us, ":to": to_us},
             |r| {

@@ -9,7 +9,11 @@
 -- when a camera leaves the config, for as long as footage of it remains.
 CREATE TABLE camera (
   id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE          -- the config's camera id
+  name TEXT NOT NULL UNIQUE,         -- the config's camera id
+  -- The longest any of its segments lasts, at least MAX_SEGMENT_US: range
+  -- queries scan back this far from their start (a device file may last
+  -- up to MAX_DEVICE_FILE_US; a camera's segments never exceed the minimum).
+  longest_us INTEGER NOT NULL DEFAULT 910000000
 ) STRICT;
 
 -- One recording file. A row is inserted (state 0, recording) before its file

@@ -371,4 +371,9 @@ UPDATE segment
   SET time_source = (SELECT d.time_source FROM device_file d WHERE d.segment_id = segment.id)
   WHERE id IN (SELECT segment_id FROM device_file);
     "#,
+    // 12 -> 13: device files longer than a camera's segment.
+    r#"
+-- How far back a range query scans for a camera's segments (schema.sql).
+ALTER TABLE camera ADD COLUMN longest_us INTEGER NOT NULL DEFAULT 910000000;
+    "#,
 ];
