@@ -19,8 +19,10 @@
 //! changing before it takes it: the table shows the time with and without it.
 
 #[path = "common/mod.rs"]
+#[allow(dead_code)] // the helpers other benches share
 mod common;
 #[path = "common/footage.rs"]
+#[allow(dead_code)]
 mod footage;
 
 use std::fs::{self, File};

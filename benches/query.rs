@@ -41,6 +41,7 @@
 //! index and counting its segments, and `PRAGMA quick_check`.
 
 #[path = "common/mod.rs"]
+#[allow(dead_code)] // the helpers other benches share
 mod common;
 #[path = "recording/procfs.rs"]
 #[allow(dead_code)]

@@ -767,4 +767,55 @@ fn a_live_view_follows_the_camera_across_segments_within_a_second() {
         })
         .unwrap();
     assert_eq!(asked.len(), 2, "{asked:?}");
+
+    // A reload that withdraws the grant ends a live view in progress.
+    let mut reply = client
+        .open_get(
+            &format!("/v1/cameras/{LIVE}/live?reason=revoked+test"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    let n = reply.body.read(&mut buf).unwrap();
+    assert!(n > 0, "the third live view sent nothing");
+    let grant = "\n[[access.grant]]\nuser = 0\nroles = [\"viewer\"]\nzones = [\"indoor\"]\n";
+    let text = std::fs::read_to_string(site.config_path()).unwrap();
+    assert!(text.contains(grant));
+    std::fs::write(site.config_path(), text.replace(grant, "")).unwrap();
+    let out = ctl_as(&site, 0, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reloaded = Instant::now();
+    loop {
+        match reply.body.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(
+                reloaded.elapsed() < Duration::from_secs(5),
+                "the live view went on 5 s after its grant was withdrawn"
+            ),
+        }
+    }
+    // Its closing entry says why it ended.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ended = site
+            .index()
+            .audit_entries(&AuditFilter {
+                from_us: None,
+                to_us: None,
+                uid: None,
+                action: Some("view.live.finished".into()),
+                camera: None,
+                limit: None,
+            })
+            .unwrap();
+        if let Some(e) = ended.iter().find(|e| e.record.reason == "revoked test") {
+            assert!(e.record.target.contains("withdrawn"), "{e:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{ended:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -49,14 +49,119 @@ impl XorShift {
     }
 }
 
+/// One real GOP of 1920x1080 H.264 (`GOP_FRAMES` frames, the first an
+/// IDR), encoded by ffmpeg's libx264 at the bench's bit rate from its
+/// `testsrc2` pattern: repeated, it makes footage a decoder can show.
+pub struct Gop {
+    sps: Vec<u8>,
+    pps: Vec<u8>,
+    /// Each frame as one AVC length-prefixed slice.
+    frames: Vec<Vec<u8>>,
+}
+
+impl Gop {
+    pub fn encode(work: &std::path::Path) -> anyhow::Result<Gop> {
+        let out = work.join("gop.h264");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size=1920x1080:rate={FPS}"))
+            .args(["-frames:v", &GOP_FRAMES.to_string(), "-c:v", "libx264"])
+            .args([
+                "-preset",
+                "veryfast",
+                "-profile:v",
+                "baseline",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-b:v", "4M", "-maxrate", "4M", "-bufsize", "4M"])
+            .args([
+                "-g",
+                &GOP_FRAMES.to_string(),
+                "-sc_threshold",
+                "0",
+                "-threads",
+                "1",
+            ])
+            .args(["-f", "h264"])
+            .arg(&out)
+            .status()
+            .map_err(|e| anyhow::anyhow!("ffmpeg (scripts/setup installs it): {e}"))?;
+        anyhow::ensure!(status.success(), "ffmpeg could not encode the GOP");
+        let stream = std::fs::read(&out)?;
+        let mut gop = Gop {
+            sps: Vec::new(),
+            pps: Vec::new(),
+            frames: Vec::new(),
+        };
+        for nal in annex_b_units(&stream) {
+            match nal[0] & 0x1f {
+                7 => gop.sps = nal.to_vec(),
+                8 => gop.pps = nal.to_vec(),
+                1 | 5 => {
+                    let mut f = (nal.len() as u32).to_be_bytes().to_vec();
+                    f.extend_from_slice(nal);
+                    gop.frames.push(f);
+                }
+                _ => {} // SEI, AUD: not needed to decode
+            }
+        }
+        anyhow::ensure!(
+            !gop.sps.is_empty() && !gop.pps.is_empty() && gop.frames.len() == GOP_FRAMES as usize,
+            "the GOP has {} frames (one slice each expected) and {} SPS",
+            gop.frames.len(),
+            usize::from(!gop.sps.is_empty())
+        );
+        Ok(gop)
+    }
+
+    /// Its frames' bytes, all told.
+    pub fn bytes(&self) -> u64 {
+        self.frames.iter().map(|f| f.len() as u64).sum()
+    }
+}
+
+/// The NAL units of an Annex B stream, without their start codes.
+fn annex_b_units(b: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= b.len() {
+        if b[i] == 0 && b[i + 1] == 0 && b[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| {
+            let mut end = starts.get(k + 1).map_or(b.len(), |&n| n - 3);
+            while end > s && b[end - 1] == 0 {
+                end -= 1; // the zero of a 4-byte start code, or trailing zeros
+            }
+            &b[s..end]
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 pub fn tracks() -> Vec<TrackSpec> {
-    let sps = hex::decode(SPS_1080P).expect("constant hex");
+    tracks_for(None)
+}
+
+fn tracks_for(gop: Option<&Gop>) -> Vec<TrackSpec> {
+    let (sps, pps) = match gop {
+        Some(g) => (g.sps.clone(), g.pps.clone()),
+        None => (hex::decode(SPS_1080P).expect("constant hex"), PPS.to_vec()),
+    };
     let mut avcc = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1];
     avcc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
     avcc.extend_from_slice(&sps);
     avcc.push(1);
-    avcc.extend_from_slice(&(PPS.len() as u16).to_be_bytes());
-    avcc.extend_from_slice(&PPS);
+    avcc.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+    avcc.extend_from_slice(&pps);
     vec![
         TrackSpec::video(Codec::H264 { avcc }, 1920, 1080),
         TrackSpec::audio(
@@ -90,7 +195,19 @@ pub fn write<W: Write>(
     rng: &mut XorShift,
     scratch: &mut Vec<u8>,
 ) -> custos::Result<W> {
-    let mut w = FragmentedWriter::new(out, tracks(), (start_us / 1_000_000) as u64)?;
+    write_video(out, start_us, seconds, None, (rng, scratch))
+}
+
+/// [`write`], with `gop`'s frames as the video when given (the audio stays
+/// pseudo-random: nothing decodes it).
+pub fn write_video<W: Write>(
+    out: W,
+    start_us: i64,
+    seconds: u64,
+    gop: Option<&Gop>,
+    (rng, scratch): (&mut XorShift, &mut Vec<u8>),
+) -> custos::Result<W> {
+    let mut w = FragmentedWriter::new(out, tracks_for(gop), (start_us / 1_000_000) as u64)?;
     // Mean sizes for the bit rates: a GOP is one key frame worth ten
     // P-frames and GOP-1 P-frames.
     let gop_bytes = VIDEO_BITS_PER_S / 8 * GOP_FRAMES / FPS;
@@ -105,18 +222,22 @@ pub fn write<W: Write>(
         meta.clear();
         for f in k * FRAGMENT_FRAMES..(k + 1) * FRAGMENT_FRAMES {
             let key = f % GOP_FRAMES == 0;
-            let len = if key {
-                rng.between(p_mean * 9, p_mean * 11)
+            if let Some(g) = gop {
+                data.push(g.frames[(f % GOP_FRAMES) as usize].clone());
             } else {
-                rng.between(p_mean * 4 / 5, p_mean * 6 / 5)
-            };
-            payload(
-                rng,
-                len as usize,
-                Some(if key { 0x65 } else { 0x41 }),
-                scratch,
-            );
-            data.push(scratch.clone());
+                let len = if key {
+                    rng.between(p_mean * 9, p_mean * 11)
+                } else {
+                    rng.between(p_mean * 4 / 5, p_mean * 6 / 5)
+                };
+                payload(
+                    rng,
+                    len as usize,
+                    Some(if key { 0x65 } else { 0x41 }),
+                    scratch,
+                );
+                data.push(scratch.clone());
+            }
             meta.push((
                 1,
                 f * VIDEO_TICKS_PER_FRAME,

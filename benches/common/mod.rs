@@ -59,6 +59,23 @@ create = true
     )
 }
 
+/// Megabytes (10^6 bytes) per second.
+pub fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+/// User + system CPU time of this process (`RUSAGE_SELF`) or of its
+/// waited-for children (`RUSAGE_CHILDREN`).
+pub fn cpu_time(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
+        return Duration::ZERO;
+    }
+    let d = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    d(u.ru_utime) + d(u.ru_stime)
+}
+
 /// The real custosd, stopped when dropped.
 pub struct Daemon {
     child: Option<Child>,

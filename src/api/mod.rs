@@ -121,7 +121,7 @@ impl Limits {
 
 /// What the handlers share.
 pub struct ApiState {
-    config: RwLock<Arc<Config>>,
+    config: Arc<RwLock<Arc<Config>>>,
     pub cameras: CameraStatuses,
     pub audit: AuditLog,
     /// The node's signing key, loaded once: it signs export manifests.
@@ -191,7 +191,7 @@ impl ApiState {
         Ok(ApiState {
             limits: Limits::from_config(&config),
             started_us: clocks.realtime(),
-            config: RwLock::new(Arc::new(config)),
+            config: Arc::new(RwLock::new(Arc::new(config))),
             cameras,
             audit,
             node_key,
@@ -222,6 +222,13 @@ impl ApiState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The config in force as it changes, for a stream that outlives the
+    /// request it began with (a live view re-checks its grant).
+    pub fn config_in_force(&self) -> impl Fn() -> Arc<Config> + Send + Sync + 'static {
+        let config = self.config.clone();
+        move || config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Replaces the config (after a successful reload): grants change at once.

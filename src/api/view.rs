@@ -169,8 +169,11 @@ pub(super) fn live(
         id,
         now,
         {
-            let caller = caller.clone();
-            Box::new(move |z| caller.may_see_zone(z))
+            // Under the grants in force at each look, not those the view
+            // began with: a reload that withdraws the grant ends the view.
+            let (peer, daemon_uid) = (caller.peer.clone(), state.daemon_uid);
+            let config = state.config_in_force();
+            Box::new(move |z| Caller::new(peer.clone(), &config(), daemon_uid).may_see_zone(z))
         },
     )?;
     let headers = vec![

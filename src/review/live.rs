@@ -20,7 +20,8 @@
 //! - A new segment whose tracks differ (codec, picture size) ends the view:
 //!   one init segment cannot describe both.
 //! - Each segment is leased while it is read, and shown only if it was
-//!   recorded under a zone the caller may see.
+//!   recorded under a zone the caller may see; that is asked again every
+//!   [`RECHECK`], so a grant withdrawn by a reload ends the view.
 //! - The view ends when the reader goes away, or when nothing new is
 //!   recorded for [`STALL`].
 
@@ -39,6 +40,8 @@ use crate::{Error, ErrorKind, Result};
 
 /// How often the open file is looked at for new fragments.
 const POLL: Duration = Duration::from_millis(100);
+/// How often the caller's grant is looked at again while the view runs.
+const RECHECK: Duration = Duration::from_secs(1);
 /// How long the view waits for anything new before it ends.
 pub const STALL: Duration = Duration::from_secs(20);
 /// How far back the newest open segment is looked for.
@@ -180,7 +183,21 @@ impl Live {
         // Per track id: the end of what was sent, on the output timeline.
         let mut ends: Vec<(u32, i128)> = Vec::new();
         let mut last_news = Instant::now();
+        let mut checked = Instant::now();
         loop {
+            if checked.elapsed() >= RECHECK {
+                if !(self.may_see)(&self.segment.row.zone) {
+                    return Err(Error::new(
+                        ErrorKind::PermissionDenied,
+                        format!(
+                            "the grant to see zone {} was withdrawn (the configuration was \
+                             reloaded); the live view of camera {} ends",
+                            self.segment.row.zone, self.camera
+                        ),
+                    ));
+                }
+                checked = Instant::now();
+            }
             let mut progressed = false;
             for (from, to) in complete_fragments(&self.segment.file, self.segment.pos)? {
                 let mut frag = read(&self.segment.file, from, to)?;
