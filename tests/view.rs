@@ -311,6 +311,57 @@ fn a_view_across_three_segments_keeps_every_frame_and_captions_its_time_and_is_a
     assert_eq!(d.texts, texts, "qtdemux reads the captions");
     assert_eq!(d.audio.map(|a| a.frames.len()), Some(sound_frames));
 
+    // So does libavformat, the demuxer of ffplay and mpv (and VLC's
+    // fallback): every video packet, and the captions as subtitles.
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .expect("ffprobe (scripts/setup installs ffmpeg)");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        expected.len().to_string()
+    );
+    let srt = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&out)
+        .args(["-map", "0:s:0", "-f", "srt", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        srt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&srt.stderr)
+    );
+    let srt = String::from_utf8_lossy(&srt.stdout);
+    // An SRT cue is a number, a time line, the text and a blank line; the
+    // text comes wrapped in the track's style (<font ...>{\an7}...</font>).
+    let plain = |line: &str| {
+        let mut out = String::new();
+        let mut depth = 0;
+        for c in line.chars() {
+            match c {
+                '<' | '{' => depth += 1,
+                '>' | '}' => depth -= 1,
+                c if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let cues: Vec<String> = srt
+        .split("\n\n")
+        .filter_map(|cue| cue.lines().nth(2))
+        .map(plain)
+        .collect();
+    assert_eq!(cues, texts, "ffmpeg reads the captions: {srt}");
+
     // The request before the first byte, the end with the bytes.
     let asked = audit(r, "view", "incident 7");
     assert_eq!(asked.len(), 1, "{asked:?}");
@@ -382,6 +433,39 @@ fn a_view_read_from_a_real_pipe_demuxes_whole() {
     assert_eq!(text.frames.len(), d.texts.len());
     let seconds = (expected.last().unwrap().0 / 1_000_000) - (expected[0].0 / 1_000_000) + 1;
     assert_eq!(d.texts.len() as i64, seconds, "{:?}", d.texts);
+
+    // ffprobe reads it from a pipe too, as `custosctl view | ffplay -` does.
+    let mut ctl = std::process::Command::new(env!("CARGO_BIN_EXE_custosctl"))
+        .arg("--socket")
+        .arg(socket(&r.site))
+        .args(view_args(&f, &t, "pipe test"))
+        .uid(VIEWER)
+        .gid(0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            "-",
+        ])
+        .stdin(ctl.stdout.take().unwrap())
+        .output()
+        .expect("ffprobe (scripts/setup installs ffmpeg)");
+    assert!(ctl.wait().unwrap().success());
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        expected.len().to_string()
+    );
 
     // And read whole from the pipe, then parsed with Custos's reader.
     let o = ctl_as(&r.site, VIEWER, &view_args(&f, &t, "pipe test"));
