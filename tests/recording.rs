@@ -59,6 +59,38 @@ fn two_cameras_record_contiguous_segments_with_retina() {
     two_cameras_record_contiguous_segments("retina");
 }
 
+#[test]
+fn retina_cameras_share_a_few_threads_instead_of_one_each() {
+    let names = ["c1", "c2", "c3", "c4", "c5", "c6"];
+    let sim = simulator(names.iter().map(|n| camera(n)).collect());
+    let mut site = Site::new(
+        names
+            .iter()
+            .map(|n| SiteCamera::new(n, sim.url(n)))
+            .collect(),
+    );
+    site.rtsp_client = "retina";
+    let daemon = site.start();
+    for cam in names {
+        site.wait_complete(cam, 1, Duration::from_secs(60));
+    }
+    // Every camera is connected and recording now; count the threads that
+    // read RTSP (the runtime's workers are named "rtsp").
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", daemon.pid())).unwrap();
+    let rtsp = tasks
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("rtsp"))
+        .count();
+    assert_eq!(
+        rtsp,
+        custos::ingest::RETINA_WORKERS,
+        "{} cameras read by {rtsp} RTSP threads",
+        names.len()
+    );
+    assert!(daemon.terminate(Duration::from_secs(20)).success());
+    site.assert_consistent();
+}
+
 fn two_cameras_record_contiguous_segments(client: &'static str) {
     let sim = simulator(vec![camera("east"), camera("west")]);
     let mut site = Site::new(vec![

@@ -18,6 +18,7 @@ use std::time::Instant;
 use crate::clock::UnixMicros;
 
 pub use camera::{CameraHandle, CameraSettings};
+pub use retina_source::WORKERS as RETINA_WORKERS;
 
 /// What a camera is doing, for the status API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

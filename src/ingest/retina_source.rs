@@ -1,7 +1,10 @@
 //! The other side of a camera, without GStreamer: the retina crate's RTSP
 //! client reads interleaved RTP over TCP with large reads and depacketises
 //! H.264/H.265, AAC and G.711 in Rust; frames go to the segmenter from the
-//! reading thread, one thread per camera.
+//! connection's task. Every camera's connection is a task on one runtime
+//! of [`WORKERS`] threads shared by the process, not a thread of its own:
+//! with a thread and runtime per camera, each packet cost wake-ups and
+//! context switches that dominated the path (BENCHMARKS.md, issue 21).
 //!
 //! Why: GStreamer's rtspsrc costs about three `recvfrom` calls and eight
 //! pad pushes per RTP packet (BENCHMARKS.md); this path does none of that
@@ -19,8 +22,7 @@
 //! - A failure ends the connection with one sentence for the supervisor,
 //!   with credentials never in it.
 
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -36,15 +38,34 @@ use super::rtptime::Timing;
 use super::segmenter::{Frame, Kind, Payload, Segmenter};
 use super::tracks::{Choice, Chosen, TrackChooser};
 
-/// A reading thread for one connection. Dropping it does not stop it: call
-/// `stop`.
+/// Threads of the runtime all retina connections share: enough to use both
+/// cores of a small recorder, few enough that 128 cameras add no threads.
+pub const WORKERS: usize = 2;
+
+/// The runtime every retina connection runs on, started at the first.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(WORKERS)
+                .thread_name("rtsp")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the RTSP client: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// One connection's task. Dropping it does not stop it: call `stop`.
 pub struct RetinaSource {
     stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    ended: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl RetinaSource {
-    /// Connects on a thread of its own; frames go to `segmenter`,
+    /// Connects in a task of the shared runtime; frames go to `segmenter`,
     /// `on_frame` is called after each, and `on_failure` once with why the
     /// connection ended (not called when stopped).
     pub fn start(
@@ -55,56 +76,58 @@ impl RetinaSource {
         on_failure: Box<dyn FnOnce(String) + Send>,
     ) -> RetinaSource {
         let (stop, stopped) = oneshot::channel();
-        let camera = camera.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("rtsp-{}", camera.id))
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => return on_failure(format!("cannot start the RTSP client: {e}")),
+        let (done, ended) = std::sync::mpsc::channel();
+        let runtime = match runtime() {
+            Ok(r) => r,
+            Err(e) => {
+                on_failure(e);
+                return RetinaSource {
+                    stop: None,
+                    ended: None,
                 };
-                let mut reader = Reader {
-                    camera: &camera,
-                    segmenter,
-                    clocks,
-                    on_frame,
-                    origin: Instant::now(),
-                    timing: Vec::new(),
-                    h265: false,
-                };
-                let ended = runtime.block_on(async {
-                    tokio::select! {
-                        _ = stopped => None,
-                        r = reader.run() => Some(r),
-                    }
-                });
-                if let Some(reason) = ended {
-                    on_failure(redact_url(&reason));
-                }
-            })
-            .expect("spawning a camera's RTSP thread");
+            }
+        };
+        let mut reader = Reader {
+            camera: camera.clone(),
+            segmenter,
+            clocks,
+            on_frame,
+            origin: Instant::now(),
+            timing: Vec::new(),
+            h265: false,
+        };
+        runtime.spawn(async move {
+            let ended = tokio::select! {
+                _ = stopped => None,
+                r = reader.run() => Some(r),
+            };
+            if let Some(reason) = ended {
+                on_failure(redact_url(&reason));
+            }
+            // The reader (and its session) is dropped before `stop` returns.
+            drop(reader);
+            let _ = done.send(());
+        });
         RetinaSource {
             stop: Some(stop),
-            thread: Some(thread),
+            ended: Some(ended),
         }
     }
 
-    /// Ends the connection and waits for the thread.
+    /// Ends the connection and waits until its task has let go of it.
     pub fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(ended) = self.ended.take() {
+            // An error means the task is gone already (it panicked).
+            let _ = ended.recv();
         }
     }
 }
 
-struct Reader<'a> {
-    camera: &'a Camera,
+struct Reader {
+    camera: Camera,
     segmenter: Arc<Mutex<Segmenter>>,
     clocks: Arc<dyn Clocks>,
     on_frame: Arc<dyn Fn() + Send + Sync>,
@@ -116,7 +139,7 @@ struct Reader<'a> {
     h265: bool,
 }
 
-impl Reader<'_> {
+impl Reader {
     /// Runs the connection until it fails; returns why.
     async fn run(&mut self) -> String {
         match self.session().await {
