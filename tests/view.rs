@@ -242,8 +242,12 @@ fn check_view(bytes: &[u8], expected: &[(i64, bool)]) -> Vec<String> {
 
 /// Audit entries of `action`, oldest first.
 fn entries(r: &Recorded, action: &str) -> Vec<custos::index::AuditRecord> {
-    r.site
-        .index()
+    site_entries(&r.site, action)
+}
+
+/// The audit entries of `action` on `site`, oldest first.
+fn site_entries(site: &Site, action: &str) -> Vec<custos::index::AuditRecord> {
+    site.index()
         .audit_entries(&AuditFilter {
             from_us: None,
             to_us: None,
@@ -821,35 +825,15 @@ fn a_live_view_follows_the_camera_across_segments_within_a_second() {
     // Both viewers are in the audit log, with how their views ended.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let index = site.index();
-        let ended: Vec<_> = index
-            .audit_entries(&AuditFilter {
-                from_us: None,
-                to_us: None,
-                uid: None,
-                action: Some("view.live.finished".into()),
-                camera: None,
-                limit: None,
-            })
-            .unwrap();
+        let ended = site_entries(&site, "view.live.finished");
         if ended.len() == 2 {
-            assert!(ended.iter().all(|e| e.record.target.contains("fragments")));
+            assert!(ended.iter().all(|e| e.target.contains("fragments")));
             break;
         }
         assert!(Instant::now() < deadline, "{ended:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let asked = site
-        .index()
-        .audit_entries(&AuditFilter {
-            from_us: None,
-            to_us: None,
-            uid: None,
-            action: Some("view.live".into()),
-            camera: None,
-            limit: None,
-        })
-        .unwrap();
+    let asked = site_entries(&site, "view.live");
     assert_eq!(asked.len(), 2, "{asked:?}");
 
     // A reload that withdraws the grant ends a live view in progress.
@@ -884,19 +868,9 @@ fn a_live_view_follows_the_camera_across_segments_within_a_second() {
     // Its closing entry says why it ended.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let ended = site
-            .index()
-            .audit_entries(&AuditFilter {
-                from_us: None,
-                to_us: None,
-                uid: None,
-                action: Some("view.live.finished".into()),
-                camera: None,
-                limit: None,
-            })
-            .unwrap();
-        if let Some(e) = ended.iter().find(|e| e.record.reason == "revoked test") {
-            assert!(e.record.target.contains("withdrawn"), "{e:?}");
+        let ended = site_entries(&site, "view.live.finished");
+        if let Some(e) = ended.iter().find(|e| e.reason == "revoked test") {
+            assert!(e.target.contains("withdrawn"), "{e:?}");
             break;
         }
         assert!(Instant::now() < deadline, "{ended:?}");
