@@ -12,6 +12,7 @@
 //! - Every connection waits up to [`BUSY_TIMEOUT`] for a lock; a transaction
 //!   whose COMMIT fails is rolled back, never left open.
 
+mod activity;
 mod alerts;
 mod audit;
 mod breach;
@@ -22,6 +23,8 @@ mod requests;
 mod retention;
 mod upgrade;
 
+use activity::activity_blob;
+pub use activity::{SegmentActivity, add_activity};
 pub use alerts::AlertRow;
 pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditRecord};
 pub use breach::{BreachNote, BreachRow, BreachUpdate};
@@ -157,35 +160,6 @@ pub struct SegmentSummary {
     pub activity: Vec<u32>,
 }
 
-/// Counts `bytes` of a non-key video frame `offset_us` after its segment's
-/// start into the per-second activity summary.
-pub fn add_activity(activity: &mut Vec<u32>, offset_us: i64, bytes: u64) {
-    let Ok(second) = usize::try_from(offset_us.div_euclid(1_000_000)) else {
-        return;
-    };
-    // A segment lasts at most MAX_DEVICE_FILE_US; a frame stamped beyond
-    // that is not worth growing the summary for.
-    if second as i64 > MAX_DEVICE_FILE_US / 1_000_000 {
-        return;
-    }
-    if activity.len() <= second {
-        activity.resize(second + 1, 0);
-    }
-    activity[second] = activity[second].saturating_add(u32::try_from(bytes).unwrap_or(u32::MAX));
-}
-
-/// A complete segment's activity summary, for `review::activity`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SegmentActivity {
-    pub id: i64,
-    pub zone: String,
-    pub start_us: i64,
-    pub end_us: i64,
-    /// Bytes of non-key video frames per second from `start_us`; `None`
-    /// for a segment recorded before the recorder counted them.
-    pub per_second: Option<Vec<u32>>,
-}
-
 /// A segment row as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SegmentRow {
@@ -244,10 +218,6 @@ const INSERT_SEGMENT: &str = "INSERT INTO segment \
 const COMPLETE_SEGMENT: &str = "UPDATE segment SET state = 1, end_us = :end, bytes = :bytes, \
      frames = :frames, key_frames = :key_frames, video_codec = :video, audio_codec = :audio, \
      sha256 = :sha, recovered = :recovered, activity = :activity WHERE id = :id AND state = 0";
-const SELECT_ACTIVITY: &str = "SELECT s.id, s.zone, s.start_us, s.end_us, s.activity \
-     FROM segment s JOIN camera c ON c.id = s.camera_id \
-     WHERE c.name = :camera AND s.state = 1 AND s.start_us >= :from - c.longest_us \
-       AND s.start_us < :to AND s.end_us > :from ORDER BY s.start_us";
 const RETIME_SEGMENT: &str = "UPDATE segment SET start_us = :start, time_source = :source, \
      clock_offset_us = :offset WHERE id = :id AND state = 0";
 const DELETE_SEGMENT: &str = "DELETE FROM segment WHERE id = :id";
@@ -540,36 +510,6 @@ impl Index {
         collect(rows)
     }
 
-    /// The complete segments of `camera` overlapping `[from_us, to_us)`, by
-    /// start, with their activity summaries.
-    pub fn segment_activity(
-        &self,
-        camera: &str,
-        from_us: i64,
-        to_us: i64,
-    ) -> Result<Vec<SegmentActivity>> {
-        let mut stmt = self.conn.prepare_cached(SELECT_ACTIVITY)?;
-        let rows = stmt.query_map(
-            named_params! {
-                ":camera": camera,
-                ":from": from_us,
-                ":to": to_us,
-            },
-            |r| {
-                Ok(SegmentActivity {
-                    id: r.get(0)?,
-                    zone: r.get(1)?,
-                    start_us: r.get(2)?,
-                    end_us: r.get(3)?,
-                    per_second: r
-                        .get::<_, Option<Vec<u8>>>(4)?
-                        .map(|b| activity_of_blob(&b)),
-                })
-            },
-        )?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
     /// [`Index::segments`], at most `limit` of them (the first by start).
     pub fn segments_page(
         &self,
@@ -715,16 +655,6 @@ impl Index {
         }
         Ok(out)
     }
-}
-
-fn activity_blob(per_second: &[u32]) -> Vec<u8> {
-    per_second.iter().flat_map(|n| n.to_le_bytes()).collect()
-}
-
-fn activity_of_blob(blob: &[u8]) -> Vec<u32> {
-    blob.chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 fn segment_row(r: &rusqlite::Row) -> rusqlite::Result<SegmentRow> {
