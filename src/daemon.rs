@@ -441,6 +441,19 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
         let _ = api.state.inbox.set(inbox_status.clone());
     }
     let mut inboxes = start_inboxes(&recorder, api.as_ref(), &inbox_status);
+    let vault_status = Arc::new(crate::vault::VaultStatus::default());
+    if let Some(api) = &api {
+        let _ = api.state.vault.set(vault_status.clone());
+    }
+    let start_vault = |recorder: &Recorder| {
+        crate::vault::Vault::start(
+            recorder.config(),
+            recorder.index().clone(),
+            Arc::new(SystemClocks),
+            vault_status.clone(),
+        )
+    };
+    let mut vault = start_vault(&recorder);
     // The index is open, the pipelines are started and the socket is bound
     // (or the API failed, which must not hold up recording).
     crate::notify::ready(&ready_status(&recorder, api.is_some()));
@@ -464,6 +477,15 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
                     w.stop();
                 }
                 inboxes = start_inboxes(&recorder, api.as_ref(), &inbox_status);
+                // A worker is replaced only for a new [vault]: one that is
+                // stopped waits for its request in flight, so two never
+                // upload the same copy.
+                if vault.as_ref().map(crate::vault::Vault::config) != recorder.config().vault.as_ref() {
+                    if let Some(v) = vault.take() {
+                        v.stop(true);
+                    }
+                    vault = start_vault(&recorder);
+                }
                 if let Some(api) = &api {
                     api.state.set_config(recorder.config().clone());
                 }
@@ -479,6 +501,11 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
     }
     if let Some(w) = inboxes.take() {
         w.stop();
+    }
+    // An upload in flight is cut off with the process; the next start
+    // finds what reached the store (`crate::vault`).
+    if let Some(v) = vault.take() {
+        v.stop(false);
     }
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -512,7 +539,6 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
     }
 }
 
-/// The one-line status systemd shows (`systemctl status custosd`).
 /// Starts taking device files from the inboxes. Each ingest is audited
 /// before it acts, so without the API's audit log no inbox runs.
 fn start_inboxes(
@@ -551,6 +577,7 @@ fn start_inboxes(
     ))
 }
 
+/// The one-line status systemd shows (`systemctl status custosd`).
 fn ready_status(recorder: &Recorder, api: bool) -> String {
     let n = recorder.cameras().count();
     if api {

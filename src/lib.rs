@@ -32,5 +32,6 @@ pub mod retention;
 pub mod review;
 pub mod sim;
 pub mod storage;
+pub mod vault;
 
 pub use error::{Error, ErrorKind, Result};

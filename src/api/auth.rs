@@ -187,10 +187,12 @@ pub enum Action {
     InboxRetry,
     Activity,
     Sheet,
+    VaultStatus,
+    VaultList,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 33] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -222,6 +224,8 @@ impl Action {
         Action::InboxRetry,
         Action::Activity,
         Action::Sheet,
+        Action::VaultStatus,
+        Action::VaultList,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -279,6 +283,11 @@ impl Action {
             Action::InboxStatus | Action::InboxRetry => &[Operator, Admin],
             // What moved when, and a picture per interval: footage too.
             Action::Activity | Action::Sheet => &[Viewer, Evidence, Dpo],
+            // Whether the vault works and how much waits: counts and
+            // errors, no case content; what a case has there is the
+            // evidence officer's and the DPO's, like the case itself.
+            Action::VaultStatus => &[Operator, Evidence, Dpo, Admin],
+            Action::VaultList => &[Evidence, Dpo],
         }
     }
 
@@ -316,6 +325,8 @@ impl Action {
             Action::InboxRetry => "inbox.retry",
             Action::Activity => "activity",
             Action::Sheet => "sheet",
+            Action::VaultStatus => "vault.status",
+            Action::VaultList => "vault.list",
         }
     }
 
@@ -355,6 +366,8 @@ impl Action {
             Action::InboxRetry => "taking a quarantined inbox file back",
             Action::Activity => "reading a camera's activity (what moved when)",
             Action::Sheet => "making a contact sheet of footage",
+            Action::VaultStatus => "reading the evidence vault's status",
+            Action::VaultList => "listing a case's objects in the evidence vault",
         }
     }
 }

@@ -166,13 +166,38 @@ pub(super) fn handle(
             evidence::case_status(&ix, &id, now)?;
             let copies = ix.lock().case_copies(&id)?.len();
             let bad = evidence::verify_copies(&ix, config, &id)?;
-            if !bad.is_empty() {
+            // The vault's copies are read back too; a vault that cannot be
+            // reached is said, not taken for a changed copy.
+            let (vault, vault_error) = match &config.vault {
+                None => (Vec::new(), None),
+                Some(v) => {
+                    let rows = ix.lock().case_vault_objects(&id)?;
+                    match crate::vault::verify_case(v, &rows) {
+                        Ok(checks) => (checks, None),
+                        Err(e) => (Vec::new(), Some(e.to_string())),
+                    }
+                }
+            };
+            let vault_bad: Vec<String> = vault
+                .iter()
+                .filter(|c| c.problem.is_some() && c.state != crate::index::VaultState::Pending)
+                .map(|c| format!("vault:{}", c.key))
+                .collect();
+            if !bad.is_empty() || !vault_bad.is_empty() {
                 state.record_breach(&crate::breach::Detected::EvidenceChanged {
                     case: id.clone(),
-                    files: bad.clone(),
+                    files: bad.iter().cloned().chain(vault_bad.iter().cloned()).collect(),
                 });
             }
-            Ok(json!({ "case": id, "copies": copies, "changed_or_missing": bad }))
+            Ok(json!({
+                "case": id,
+                "copies": copies,
+                "changed_or_missing": bad,
+                "vault_configured": config.vault.is_some(),
+                "vault": vault,
+                "vault_changed_or_missing": vault_bad,
+                "vault_error": vault_error,
+            }))
         }
         (Action::CaseWrite, ["cases"], None) => {
             query.only(&[])?;

@@ -26,6 +26,7 @@ pub mod client;
 pub mod errors;
 mod evidence;
 mod inbox;
+mod vault;
 pub mod params;
 mod recordings;
 mod requests;
@@ -167,6 +168,8 @@ pub struct ApiState {
     sweep_after: std::sync::atomic::AtomicI64,
     /// The inboxes' counters and pending files, once the daemon runs them.
     pub inbox: std::sync::OnceLock<Arc<crate::inbox::InboxStatus>>,
+    /// The vault worker's Object Lock check, once the daemon runs it.
+    pub vault: std::sync::OnceLock<Arc<crate::vault::VaultStatus>>,
 }
 
 impl ApiState {
@@ -206,6 +209,7 @@ impl ApiState {
             control: Default::default(),
             long_work: Arc::new(Semaphore::new(LONG_WORK_SLOTS)),
             inbox: std::sync::OnceLock::new(),
+            vault: std::sync::OnceLock::new(),
             unreadable_at_start: Default::default(),
             audit_verified: Default::default(),
             refusals: Default::default(),
@@ -295,6 +299,7 @@ impl ApiState {
                 .load(std::sync::atomic::Ordering::Relaxed),
         })?;
         text.push_str(&inbox::metrics(self, &config)?);
+        text.push_str(&vault::metrics(self, &config)?);
         Ok(text)
     }
 

@@ -348,6 +348,8 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         | ["requests", _, "restrictions", _, "lift"] => (Action::RequestWrite, None),
         ["inbox"] => (Action::InboxStatus, None),
         ["inbox", "retry"] => (Action::InboxRetry, None),
+        ["vault"] => (Action::VaultStatus, None),
+        ["vault", "cases", _] => (Action::VaultList, None),
         _ => return None,
     })
 }
@@ -369,7 +371,8 @@ pub fn is_long(method: &Method, path: &str) -> bool {
             | Action::View
             | Action::LiveView
             | Action::Activity
-            | Action::Sheet,
+            | Action::Sheet
+            | Action::VaultList,
             _,
         )) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
@@ -613,6 +616,9 @@ fn dispatch(
         Action::InboxStatus | Action::InboxRetry => {
             let r = super::inbox::handle(state, config, action, &query, req.body, draft);
             Done::ok(r?)
+        }
+        Action::VaultStatus | Action::VaultList => {
+            Done::ok(super::vault::handle(state, config, action, rest, &query, draft)?)
         }
         Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
             let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);

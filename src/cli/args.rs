@@ -252,6 +252,14 @@ pub enum Command {
         #[command(subcommand)]
         what: InboxCmd,
     },
+    /// The evidence vault, an S3 bucket with Object Lock (/v1/vault):
+    /// whether it works and what waits (roles operator, evidence, dpo,
+    /// admin), and what it holds of a case across every server sharing the
+    /// bucket (roles evidence, dpo).
+    Vault {
+        #[command(subcommand)]
+        what: VaultCmd,
+    },
     /// How much moved in each interval of a camera's range (GET
     /// /v1/cameras/{id}/activity), estimated from the sizes of the recorded
     /// frames without decoding: where to look first. Audited; needs role
@@ -364,6 +372,20 @@ pub enum InboxCmd {
         /// The quarantined file, relative to its quarantine directory.
         #[arg(value_name = "FILE")]
         file: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VaultCmd {
+    /// The bucket, its Object Lock check, and the copies per state
+    /// (pending, stored, expiring, deleted, skipped), with the last error.
+    Status,
+    /// Every object version of a case in the bucket, from every server
+    /// (prefix), with its lock: legal hold and retain-until date.
+    List {
+        /// The case id.
+        #[arg(long)]
+        case: String,
     },
 }
 

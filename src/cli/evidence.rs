@@ -167,3 +167,59 @@ fn show_case(c: &Value, copies: Option<&Vec<Value>>, tz: &jiff::tz::TimeZone) {
         out!("{t}");
     }
 }
+
+/// Prints a `case verify` reply (if `print`); true if everything checked
+/// matched, here and in the vault.
+pub(super) fn show_verify(v: &Value, id: &str, print: bool) -> bool {
+    let list = |key: &str| -> Vec<String> {
+        v[key].as_array().into_iter().flatten().map(text).collect()
+    };
+    let bad = list("changed_or_missing");
+    let vault_bad = list("vault_changed_or_missing");
+    let vault_error = v["vault_error"].as_str();
+    if print {
+        for b in &bad {
+            out!("COPY CHANGED OR MISSING: {b}");
+        }
+        if bad.is_empty() {
+            out!(
+                "case {id}: all {} evidence copies match their recorded hashes",
+                text(&v["copies"])
+            );
+        } else {
+            out!(
+                "case {id}: {} of {} copies do not match their recorded hashes",
+                bad.len(),
+                text(&v["copies"])
+            );
+        }
+        if let Some(e) = vault_error {
+            out!("VAULT NOT CHECKED: {e}");
+        }
+        let checks = v["vault"].as_array().cloned().unwrap_or_default();
+        let mut pending = 0;
+        for c in &checks {
+            match (c["state"].as_str(), c["problem"].as_str()) {
+                (Some("pending"), _) => pending += 1,
+                (_, Some(p)) => out!("VAULT COPY WRONG: {}: {p}", text(&c["key"])),
+                _ => {}
+            }
+        }
+        let read = checks
+            .iter()
+            .filter(|c| matches!(c["state"].as_str(), Some("stored" | "expiring")))
+            .count();
+        if v["vault_configured"] == true && vault_error.is_none() {
+            out!(
+                "vault: {} of {read} stored copies read back match their recorded hashes and locks{}",
+                read - vault_bad.len(),
+                if pending > 0 {
+                    format!("; {pending} not yet in the vault (queued)")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    bad.is_empty() && vault_bad.is_empty() && vault_error.is_none()
+}

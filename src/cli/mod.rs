@@ -24,6 +24,7 @@ mod breaches;
 mod evidence;
 mod export;
 mod inbox;
+mod vault;
 mod notice;
 mod recordings;
 mod requests;
@@ -59,6 +60,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     let client = Client::new(&socket(&cli)?);
     if let Command::Inbox { what } = &cli.command {
         return inbox::run(&cli, &client, what);
+    }
+    if let Command::Vault { what } = &cli.command {
+        return vault::run(&cli, &client, what);
     }
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
@@ -196,31 +200,11 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
             what: CaseCmd::Verify { id },
         } => {
             let v = client.get(&format!("/v1/cases/{}/verify", encode(id)))?;
-            let bad: Vec<String> = v["changed_or_missing"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(text)
-                .collect();
             if cli.json {
                 out!("{}", pretty(&v));
-            } else if bad.is_empty() {
-                out!(
-                    "case {id}: all {} evidence copies match their recorded hashes",
-                    text(&v["copies"])
-                );
-            } else {
-                for b in &bad {
-                    out!("COPY CHANGED OR MISSING: {b}");
-                }
-                out!(
-                    "case {id}: {} of {} copies do not match their recorded hashes",
-                    bad.len(),
-                    text(&v["copies"])
-                );
             }
             // Like `audit verify`: a finding, not a failure to run.
-            return Ok(if bad.is_empty() {
+            return Ok(if evidence::show_verify(&v, id, !cli.json) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -303,6 +287,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Sheet { .. }
         | Command::Request { .. }
         | Command::Inbox { .. }
+        | Command::Vault { .. }
         | Command::Compliance { .. }
         | Command::Breach { .. }
         | Command::Alerts { .. }

@@ -158,6 +158,14 @@ pub(crate) struct RawAlertSecrets {
     pub webhook_secret: Option<String>,
 }
 
+/// `[vault]` of the secrets file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVaultSecrets {
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
 /// A parsed secrets file.
 #[derive(Debug, Default)]
 pub(crate) struct Secrets {
@@ -169,6 +177,10 @@ pub(crate) struct Secrets {
     pub smtp_password: Option<Secret>,
     /// `[alerts] webhook_secret`.
     pub webhook_secret: Option<Secret>,
+    /// `[vault] access_key_id` and `secret_access_key`.
+    pub vault_key: Option<(Secret, Secret)>,
+    /// Whether the file has a `[vault]` table at all.
+    pub vault_table: bool,
 }
 
 /// Reads and parses the secrets file at `path`. Read failures are the
@@ -200,12 +212,13 @@ pub(crate) fn parse_secrets(
         return secrets;
     };
     for (k, _) in top.iter() {
-        if !matches!(k.get_ref().as_ref(), "camera" | "alerts") {
+        if !matches!(k.get_ref().as_ref(), "camera" | "alerts" | "vault") {
             errors.push(src.error(
                 &root.key(k.get_ref()),
                 format!(
-                    "unknown key `{}`; a secrets file holds [camera.KEY] tables and [alerts] \
-                     (smtp_password, webhook_secret)",
+                    "unknown key `{}`; a secrets file holds [camera.KEY] tables, [alerts] \
+                     (smtp_password, webhook_secret) and [vault] (access_key_id, \
+                     secret_access_key)",
                     k.get_ref()
                 ),
             ));
@@ -238,6 +251,23 @@ pub(crate) fn parse_secrets(
             .webhook_secret
             .filter(|p| p.len() >= 16)
             .map(Secret::new);
+    }
+    let vault = root.key("vault");
+    if src.get(&vault).is_some() {
+        secrets.vault_table = true;
+        if let Some(raw) = src.de::<RawVaultSecrets>(&vault, errors) {
+            match (raw.access_key_id, raw.secret_access_key) {
+                (Some(id), Some(key)) if !id.is_empty() && !key.is_empty() => {
+                    secrets.vault_key = Some((Secret::new(id), Secret::new(key)));
+                }
+                _ => errors.push(src.error(
+                    &vault,
+                    "needs both access_key_id and secret_access_key, not empty: the vault's \
+                     credential, which may lift legal holds and bypass governance retention \
+                     (and nothing else)",
+                )),
+            }
+        }
     }
     let cams = root.key("camera");
     let Some(value) = src.get(&cams) else {

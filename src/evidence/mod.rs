@@ -522,6 +522,7 @@ pub fn close_case(
                 reason: DeletionReason::CaseClosed,
                 actor,
                 request: None,
+                note: None,
             })?;
         }
         ix.close_case(case_id, reason, now_us)?;

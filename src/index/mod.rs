@@ -22,6 +22,7 @@ mod metrics;
 mod requests;
 mod retention;
 mod upgrade;
+mod vault;
 
 use activity::activity_blob;
 pub use activity::{SegmentActivity, add_activity};
@@ -30,6 +31,7 @@ pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditR
 pub use breach::{BreachNote, BreachRow, BreachUpdate};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
 pub use inbox::{DeviceFileRow, NewDeviceFile};
+pub use vault::{VaultCount, VaultDeletion, VaultObjectRow, VaultState};
 pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{
     CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,

@@ -153,6 +153,10 @@ pub struct DeletionRow {
     /// The data-subject request an erasure was made for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// What was done, where the root alone does not say it (the vault:
+    /// deleted, or left locked until a date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A journal entry about to be written.
@@ -171,10 +175,11 @@ pub struct NewDeletion<'a> {
     pub actor: &'a str,
     /// The data-subject request an erasure is for.
     pub request: Option<&'a str>,
+    pub note: Option<&'a str>,
 }
 
 const DELETION_COLUMNS: &str = "d.id, d.at_us, d.pass_us, c.name, d.zone, d.root, d.from_us, \
-     d.to_us, d.segments, d.bytes, d.reason, d.actor, d.request_id";
+     d.to_us, d.segments, d.bytes, d.reason, d.actor, d.request_id, d.note";
 
 fn deletion_row(r: &rusqlite::Row) -> rusqlite::Result<DeletionRow> {
     let reason: String = r.get(10)?;
@@ -194,6 +199,7 @@ fn deletion_row(r: &rusqlite::Row) -> rusqlite::Result<DeletionRow> {
         })?,
         actor: r.get(11)?,
         request_id: r.get(12)?,
+        note: r.get(13)?,
     })
 }
 
@@ -217,8 +223,8 @@ fn mark_doomed_sql() -> String {
 const REMOVE_DOOMED: &str = "DELETE FROM segment WHERE id = :id AND state = 2";
 const INSERT_DELETION: &str = "INSERT INTO deletion \
      (at_us, pass_us, camera_id, zone, root, from_us, to_us, segments, bytes, reason, actor, \
-     request_id) VALUES (:at, :pass, :camera, :zone, :root, :from, :to, :segments, :bytes, \
-     :reason, :actor, :request)";
+     request_id, note) VALUES (:at, :pass, :camera, :zone, :root, :from, :to, :segments, \
+     :bytes, :reason, :actor, :request, :note)";
 
 fn candidate(r: &rusqlite::Row) -> rusqlite::Result<Candidate> {
     Ok(Candidate {
@@ -383,6 +389,7 @@ impl Index {
                 ":reason": d.reason.as_str(),
                 ":actor": d.actor,
                 ":request": d.request,
+                ":note": d.note,
             })?;
         Ok(self.conn.last_insert_rowid())
     }

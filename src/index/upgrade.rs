@@ -376,4 +376,40 @@ UPDATE segment
 -- How far back a range query scans for a camera's segments (schema.sql).
 ALTER TABLE camera ADD COLUMN longest_us INTEGER NOT NULL DEFAULT 910000000;
     "#,
+    // 13 -> 14: the evidence vault.
+    r#"
+-- ---------------------------------------------------------------------------
+-- The evidence vault (schema 14, docs/design/vault.md): one row per evidence
+-- copy sent to the S3 bucket with Object Lock. Queued (pending) when the copy
+-- exists, stored once a HEAD of its version confirmed checksum, legal hold
+-- and retention; after its case closes, expiring (legal hold lifted, locked
+-- until locked_until_us) or deleted; skipped if the case closed before it
+-- was stored. The row outlives its copy (copies are destroyed at close).
+CREATE TABLE vault_object (
+  id INTEGER PRIMARY KEY,
+  copy_id INTEGER NOT NULL UNIQUE REFERENCES evidence_copy (id),
+  case_id TEXT NOT NULL REFERENCES evidence_case (id),
+  key TEXT NOT NULL,                 -- PREFIX/CASE/FILE in the bucket
+  sha256 BLOB NOT NULL,
+  bytes INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'stored', 'expiring', 'deleted', 'skipped')),
+  mode TEXT NOT NULL CHECK (mode IN ('governance', 'compliance')),
+  version_id TEXT,                   -- the store's, once uploaded
+  retain_until_us INTEGER NOT NULL,  -- the retention wanted (the case's review date)
+  locked_until_us INTEGER,           -- the retention the store confirmed
+  legal_hold INTEGER NOT NULL DEFAULT 0,  -- as last confirmed
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_try_us INTEGER NOT NULL,
+  last_error TEXT,
+  queued_us INTEGER NOT NULL,
+  stored_us INTEGER,
+  done_us INTEGER,                   -- deleted or skipped
+  journaled INTEGER NOT NULL DEFAULT 0    -- its deletion is in the journal
+) STRICT;
+CREATE INDEX vault_object_case ON vault_object (case_id);
+CREATE INDEX vault_object_open ON vault_object (state, next_try_us)
+  WHERE state IN ('pending', 'stored', 'expiring');
+-- What the vault's journal rows say was done (deleted, or kept locked).
+ALTER TABLE deletion ADD COLUMN note TEXT;
+    "#,
 ];

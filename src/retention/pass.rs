@@ -375,7 +375,8 @@ fn journal(
             reason: by.reason,
             actor: by.actor,
             request: by.request,
-        })?;
+            note: None,
+            })?;
     }
     Ok(())
 }

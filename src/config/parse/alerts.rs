@@ -34,7 +34,7 @@ fn looks_like_address(a: &str) -> bool {
             .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ',' | '"'))
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(super) fn is_loopback_host(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_start_matches('[')

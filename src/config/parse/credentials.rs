@@ -49,7 +49,6 @@ impl Builder<'_, '_> {
         }
     }
 
-    /// Attaches credentials to cameras; reports keys that name no entry.
     /// Attaches the alert secrets, and reports what `[alerts]` needs and the
     /// secrets file lacks.
     fn apply_alert_secrets(&mut self, secrets: &Secrets) {
@@ -58,7 +57,8 @@ impl Builder<'_, '_> {
             email.password = secrets.smtp_password.clone();
             if email.user.is_some() && email.password.is_none() {
                 let m = format!(
-                    "smtp_user is set but the secrets file has no [alerts] smtp_password; add it                      to {}",
+                    "smtp_user is set but the secrets file has no [alerts] smtp_password; add it \
+                     to {}",
                     secrets.path.display()
                 );
                 self.err(&at.key("smtp_user"), m);
@@ -74,8 +74,49 @@ impl Builder<'_, '_> {
         }
     }
 
+    /// Attaches the vault's credential; without one the vault cannot work.
+    fn apply_vault_secrets(&mut self, secrets: &Secrets) {
+        let Some(vault) = &mut self.vault else {
+            if secrets.vault_table {
+                self.warnings.push(ConfigError::new(
+                    &secrets.path,
+                    None,
+                    "vault",
+                    "holds a vault credential but the configuration has no [vault]; remove it",
+                ));
+            }
+            return;
+        };
+        match &secrets.vault_key {
+            Some((id, key)) => {
+                vault.access_key_id = Some(id.clone());
+                vault.secret_access_key = Some(key.clone());
+            }
+            None if secrets.vault_table => {} // its table is broken: reported there
+            None => {
+                let m = if secrets.path.as_os_str().is_empty() {
+                    format!(
+                        "the vault needs a credential, and no secrets file is configured; add \
+                         secrets = \"/etc/custos/secrets.toml\" at the top of {} and a [vault] \
+                         table with access_key_id and secret_access_key in it",
+                        self.src.file.display()
+                    )
+                } else {
+                    format!(
+                        "the vault needs a credential: add a [vault] table with access_key_id and \
+                         secret_access_key to {}",
+                        secrets.path.display()
+                    )
+                };
+                self.err(&root().key("vault"), m);
+            }
+        }
+    }
+
+    /// Attaches credentials to cameras; reports keys that name no entry.
     pub(super) fn apply_secrets(&mut self, secrets: &Secrets) {
         self.apply_alert_secrets(secrets);
+        self.apply_vault_secrets(secrets);
         let configured = self.secrets.is_some() || !secrets.path.as_os_str().is_empty();
         let mut used: BTreeSet<String> = BTreeSet::new();
         let mut problems = Vec::new();

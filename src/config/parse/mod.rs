@@ -6,7 +6,7 @@
 //! One file per section: its `Raw*` shape and the `Builder` method that reads
 //! and checks it (`service`: the top-level keys, `[daemon]`, `[retention]`,
 //! `[api]`, `[audit]`; `requests`; `controller`; `storage` with `[evidence]`; `zones`;
-//! `cameras`; `grants` for `[access]`; `devices`; `inboxes`), then `credentials` (the secrets pass).
+//! `cameras`; `grants` for `[access]`; `devices`; `inboxes`; `vault`), then `credentials` (the secrets pass).
 //! This file holds the entry points, the key-reading helpers they share and
 //! the disk check. A new section: its file, its key in `TOP_KEYS`, its field
 //! in `Builder`, its call in `Builder::read`.
@@ -33,6 +33,7 @@ mod inboxes;
 mod requests;
 mod service;
 mod storage;
+mod vault;
 mod zones;
 
 /// Top-level keys, in the order they are documented.
@@ -48,6 +49,7 @@ const TOP_KEYS: &[&str] = &[
     "audit",
     "requests",
     "alerts",
+    "vault",
     "zone",
     "camera",
     "access",
@@ -113,6 +115,7 @@ struct Builder<'s, 'a> {
     audit: AuditConfig,
     requests: RequestsConfig,
     alerts: AlertsConfig,
+    vault: Option<VaultConfig>,
     zones: Vec<(usize, Zone)>,
     cameras: Vec<CameraEntry>,
     access: Access,
@@ -160,6 +163,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             audit: AuditConfig::default(),
             requests: RequestsConfig::default(),
             alerts: AlertsConfig::default(),
+            vault: None,
             zones: Vec::new(),
             cameras: Vec::new(),
             access: Access::default(),
@@ -323,6 +327,7 @@ impl<'s, 'a> Builder<'s, 'a> {
         self.read_api_audit();
         self.read_requests();
         self.read_alerts();
+        self.read_vault();
         self.read_zones();
         self.read_cameras();
         self.read_access();
@@ -424,6 +429,7 @@ impl<'s, 'a> Builder<'s, 'a> {
             audit: self.audit,
             requests: self.requests,
             alerts: self.alerts,
+            vault: self.vault,
             zones: self.zones.into_iter().map(|(_, z)| z).collect(),
             cameras: self.cameras.into_iter().map(|c| c.camera).collect(),
             access: self.access,
