@@ -480,7 +480,9 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
                 // A worker is replaced only for a new [vault]: one that is
                 // stopped waits for its request in flight, so two never
                 // upload the same copy.
-                if vault.as_ref().map(crate::vault::Vault::config) != recorder.config().vault.as_ref() {
+                if vault.as_ref().map(crate::vault::Vault::config)
+                    != recorder.config().vault.as_ref()
+                {
                     if let Some(v) = vault.take() {
                         v.stop(true);
                     }

@@ -186,7 +186,11 @@ pub(super) fn handle(
             if !bad.is_empty() || !vault_bad.is_empty() {
                 state.record_breach(&crate::breach::Detected::EvidenceChanged {
                     case: id.clone(),
-                    files: bad.iter().cloned().chain(vault_bad.iter().cloned()).collect(),
+                    files: bad
+                        .iter()
+                        .cloned()
+                        .chain(vault_bad.iter().cloned())
+                        .collect(),
                 });
             }
             Ok(json!({

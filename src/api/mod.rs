@@ -26,7 +26,6 @@ pub mod client;
 pub mod errors;
 mod evidence;
 mod inbox;
-mod vault;
 pub mod params;
 mod recordings;
 mod requests;
@@ -35,6 +34,7 @@ pub mod routes;
 mod server;
 mod status;
 mod stream;
+mod vault;
 mod view;
 
 pub use server::{ApiServer, serve};

@@ -617,9 +617,9 @@ fn dispatch(
             let r = super::inbox::handle(state, config, action, &query, req.body, draft);
             Done::ok(r?)
         }
-        Action::VaultStatus | Action::VaultList => {
-            Done::ok(super::vault::handle(state, config, action, rest, &query, draft)?)
-        }
+        Action::VaultStatus | Action::VaultList => Done::ok(super::vault::handle(
+            state, config, action, rest, &query, draft,
+        )?),
         Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
             let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);
             Done::ok(r?)

@@ -171,9 +171,8 @@ fn show_case(c: &Value, copies: Option<&Vec<Value>>, tz: &jiff::tz::TimeZone) {
 /// Prints a `case verify` reply (if `print`); true if everything checked
 /// matched, here and in the vault.
 pub(super) fn show_verify(v: &Value, id: &str, print: bool) -> bool {
-    let list = |key: &str| -> Vec<String> {
-        v[key].as_array().into_iter().flatten().map(text).collect()
-    };
+    let list =
+        |key: &str| -> Vec<String> { v[key].as_array().into_iter().flatten().map(text).collect() };
     let bad = list("changed_or_missing");
     let vault_bad = list("vault_changed_or_missing");
     let vault_error = v["vault_error"].as_str();

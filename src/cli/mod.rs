@@ -24,13 +24,13 @@ mod breaches;
 mod evidence;
 mod export;
 mod inbox;
-mod vault;
 mod notice;
 mod recordings;
 mod requests;
 mod retention;
 mod review;
 mod status;
+mod vault;
 mod view;
 
 use std::path::PathBuf;

@@ -53,7 +53,10 @@ fn show_status(v: &Value) {
     } else if check.is_null() {
         out!("Object Lock: not checked yet");
     } else if let Some(e) = check["error"].as_str() {
-        out!("BUCKET NOT USABLE (checked {}): {e}", when(&check["at_us"], &tz));
+        out!(
+            "BUCKET NOT USABLE (checked {}): {e}",
+            when(&check["at_us"], &tz)
+        );
     } else {
         out!(
             "Object Lock: enabled, credentials accepted (checked {})",
@@ -69,11 +72,7 @@ fn show_status(v: &Value) {
         out!("oldest queued since {}", when(&v["oldest_pending_us"], &tz));
     }
     if let Some(e) = v["last_error"].as_object() {
-        out!(
-            "last error: {}: {}",
-            text(&e["key"]),
-            text(&e["error"])
-        );
+        out!("last error: {}: {}", text(&e["key"]), text(&e["error"]));
     }
 }
 
@@ -108,10 +107,7 @@ fn show_list(v: &Value) {
         objects.len()
     );
     let here = rows(&v["this_server"]);
-    let waiting = here
-        .iter()
-        .filter(|o| o["state"] == "pending")
-        .count();
+    let waiting = here.iter().filter(|o| o["state"] == "pending").count();
     if waiting > 0 {
         out!("{waiting} of this server's copies are not yet in the vault (queued)");
     }

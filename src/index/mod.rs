@@ -31,11 +31,11 @@ pub use audit::{AUDIT_GENESIS_HASH, AuditAnchor, AuditEntry, AuditFilter, AuditR
 pub use breach::{BreachNote, BreachRow, BreachUpdate};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
 pub use inbox::{DeviceFileRow, NewDeviceFile};
-pub use vault::{VaultCount, VaultDeletion, VaultObjectRow, VaultState};
 pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{
     CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,
 };
+pub use vault::{VaultCount, VaultDeletion, VaultObjectRow, VaultState};
 
 pub use retention::{
     Candidate, Cursor, DeletionReason, DeletionRow, NewDeletion, Overdue, Protection, UsageRow,

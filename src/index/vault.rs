@@ -162,7 +162,13 @@ impl Index {
     /// Queues every live copy of an open case that has no vault row yet,
     /// keyed `prefix/CASE/FILE`, to be kept at least until `min_until_us`
     /// (or its case's review date, if later). Returns how many.
-    pub fn queue_vault_copies(&self, prefix: &str, mode: &str, now_us: i64, min_until_us: i64) -> Result<usize> {
+    pub fn queue_vault_copies(
+        &self,
+        prefix: &str,
+        mode: &str,
+        now_us: i64,
+        min_until_us: i64,
+    ) -> Result<usize> {
         Ok(self
             .conn
             .prepare_cached(

@@ -376,7 +376,7 @@ fn journal(
             actor: by.actor,
             request: by.request,
             note: None,
-            })?;
+        })?;
     }
     Ok(())
 }

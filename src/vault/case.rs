@@ -45,9 +45,7 @@ pub fn verify_case(vault: &VaultConfig, rows: &[VaultObjectRow]) -> Result<Vec<V
 
 fn check_one(store: &Store, row: &VaultObjectRow, version: &str) -> Result<Option<String>> {
     let Some(info) = store.head(&row.key, Some(version))? else {
-        return Ok(Some(format!(
-            "version {version} is missing from the vault"
-        )));
+        return Ok(Some(format!("version {version} is missing from the vault")));
     };
     let (sha, bytes) = store.sha256_of(&row.key, version)?;
     let mut wrong = Vec::new();

@@ -275,7 +275,10 @@ impl Worker {
             None if !row.case_open => {
                 // Closed before it reached the vault: nothing to keep there.
                 let now = self.clocks.realtime();
-                return self.index.lock().vault_done(row.id, VaultState::Skipped, now);
+                return self
+                    .index
+                    .lock()
+                    .vault_done(row.id, VaultState::Skipped, now);
             }
             None => {
                 let path = self.config.evidence.path.join(&row.copy_path);
@@ -300,7 +303,10 @@ impl Worker {
             )));
         };
         let info = self.store.head(&row.key, Some(&version))?.ok_or_else(|| {
-            Error::unavailable(format!("{} vanished from the vault right after upload", row.key))
+            Error::unavailable(format!(
+                "{} vanished from the vault right after upload",
+                row.key
+            ))
         })?;
         self.confirm(row, &info, row.case_open)?;
         let until = info.retain_until_us.unwrap_or(0);
@@ -359,9 +365,10 @@ impl Worker {
         let until = row.case_review_us;
         self.store
             .set_retention(&row.key, version, Self::mode(row), until)?;
-        let info = self.store.head(&row.key, Some(version))?.ok_or_else(|| {
-            Error::unavailable(format!("{} is missing from the vault", row.key))
-        })?;
+        let info = self
+            .store
+            .head(&row.key, Some(version))?
+            .ok_or_else(|| Error::unavailable(format!("{} is missing from the vault", row.key)))?;
         let kept = info.retain_until_us.unwrap_or(0);
         if kept < until - 1_000_000 {
             return Err(Error::unavailable(format!(
@@ -417,7 +424,11 @@ impl Worker {
         let groups = self.index.lock().vault_unjournaled()?;
         let now = self.clocks.realtime();
         for g in groups {
-            let zone = self.config.footage_zone(&g.camera).unwrap_or("-").to_owned();
+            let zone = self
+                .config
+                .footage_zone(&g.camera)
+                .unwrap_or("-")
+                .to_owned();
             let early = g.mode == "governance" && g.locked_until_us.is_some_and(|u| g.done_us < u);
             let note = if early {
                 format!(
@@ -429,7 +440,8 @@ impl Worker {
                 format!(
                     "kept locked in vault bucket {} after the case closed, until {}; deleted then",
                     self.vault.bucket,
-                    g.locked_until_us.map_or("its retain-until date".into(), format_utc)
+                    g.locked_until_us
+                        .map_or("its retain-until date".into(), format_utc)
                 )
             };
             self.index.lock().transaction(|ix| {

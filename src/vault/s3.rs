@@ -214,6 +214,19 @@ impl Store {
         Err(explain(&refusal, &target, self))
     }
 
+    /// Creates the bucket, with Object Lock if `object_lock`. The daemon
+    /// never creates its bucket (a bucket's lock is the store owner's
+    /// decision); set-up tooling and the tests do.
+    pub fn create_bucket(&self, object_lock: bool) -> Result<()> {
+        let headers: Vec<(&str, String)> = if object_lock {
+            vec![("x-amz-bucket-object-lock-enabled", "true".to_owned())]
+        } else {
+            Vec::new()
+        };
+        self.call(Method::Put, None, &[], &headers, Body::Empty)
+            .map(drop)
+    }
+
     /// Checks that the bucket exists, answers these credentials and has
     /// Object Lock enabled.
     pub fn check_object_lock(&self) -> Result<()> {
@@ -277,7 +290,9 @@ impl Store {
             .map(|t| {
                 t.parse::<Timestamp>()
                     .map(|t| t.as_microsecond())
-                    .map_err(|e| Error::unavailable(format!("the vault sent a bad date {t:?}: {e}")))
+                    .map_err(|e| {
+                        Error::unavailable(format!("the vault sent a bad date {t:?}: {e}"))
+                    })
             })
             .transpose()?;
         Ok(Some(ObjectInfo {
@@ -508,12 +523,16 @@ fn explain(r: &Refusal, target: &str, store: &Store) -> Error {
         format!("{}: {} (HTTP {})", r.code, r.message, r.status)
     };
     match (r.status, r.code.as_str()) {
-        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidSecurity")
-        | (401, _) => Error::new(ErrorKind::PermissionDenied, format!(
-            "the vault at {} refused the daemon's credentials ({said}); check [vault] \
+        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidSecurity") | (401, _) => {
+            Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "the vault at {} refused the daemon's credentials ({said}); check [vault] \
              access_key_id and secret_access_key in the secrets file, and [vault] region",
-            store.endpoint
-        )),
+                    store.endpoint
+                ),
+            )
+        }
         (_, "ObjectLockConfigurationNotFoundError") => no_object_lock(&store.bucket),
         (_, "NoSuchBucket") => Error::invalid(format!(
             "the vault at {} has no bucket {} ({said}); create it with Object Lock enabled or \
@@ -521,7 +540,10 @@ fn explain(r: &Refusal, target: &str, store: &Store) -> Error {
             store.endpoint, store.bucket
         )),
         (404, _) => Error::not_found(format!("{target}: not in the vault ({said})")),
-        (403, _) => Error::new(ErrorKind::PermissionDenied, format!("the vault refused {target}: {said}")),
+        (403, _) => Error::new(
+            ErrorKind::PermissionDenied,
+            format!("the vault refused {target}: {said}"),
+        ),
         (400 | 409, _) => Error::invalid(format!("the vault refused {target}: {said}")),
         _ => Error::unavailable(format!("the vault failed on {target}: {said}")),
     }

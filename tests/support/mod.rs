@@ -5,3 +5,4 @@ pub mod api;
 pub mod daemon;
 pub mod index;
 pub mod media;
+pub mod s3;
