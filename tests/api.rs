@@ -199,6 +199,20 @@ fn matrix() -> Vec<(&'static str, Vec<&'static str>, Vec<u32>)> {
             vec!["inbox", "status"],
             vec![0, OPERATOR, ADMIN],
         ),
+        // The evidence vault: whether it works, for those who run the
+        // system and those who rely on it; what a case holds there, for
+        // the case's roles. Without a [vault] both answer that none is
+        // configured.
+        (
+            "vault.status",
+            vec!["vault", "status"],
+            vec![0, OPERATOR, EVIDENCE, DPO, ADMIN],
+        ),
+        (
+            "vault.list",
+            vec!["vault", "list", "--case", "m-1"],
+            vec![EVIDENCE, DPO],
+        ),
         // An allowed activity query of a camera with nothing recorded is
         // an empty table.
         (
