@@ -69,8 +69,13 @@ fn the_alert_rules_are_valid_and_pass_their_unit_tests() {
 
 #[test]
 fn every_metric_the_rules_use_is_exported_by_custosd() {
-    let (_sim, site) = simulated_site(&["cam1"], 2);
-    let _daemon = start(&site, "");
+    // With an evidence vault (a real S3 server with Object Lock), whose
+    // metrics exist only where one is configured.
+    let weed = support::s3::Weed::start();
+    weed.bucket("evidence", true);
+    let (_sim, mut site) = simulated_site(&["cam1"], 2);
+    site.secrets_extra = support::s3::secrets();
+    let _daemon = start(&site, &weed.vault_config("evidence", "prefix = \"nvr1\""));
     site.wait_complete("cam1", 1, Duration::from_secs(60));
     let rules = std::fs::read_to_string(RULES).unwrap();
     let mut used: Vec<String> = Vec::new();
@@ -111,6 +116,12 @@ fn every_metric_the_rules_use_is_exported_by_custosd() {
                 text.contains("custos_storage_alarm{root=\"main\"} 0"),
                 "{text}"
             );
+            if !text.contains("custos_vault_up 1") {
+                // The first Object Lock check is under way.
+                std::thread::sleep(Duration::from_millis(200));
+                assert!(Instant::now() < deadline, "the vault is not up: {text}");
+                continue;
+            }
             break;
         }
         assert!(
@@ -476,36 +487,8 @@ fn a_queued_alert_survives_a_restart_and_is_delivered_exactly_once() {
 
 #[test]
 fn the_webhook_gets_each_alert_signed_and_a_tampered_audit_row_reaches_it_as_a_breach() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     const SECRET: &str = "a-long-random-webhook-secret-0123456789";
-    let (got_tx, got) = std::sync::mpsc::channel::<(String, Vec<u8>)>();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut len, mut signature) = (0usize, String::new());
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("x-custos-signature:") {
-                    signature = line["x-custos-signature:".len()..].trim().to_owned();
-                }
-            }
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-            let _ = got_tx.send((signature, body));
-        }
-    });
+    let (port, got) = support::webhook::receiver();
     let (_sim, mut site) = simulated_site(&["cam1"], 2);
     site.secrets_extra = format!("[alerts]\nwebhook_secret = {SECRET:?}\n");
     let config = format!("\n[alerts]\nwebhook_url = \"http://127.0.0.1:{port}/custos\"\n");

@@ -375,12 +375,18 @@ fn wrong_credentials_and_a_bucket_without_object_lock_are_named_and_holds_go_on(
     assert!(weed.store("locked").check_object_lock().is_ok());
 
     // A daemon on the plain bucket: the hold and its local copies work,
-    // the copies wait in the queue, and the status says why.
+    // the copies wait in the queue, the status says why, and the webhook
+    // hears of it.
+    const HOOK_SECRET: &str = "a-long-random-webhook-secret-0123456789";
+    let (port, posts) = support::webhook::receiver();
     let (_sim, site, _daemon, range) = vault_site(
         &weed,
         "plain",
-        "prefix = \"n1\"",
-        &support::s3::secrets(),
+        &format!("prefix = \"n1\"\n\n[alerts]\nwebhook_url = \"http://127.0.0.1:{port}/custos\"\n"),
+        &format!(
+            "{}\n[alerts]\nwebhook_secret = {HOOK_SECRET:?}\n",
+            support::s3::secrets()
+        ),
         None,
     );
     hold(&site, "p-1", &range);
@@ -401,6 +407,33 @@ fn wrong_credentials_and_a_bucket_without_object_lock_are_named_and_holds_go_on(
     let out = ctl_as(&site, OPERATOR, &["vault", "status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("BUCKET NOT USABLE"), "{text}");
+    let out = ctl_as(&site, OPERATOR, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ALARM: vault: bucket plain does not have Object Lock enabled")
+            && text.contains("0 copies stored, 2 waiting"),
+        "{text}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert = loop {
+        let (signature, body) = posts
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no vault alert reached the webhook");
+        assert_eq!(
+            signature,
+            custos::alerts::sign(HOOK_SECRET.as_bytes(), &body)
+        );
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        if v["event"] == "vault" {
+            break v;
+        }
+    };
+    let body = alert["body"].as_str().unwrap();
+    assert!(
+        body.contains("does not have Object Lock enabled")
+            && body.contains("kept on this server only"),
+        "{alert}"
+    );
     // Nothing went to the unlocked bucket.
     let (versions, _) = weed.store("plain").list_versions("", None).unwrap();
     assert!(versions.is_empty(), "{versions:?}");

@@ -1,6 +1,7 @@
 //! What to alert, looked at every few seconds: cameras not recording for
 //! `camera_down_after`, storage and clock alarms, open breach records,
-//! data-subject requests due or overdue, evidence reviews overdue.
+//! data-subject requests due or overdue, evidence reviews overdue, an
+//! evidence vault that is not usable or has copies waiting over an hour.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,9 @@ use crate::ingest::CameraState;
 use crate::ingest::control::CameraStatuses;
 use crate::requests::Standing;
 use crate::retention::StorageAlarm;
+
+/// Evidence copies waiting longer than this for the vault are alerted.
+const VAULT_BACKLOG_US: i64 = 3_600_000_000;
 
 /// Remembers since when each camera has not been recording.
 #[derive(Debug, Default)]
@@ -29,6 +33,7 @@ impl Watcher {
         cameras: &CameraStatuses,
         storage_alarms: &[StorageAlarm],
         clock_alarm: Option<&ClockAlarm>,
+        vault_error: Option<&str>,
         now_us: UnixMicros,
     ) -> Result<Vec<Alert>> {
         let mut out = Vec::new();
@@ -152,6 +157,43 @@ impl Watcher {
                      review with a reason or close the case. custosctl case show {case}"
                 ),
             });
+        }
+        if let Some(vault) = &config.vault {
+            let waiting = ix
+                .vault_counts()?
+                .into_iter()
+                .find(|c| c.state == crate::index::VaultState::Pending)
+                .map_or(0, |c| c.objects);
+            if let Some(e) = vault_error {
+                out.push(Alert {
+                    key: "vault".into(),
+                    event: "vault",
+                    subject: format!("The evidence vault (bucket {}) is not usable", vault.bucket),
+                    body: format!(
+                        "{e}\nUntil it is fixed, evidence copies are kept on this server only \
+                         and wait for the vault ({waiting} now). custosctl vault status"
+                    ),
+                });
+            } else if let Some(q) = ix.vault_oldest_pending()?
+                && now_us - q > VAULT_BACKLOG_US
+            {
+                let last = ix
+                    .vault_last_error()?
+                    .map_or_else(|| "none".to_owned(), |(k, e)| format!("{k}: {e}"));
+                out.push(Alert {
+                    key: "vault_backlog".into(),
+                    event: "vault",
+                    subject: format!(
+                        "{waiting} evidence cop(ies) have waited over an hour for the vault"
+                    ),
+                    body: format!(
+                        "The oldest was queued at {} and is not yet confirmed by bucket {}. \
+                         Last error: {last}. custosctl vault status",
+                        crate::clock::format_utc(q),
+                        vault.bucket
+                    ),
+                });
+            }
         }
         Ok(out)
     }

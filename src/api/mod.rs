@@ -340,6 +340,11 @@ impl ApiState {
                     &self.cameras,
                     &self.alarms.snapshot(),
                     self.clock_guard.alarm().as_ref(),
+                    self.vault
+                        .get()
+                        .and_then(|v| v.lock_check())
+                        .and_then(|c| c.error)
+                        .as_deref(),
                     now,
                 )?;
             for a in &found {

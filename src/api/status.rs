@@ -49,7 +49,37 @@ pub(super) fn status(state: &ApiState, config: &Config, caller: &Caller) -> Valu
         "overdue_reviews": overdue_reviews(state, caller),
         "subject_requests": subject_requests(state, config, caller),
         "breaches": breaches(state, caller),
+        "vault": vault(state, config, caller),
         "cameras": cameras(state, config, caller),
+    })
+}
+
+/// The evidence vault's state in brief, for callers who may read it;
+/// `null` without `[vault]`, for others, or if the index cannot be read.
+fn vault(state: &ApiState, config: &Config, caller: &Caller) -> Value {
+    let Some(vault) = &config.vault else {
+        return Value::Null;
+    };
+    if caller.authorize(Action::VaultStatus).is_err() {
+        return Value::Null;
+    }
+    let Ok(ix) = state.read_index() else {
+        return Value::Null;
+    };
+    let objects = |s: crate::index::VaultState| {
+        ix.vault_counts()
+            .ok()
+            .and_then(|c| c.into_iter().find(|c| c.state == s))
+            .map_or(0, |c| c.objects)
+    };
+    let check = state.vault.get().and_then(|s| s.lock_check());
+    json!({
+        "bucket": vault.bucket,
+        "checked": check.is_some(),
+        "error": check.and_then(|c| c.error),
+        "stored": objects(crate::index::VaultState::Stored),
+        "pending": objects(crate::index::VaultState::Pending),
+        "oldest_pending_us": ix.vault_oldest_pending().ok().flatten(),
     })
 }
 

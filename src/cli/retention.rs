@@ -134,13 +134,15 @@ pub(super) fn show_plan(v: &Value, _: usize) {
 pub(super) fn show_deletions(v: &Value, _: usize) {
     let tz = tz(v);
     let mut t = table(&[
-        "at", "camera", "zone", "from", "to", "segments", "bytes", "reason", "by",
+        "at", "camera", "zone", "where", "from", "to", "segments", "bytes", "reason", "by",
     ]);
+    let mut notes = Vec::new();
     for d in v["deletions"].as_array().into_iter().flatten() {
         t.add_row([
             when(&d["at_us"], &tz),
             text(&d["camera"]),
             text(&d["zone"]),
+            text(&d["root"]),
             when(&d["from_us"], &tz),
             when(&d["to_us"], &tz),
             text(&d["segments"]),
@@ -151,6 +153,17 @@ pub(super) fn show_deletions(v: &Value, _: usize) {
             },
             text(&d["actor"]),
         ]);
+        if let Some(n) = d["note"].as_str() {
+            notes.push(format!(
+                "{} {} ({}): {n}",
+                when(&d["at_us"], &tz),
+                text(&d["camera"]),
+                text(&d["root"])
+            ));
+        }
     }
     out!("{t}");
+    for n in notes {
+        out!("{n}");
+    }
 }

@@ -44,6 +44,23 @@ pub(super) fn show_status(v: &Value, _: usize) {
     if let Some(state) = v["recovery_alarm"]["state"].as_str() {
         out!("ALARM: recovery: {state}");
     }
+    let vault = &v["vault"];
+    if let Some(e) = vault["error"].as_str() {
+        out!("ALARM: vault: {e}");
+    }
+    if vault.is_object() {
+        let waiting = vault["pending"].as_u64().unwrap_or(0);
+        out!(
+            "vault: bucket {}, {} copies stored, {waiting} waiting{}",
+            text(&vault["bucket"]),
+            text(&vault["stored"]),
+            if waiting > 0 {
+                format!(" (oldest since {})", when(&vault["oldest_pending_us"], &tz))
+            } else {
+                String::new()
+            }
+        );
+    }
     for id in v["overdue_reviews"].as_array().into_iter().flatten() {
         out!(
             "VIOLATION: case {} is past its review date: extend it with a reason \
@@ -77,7 +94,8 @@ pub(super) fn show_status(v: &Value, _: usize) {
     let requests = &v["subject_requests"];
     for r in requests["overdue"].as_array().into_iter().flatten() {
         out!(
-            "VIOLATION: data-subject request {} was due by {}: answer it              (custosctl request show {})",
+            "VIOLATION: data-subject request {} was due by {}: answer it \
+             (custosctl request show {})",
             text(&r[0]),
             text(&r[1]),
             text(&r[0])

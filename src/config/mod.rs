@@ -258,6 +258,7 @@ pub const ALERT_EVENTS: &[&str] = &[
     "breach",
     "request",
     "review",
+    "vault",
     "test",
 ];
 

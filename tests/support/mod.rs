@@ -6,3 +6,4 @@ pub mod daemon;
 pub mod index;
 pub mod media;
 pub mod s3;
+pub mod webhook;
