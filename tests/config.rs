@@ -1532,3 +1532,158 @@ fn device_errors_name_the_key_and_what_would_be_right() {
         "unknown device \"bwc-7\"; defined devices are: bwc-07, dash-3"
     );
 }
+
+const VAULT: &str = r#"
+[vault]
+endpoint = "https://s3.klaipeda.lt:9000"
+bucket = "custos-evidence"
+prefix = "school-12"
+lock_mode = "compliance"
+"#;
+
+const VAULT_SECRETS: &str = r#"
+[vault]
+access_key_id = "AKIA-custos"
+secret_access_key = "a-long-vault-secret"
+"#;
+
+#[test]
+fn a_vault_takes_its_credential_from_the_secrets_file_and_never_prints_it() {
+    let text = format!("{BASE}{VAULT}");
+    let c = Config::parse_with_secrets(
+        &text,
+        Path::new(FILE),
+        VAULT_SECRETS,
+        Path::new("/etc/custos/secrets.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let v = c.vault.as_ref().expect("[vault] is read");
+    assert_eq!(v.endpoint.as_str(), "https://s3.klaipeda.lt:9000/");
+    assert_eq!(
+        (v.bucket.as_str(), v.prefix.as_str(), v.region.as_str()),
+        ("custos-evidence", "school-12", "us-east-1")
+    );
+    assert_eq!(v.lock_mode, custos::config::VaultLockMode::Compliance);
+    // Compliance objects cannot be deleted early: they expire.
+    assert_eq!(v.on_close, custos::config::VaultOnClose::Expire);
+    assert_eq!(
+        v.secret_access_key.as_ref().unwrap().expose(),
+        "a-long-vault-secret"
+    );
+    let shown = format!("{v:?}");
+    assert!(
+        !shown.contains("a-long-vault-secret") && !shown.contains("AKIA"),
+        "{shown}"
+    );
+
+    // Without the credential the vault cannot work: said, with the file.
+    let errs = Config::parse_with_secrets(
+        &text,
+        Path::new(FILE),
+        "",
+        Path::new("/etc/custos/secrets.toml"),
+    )
+    .unwrap_err();
+    let e = errs.find("vault").unwrap_or_else(|| panic!("{errs}"));
+    assert_contains(
+        &e.message,
+        &[
+            "access_key_id and secret_access_key",
+            "/etc/custos/secrets.toml",
+        ],
+    );
+    // Half a credential is an error in the secrets file.
+    let errs = Config::parse_with_secrets(
+        &text,
+        Path::new(FILE),
+        "[vault]\naccess_key_id = \"AKIA-custos\"\n",
+        Path::new("/etc/custos/secrets.toml"),
+    )
+    .unwrap_err();
+    let e = errs.find("vault").unwrap_or_else(|| panic!("{errs}"));
+    assert_eq!(e.file, Path::new("/etc/custos/secrets.toml"));
+    assert_contains(
+        &e.message,
+        &["needs both access_key_id and secret_access_key"],
+    );
+}
+
+#[test]
+fn vault_mistakes_are_named_at_their_line() {
+    let cases = [
+        (
+            "bucket = \"custos-evidence\"",
+            "bucket = \"Custos_Evidence\"",
+            "vault.bucket",
+            "is not an S3 bucket name",
+        ),
+        (
+            "prefix = \"school-12\"",
+            "prefix = \"../other\"",
+            "vault.prefix",
+            "no '/'",
+        ),
+        (
+            "lock_mode = \"compliance\"",
+            "lock_mode = \"worm\"",
+            "vault.lock_mode",
+            "not governance or compliance",
+        ),
+        (
+            "lock_mode = \"compliance\"",
+            "lock_mode = \"compliance\"\non_close = \"delete\"",
+            "vault.on_close",
+            "nobody can delete a compliance-locked object",
+        ),
+        (
+            "endpoint = \"https://s3.klaipeda.lt:9000\"",
+            "endpoint = \"s3.klaipeda.lt\"",
+            "vault.endpoint",
+            "not a URL",
+        ),
+        (
+            "endpoint = \"https://s3.klaipeda.lt:9000\"",
+            "endpoint = \"https://key:secret@s3.klaipeda.lt\"",
+            "vault.endpoint",
+            "credentials belong in the secrets file",
+        ),
+    ];
+    for (from, to, key, says) in cases {
+        let text = format!("{BASE}{}", replace(VAULT, from, to));
+        let errs = Config::parse_with_secrets(
+            &text,
+            Path::new(FILE),
+            VAULT_SECRETS,
+            Path::new("/etc/custos/secrets.toml"),
+        )
+        .unwrap_err();
+        let e = errs.find(key).unwrap_or_else(|| panic!("{to}: {errs}"));
+        assert_contains(&e.message, &[says]);
+        assert_eq!(
+            e.line,
+            Some(line_of(&text, to.lines().last().unwrap())),
+            "{to}: {e}"
+        );
+    }
+    // Plain HTTP to another machine is allowed, with a warning.
+    let text = format!(
+        "{BASE}{}",
+        replace(
+            VAULT,
+            "https://s3.klaipeda.lt:9000",
+            "http://s3.klaipeda.lt:9000"
+        )
+    );
+    let c = Config::parse_with_secrets(
+        &text,
+        Path::new(FILE),
+        VAULT_SECRETS,
+        Path::new("/etc/custos/secrets.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        c.warnings.iter().any(|w| w.message.contains("unencrypted")),
+        "{:?}",
+        c.warnings
+    );
+}

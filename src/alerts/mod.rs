@@ -21,7 +21,7 @@ mod send;
 mod watch;
 
 pub use send::{deliver_due, sign};
-pub use watch::Watcher;
+pub use watch::{Alarms, Watcher};
 
 use crate::clock::UnixMicros;
 use crate::config::Config;

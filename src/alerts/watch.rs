@@ -18,6 +18,15 @@ use crate::retention::StorageAlarm;
 /// Evidence copies waiting longer than this for the vault are alerted.
 const VAULT_BACKLOG_US: i64 = 3_600_000_000;
 
+/// The alarms the daemon's parts hold, as the watcher reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct Alarms<'a> {
+    pub storage: &'a [StorageAlarm],
+    pub clock: Option<&'a ClockAlarm>,
+    /// Why the vault's bucket is not usable, if it is not.
+    pub vault: Option<&'a str>,
+}
+
 /// Remembers since when each camera has not been recording.
 #[derive(Debug, Default)]
 pub struct Watcher {
@@ -31,11 +40,14 @@ impl Watcher {
         ix: &Index,
         config: &Config,
         cameras: &CameraStatuses,
-        storage_alarms: &[StorageAlarm],
-        clock_alarm: Option<&ClockAlarm>,
-        vault_error: Option<&str>,
+        alarms: &Alarms<'_>,
         now_us: UnixMicros,
     ) -> Result<Vec<Alert>> {
+        let Alarms {
+            storage: storage_alarms,
+            clock: clock_alarm,
+            vault: vault_error,
+        } = *alarms;
         let mut out = Vec::new();
         let statuses = cameras.read().unwrap_or_else(|p| p.into_inner()).clone();
         let after = config.alerts.camera_down_after.as_micros() as i64;

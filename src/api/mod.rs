@@ -330,6 +330,13 @@ impl ApiState {
             if !self.alerts_started.swap(true, Ordering::AcqRel) {
                 ix.retry_pending_alerts(now)?;
             }
+            let storage = self.alarms.snapshot();
+            let clock = self.clock_guard.alarm();
+            let vault = self
+                .vault
+                .get()
+                .and_then(|v| v.lock_check())
+                .and_then(|c| c.error);
             let found = self
                 .alert_watcher
                 .lock()
@@ -338,13 +345,11 @@ impl ApiState {
                     &ix,
                     &config,
                     &self.cameras,
-                    &self.alarms.snapshot(),
-                    self.clock_guard.alarm().as_ref(),
-                    self.vault
-                        .get()
-                        .and_then(|v| v.lock_check())
-                        .and_then(|c| c.error)
-                        .as_deref(),
+                    &crate::alerts::Alarms {
+                        storage: &storage,
+                        clock: clock.as_ref(),
+                        vault: vault.as_deref(),
+                    },
                     now,
                 )?;
             for a in &found {

@@ -323,7 +323,7 @@ pub(crate) fn check_mode(path: &Path, warnings: &mut Vec<ConfigError>) {
                 None,
                 "",
                 format!(
-                    "is readable by every user on this machine (mode {:04o}); it holds camera passwords: \
+                    "is readable by every user on this machine (mode {:04o}); it holds camera passwords and keys: \
                      chmod 0600 it (or 0640 with the daemon's group custos, which nobody else joins)",
                     mode & 0o7777
                 ),
