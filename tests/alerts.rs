@@ -600,36 +600,13 @@ fn recorded_footage_removed_or_changed_outside_custos_opens_breach_records() {
     }
 }
 
-/// A CA and a server certificate for `localhost` signed by it, made with
-/// openssl: (ca.pem, server cert, server key).
-fn make_tls_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let script = r#"set -e
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=Test-CA \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost
-printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext
-"#;
-    let out = Command::new("bash")
-        .args(["-c", script])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
-}
-
 /// STARTTLS to a server whose certificate a municipality's own CA signed:
 /// trusted with `smtp_ca_file`, refused without it (the alert waits, with
 /// the reason in the queue). The sink refuses mail before STARTTLS.
 #[test]
 fn alert_mail_goes_over_starttls_to_a_server_signed_by_the_configured_ca() {
     let tls = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = make_tls_files(tls.path());
+    let (ca, cert, key) = support::tls::make_tls_files(tls.path());
     let port = free_port();
     let mail = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start_with(

@@ -455,3 +455,49 @@ fn wrong_credentials_and_a_bucket_without_object_lock_are_named_and_holds_go_on(
         "{e}"
     );
 }
+
+/// Over TLS to a store whose certificate the municipality's own CA signed:
+/// trusted with `ca_file`, refused (and said) without it.
+#[test]
+fn the_vault_is_reached_over_tls_with_the_configured_ca_and_refused_without_it() {
+    let tls = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = support::tls::make_tls_files(tls.path());
+    let weed = Weed::start_with(Some((&cert, &key)));
+    weed.bucket("evidence", true);
+    let https = format!("https://localhost:{}", weed.https_port.unwrap());
+    let vault = |ca: Option<&std::path::Path>| {
+        let mut v = format!(
+            "\n[vault]\nendpoint = \"{https}\"\nbucket = \"evidence\"\nprefix = \"tls-1\"\n"
+        );
+        if let Some(ca) = ca {
+            v.push_str(&format!("ca_file = {:?}\n", ca.display().to_string()));
+        }
+        v
+    };
+    let start = |config: String| {
+        let (sim, mut site) = support::daemon::simulated_site(&["cam1"], 2);
+        site.secrets_extra = support::s3::secrets();
+        let daemon = support::api::start(&site, &config);
+        (sim, site, daemon)
+    };
+    let (_sim, site, _daemon) = start(vault(None));
+    let s = wait_status(&site, "a lock verdict", |s| {
+        s["lock_check"]["error"].is_string()
+    });
+    let e = s["lock_check"]["error"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(e.contains("certificate") || e.contains("issuer"), "{e}");
+
+    let (_sim2, site2, _daemon2) = start(vault(Some(&ca)));
+    let segs: Vec<_> = site2
+        .wait_complete("cam1", 2, Duration::from_secs(60))
+        .into_iter()
+        .filter(|s| s.state == SegmentState::Complete)
+        .collect();
+    let range = (rfc3339(segs[0].start_us), rfc3339(segs[1].end_us.unwrap()));
+    hold(&site2, "t-1", &range);
+    let s = wait_status(&site2, "2 stored", |s| count(s, "stored") == 2);
+    assert_eq!(s["lock_check"]["error"], Value::Null, "{s}");
+}

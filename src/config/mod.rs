@@ -390,7 +390,8 @@ pub struct VaultConfig {
     /// servers sharing the bucket never write each other's keys. Default
     /// the host name.
     pub prefix: String,
-    /// A PEM file of a root certificate to trust besides the usual ones.
+    /// A PEM file of the CA that signed the store's certificate: trusted
+    /// instead of the public (Mozilla) roots, so only that CA's servers are.
     pub ca_file: Option<PathBuf>,
     pub access_key_id: Option<secrets::Secret>,
     pub secret_access_key: Option<secrets::Secret>,

@@ -6,4 +6,5 @@ pub mod daemon;
 pub mod index;
 pub mod media;
 pub mod s3;
+pub mod tls;
 pub mod webhook;

@@ -4,7 +4,7 @@
 //! identity allowed to bypass governance retention.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,8 @@ pub const SECRET_KEY: &str = "custos-test-secret-0123456789";
 pub struct Weed {
     pub dir: tempfile::TempDir,
     pub s3_port: u16,
+    /// S3 over TLS, if started with a certificate.
+    pub https_port: Option<u16>,
     child: Child,
 }
 
@@ -36,6 +38,11 @@ fn free_ports(n: usize) -> Vec<u16> {
 
 impl Weed {
     pub fn start() -> Weed {
+        Weed::start_with(None)
+    }
+
+    /// Also serves S3 over TLS with `(cert, key)`.
+    pub fn start_with(tls: Option<(&Path, &Path)>) -> Weed {
         let dir = tempfile::Builder::new()
             .prefix("custos-weed")
             .tempdir()
@@ -51,7 +58,7 @@ impl Weed {
             .to_string(),
         )
         .unwrap();
-        let p = free_ports(10);
+        let p = free_ports(11);
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
         let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
@@ -80,6 +87,13 @@ impl Weed {
             .arg(format!("-s3.port.grpc={}", p[7]))
             .arg(format!("-admin.port={}", p[8]))
             .arg(format!("-admin.port.grpc={}", p[9]))
+            .args(tls.map_or_else(Vec::new, |(cert, key)| {
+                vec![
+                    format!("-s3.port.https={}", p[10]),
+                    format!("-s3.cert.file={}", cert.display()),
+                    format!("-s3.key.file={}", key.display()),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -90,6 +104,7 @@ impl Weed {
         let weed = Weed {
             dir,
             s3_port: p[6],
+            https_port: tls.map(|_| p[10]),
             child,
         };
         weed.wait_ready();
