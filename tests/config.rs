@@ -1547,16 +1547,20 @@ access_key_id = "AKIA-custos"
 secret_access_key = "a-long-vault-secret"
 "#;
 
+/// Parses `text` with `secrets` as /etc/custos/secrets.toml.
+fn parse_vault(text: &str, secrets: &str) -> Result<Config, ConfigErrors> {
+    Config::parse_with_secrets(
+        text,
+        Path::new(FILE),
+        secrets,
+        Path::new("/etc/custos/secrets.toml"),
+    )
+}
+
 #[test]
 fn a_vault_takes_its_credential_from_the_secrets_file_and_never_prints_it() {
     let text = format!("{BASE}{VAULT}");
-    let c = Config::parse_with_secrets(
-        &text,
-        Path::new(FILE),
-        VAULT_SECRETS,
-        Path::new("/etc/custos/secrets.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let c = parse_vault(&text, VAULT_SECRETS).unwrap_or_else(|e| panic!("{e}"));
     let v = c.vault.as_ref().expect("[vault] is read");
     assert_eq!(v.endpoint.as_str(), "https://s3.klaipeda.lt:9000/");
     assert_eq!(
@@ -1577,13 +1581,7 @@ fn a_vault_takes_its_credential_from_the_secrets_file_and_never_prints_it() {
     );
 
     // Without the credential the vault cannot work: said, with the file.
-    let errs = Config::parse_with_secrets(
-        &text,
-        Path::new(FILE),
-        "",
-        Path::new("/etc/custos/secrets.toml"),
-    )
-    .unwrap_err();
+    let errs = parse_vault(&text, "").unwrap_err();
     let e = errs.find("vault").unwrap_or_else(|| panic!("{errs}"));
     assert_contains(
         &e.message,
@@ -1593,13 +1591,7 @@ fn a_vault_takes_its_credential_from_the_secrets_file_and_never_prints_it() {
         ],
     );
     // Half a credential is an error in the secrets file.
-    let errs = Config::parse_with_secrets(
-        &text,
-        Path::new(FILE),
-        "[vault]\naccess_key_id = \"AKIA-custos\"\n",
-        Path::new("/etc/custos/secrets.toml"),
-    )
-    .unwrap_err();
+    let errs = parse_vault(&text, "[vault]\naccess_key_id = \"AKIA-custos\"\n").unwrap_err();
     let e = errs.find("vault").unwrap_or_else(|| panic!("{errs}"));
     assert_eq!(e.file, Path::new("/etc/custos/secrets.toml"));
     assert_contains(
@@ -1650,13 +1642,7 @@ fn vault_mistakes_are_named_at_their_line() {
     ];
     for (from, to, key, says) in cases {
         let text = format!("{BASE}{}", replace(VAULT, from, to));
-        let errs = Config::parse_with_secrets(
-            &text,
-            Path::new(FILE),
-            VAULT_SECRETS,
-            Path::new("/etc/custos/secrets.toml"),
-        )
-        .unwrap_err();
+        let errs = parse_vault(&text, VAULT_SECRETS).unwrap_err();
         let e = errs.find(key).unwrap_or_else(|| panic!("{to}: {errs}"));
         assert_contains(&e.message, &[says]);
         assert_eq!(
@@ -1674,13 +1660,7 @@ fn vault_mistakes_are_named_at_their_line() {
             "http://s3.klaipeda.lt:9000"
         )
     );
-    let c = Config::parse_with_secrets(
-        &text,
-        Path::new(FILE),
-        VAULT_SECRETS,
-        Path::new("/etc/custos/secrets.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let c = parse_vault(&text, VAULT_SECRETS).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         c.warnings.iter().any(|w| w.message.contains("unencrypted")),
         "{:?}",

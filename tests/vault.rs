@@ -59,22 +59,16 @@ fn wait_status(site: &Site, what: &str, done: impl Fn(&Value) -> bool) -> Value 
     }
 }
 
-/// A recording site with `[vault]` on `weed`'s `bucket`, started (with
-/// `failpoint`), and its first two complete segments' range.
+/// A recording site with `vault` (config text) and `secrets`, started
+/// (with `failpoint`), and its first two complete segments' range.
 fn vault_site(
-    weed: &Weed,
-    bucket: &str,
-    vault_extra: &str,
+    vault: &str,
     secrets: &str,
     failpoint: Option<&str>,
 ) -> (custos::sim::Simulator, Site, Daemon, (String, String)) {
     let (sim, mut site) = support::daemon::simulated_site(&["cam1"], 2);
     site.secrets_extra = secrets.to_owned();
-    let daemon = support::api::start_with_failpoint(
-        &site,
-        &weed.vault_config(bucket, vault_extra),
-        failpoint,
-    );
+    let daemon = support::api::start_with_failpoint(&site, vault, failpoint);
     let segs: Vec<_> = site
         .wait_complete("cam1", 2, Duration::from_secs(60))
         .into_iter()
@@ -106,9 +100,10 @@ fn a_holds_copies_are_locked_in_the_vault_and_deleted_when_the_case_closes() {
     let weed = Weed::start();
     weed.bucket("evidence", true);
     let (_sim, site, _daemon, range) = vault_site(
-        &weed,
-        "evidence",
-        "prefix = \"school-12\"\nlock_mode = \"governance\"\non_close = \"delete\"",
+        &weed.vault_config(
+            "evidence",
+            "prefix = \"school-12\"\nlock_mode = \"governance\"\non_close = \"delete\"",
+        ),
         &support::s3::secrets(),
         None,
     );
@@ -272,9 +267,10 @@ fn compliance_retention_cannot_be_shortened_and_a_closed_case_is_left_to_expire(
     let weed = Weed::start();
     weed.bucket("evidence-c", true);
     let (_sim, site, _daemon, range) = vault_site(
-        &weed,
-        "evidence-c",
-        "prefix = \"city-hall\"\nlock_mode = \"compliance\"",
+        &weed.vault_config(
+            "evidence-c",
+            "prefix = \"city-hall\"\nlock_mode = \"compliance\"",
+        ),
         &support::s3::secrets(),
         None,
     );
@@ -326,9 +322,7 @@ fn a_crash_right_after_an_upload_is_finished_by_the_next_start_without_a_second_
     let weed = Weed::start();
     weed.bucket("evidence", true);
     let (_sim, site, mut daemon, range) = vault_site(
-        &weed,
-        "evidence",
-        "prefix = \"school-3\"",
+        &weed.vault_config("evidence", "prefix = \"school-3\""),
         &support::s3::secrets(),
         Some("vault-after-put"),
     );
@@ -380,9 +374,12 @@ fn wrong_credentials_and_a_bucket_without_object_lock_are_named_and_holds_go_on(
     const HOOK_SECRET: &str = "a-long-random-webhook-secret-0123456789";
     let (port, posts) = support::webhook::receiver();
     let (_sim, site, _daemon, range) = vault_site(
-        &weed,
-        "plain",
-        &format!("prefix = \"n1\"\n\n[alerts]\nwebhook_url = \"http://127.0.0.1:{port}/custos\"\n"),
+        &weed.vault_config(
+            "plain",
+            &format!(
+                "prefix = \"n1\"\n\n[alerts]\nwebhook_url = \"http://127.0.0.1:{port}/custos\"\n"
+            ),
+        ),
         &format!(
             "{}\n[alerts]\nwebhook_secret = {HOOK_SECRET:?}\n",
             support::s3::secrets()
@@ -445,7 +442,8 @@ fn wrong_credentials_and_a_bucket_without_object_lock_are_named_and_holds_go_on(
     // A daemon with a wrong secret: told which keys to check.
     let wrong =
         "\n[vault]\naccess_key_id = \"custos-test-key\"\nsecret_access_key = \"wrong-secret\"\n";
-    let (_sim2, site2, _daemon2, _) = vault_site(&weed, "locked", "prefix = \"n2\"", wrong, None);
+    let (_sim2, site2, _daemon2, _) =
+        vault_site(&weed.vault_config("locked", "prefix = \"n2\""), wrong, None);
     let s = wait_status(&site2, "a lock verdict", |s| {
         s["lock_check"]["error"].is_string()
     });
@@ -474,13 +472,7 @@ fn the_vault_is_reached_over_tls_with_the_configured_ca_and_refused_without_it()
         }
         v
     };
-    let start = |config: String| {
-        let (sim, mut site) = support::daemon::simulated_site(&["cam1"], 2);
-        site.secrets_extra = support::s3::secrets();
-        let daemon = support::api::start(&site, &config);
-        (sim, site, daemon)
-    };
-    let (_sim, site, _daemon) = start(vault(None));
+    let (_sim, site, _daemon, _) = vault_site(&vault(None), &support::s3::secrets(), None);
     let s = wait_status(&site, "a lock verdict", |s| {
         s["lock_check"]["error"].is_string()
     });
@@ -490,13 +482,8 @@ fn the_vault_is_reached_over_tls_with_the_configured_ca_and_refused_without_it()
         .to_ascii_lowercase();
     assert!(e.contains("certificate") || e.contains("issuer"), "{e}");
 
-    let (_sim2, site2, _daemon2) = start(vault(Some(&ca)));
-    let segs: Vec<_> = site2
-        .wait_complete("cam1", 2, Duration::from_secs(60))
-        .into_iter()
-        .filter(|s| s.state == SegmentState::Complete)
-        .collect();
-    let range = (rfc3339(segs[0].start_us), rfc3339(segs[1].end_us.unwrap()));
+    let (_sim2, site2, _daemon2, range) =
+        vault_site(&vault(Some(&ca)), &support::s3::secrets(), None);
     hold(&site2, "t-1", &range);
     let s = wait_status(&site2, "2 stored", |s| count(s, "stored") == 2);
     assert_eq!(s["lock_check"]["error"], Value::Null, "{s}");
