@@ -27,6 +27,7 @@ pub mod mp4;
 pub mod notice;
 pub mod notify;
 pub mod recovery;
+pub mod redact;
 pub mod requests;
 pub mod retention;
 pub mod review;

@@ -22,6 +22,7 @@
 
 pub mod activity;
 pub mod live;
+pub(crate) mod pipeline;
 pub mod sheet;
 
 use std::io::Write;

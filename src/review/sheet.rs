@@ -21,6 +21,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::pipeline::{Stop, by_name, flow};
 use crate::config::Config;
 use crate::index::{Index, SegmentId};
 use crate::mp4::Codec;
@@ -362,24 +363,4 @@ fn encode_png(canvas: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>> {
         .and_then(|b| b.map_readable().ok())
         .ok_or_else(|| Error::internal("the PNG cannot be read"))?;
     Ok(map.to_vec())
-}
-
-fn by_name<T: IsA<gst::Element>>(pipeline: &gst::Pipeline, name: &str) -> Result<T> {
-    pipeline
-        .by_name(name)
-        .and_then(|e| e.downcast::<T>().ok())
-        .ok_or_else(|| Error::internal(format!("the pipeline has no {name}")))
-}
-
-fn flow(e: gst::FlowError) -> Error {
-    Error::internal(format!("the pipeline refused a frame: {e:?}"))
-}
-
-/// Stops a pipeline however its function returns.
-struct Stop(gst::Pipeline);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.0.set_state(gst::State::Null);
-    }
 }
