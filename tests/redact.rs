@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use custos::redact::track::{Linking, link};
 use custos::redact::{DEFAULT_THRESHOLD, Detector, FaceBox, MODEL_FILE, frames, model_dir};
 
 fn model() -> PathBuf {
@@ -72,6 +73,62 @@ fn two_faces_in_a_wide_frame_are_each_found_in_place() {
         };
         assert!(f.iou(&expected) > 0.4, "{f:?} vs {expected:?}");
     }
+}
+
+/// A face moving across the frame (12 px a frame, crossing 640 px in about
+/// two seconds at 25 fps), hidden in one frame (as behind a passer-by): the detector finds it in the others, and linking makes one
+/// track whose box in the hidden frame lies between its neighbours.
+#[test]
+fn a_moving_face_hidden_for_a_frame_is_one_track_masked_in_that_frame_too() {
+    let (w, h, side) = (640u32, 352u32, 128u32);
+    let face = frames::still_rgb(&astronaut(), side, side).unwrap();
+    let d = Detector::load(&model(), w, h).unwrap();
+    let hidden = 4;
+    let mut detections = Vec::new();
+    for f in 0..9u32 {
+        let mut canvas = vec![90u8; (w * h * 3) as usize];
+        if f != hidden {
+            let (px, py) = (100 + 12 * f, 100 + 4 * f);
+            for y in 0..side {
+                let from = (y * side * 3) as usize;
+                let to = (((py + y) * w + px) * 3) as usize;
+                canvas[to..to + (side * 3) as usize]
+                    .copy_from_slice(&face[from..from + (side * 3) as usize]);
+            }
+        }
+        detections.push(d.detect(&canvas, DEFAULT_THRESHOLD).unwrap());
+    }
+    assert!(detections[hidden as usize].is_empty());
+    assert!(
+        detections
+            .iter()
+            .enumerate()
+            .all(|(f, v)| v.len() == usize::from(f != hidden as usize)),
+        "{detections:#?}"
+    );
+    let tracks = link(&detections, Linking::default());
+    assert_eq!(tracks.len(), 1, "{tracks:#?}");
+    let t = &tracks[0];
+    assert_eq!(
+        (t.first_frame(), t.last_frame(), t.interpolated()),
+        (0, 8, 1)
+    );
+    let (before, mid, after) = (
+        t.at(3).unwrap().face,
+        t.at(4).unwrap(),
+        t.at(5).unwrap().face,
+    );
+    assert!(!mid.detected);
+    assert!(before.x0 < mid.face.x0 && mid.face.x0 < after.x0, "{t:#?}");
+    // Where the face would have been: the pasted picture's face.
+    let expected = FaceBox {
+        x0: (100.0 + 12.0 * 4.0 + FACE.x0 * side as f32) / w as f32,
+        y0: (100.0 + 4.0 * 4.0 + FACE.y0 * side as f32) / h as f32,
+        x1: (100.0 + 12.0 * 4.0 + FACE.x1 * side as f32) / w as f32,
+        y1: (100.0 + 4.0 * 4.0 + FACE.y1 * side as f32) / h as f32,
+        score: 1.0,
+    };
+    assert!(mid.face.iou(&expected) > 0.4, "{mid:?} vs {expected:?}");
 }
 
 /// Only the pinned model runs: a changed file is refused, naming it and
