@@ -7,7 +7,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use crate::review::pipeline::{Stop, by_name};
+use crate::review::pipeline::{Stop, by_name, packed_rgb};
 use crate::{Error, Result};
 
 /// How long one picture may take to decode.
@@ -39,25 +39,5 @@ pub fn still_rgb(path: &Path, w: u32, h: u32) -> Result<Vec<u8>> {
         ))
     })?;
     drop(stop);
-    packed(&sample, w, h)
-}
-
-/// The sample's frame as packed RGB (GStreamer pads rows to 4 bytes).
-pub(crate) fn packed(sample: &gst::Sample, w: u32, h: u32) -> Result<Vec<u8>> {
-    let buffer = sample
-        .buffer()
-        .ok_or_else(|| Error::internal("decoded frame without a buffer"))?;
-    let map = buffer
-        .map_readable()
-        .map_err(|_| Error::internal("decoded frame cannot be read"))?;
-    let row = (w * 3) as usize;
-    let stride = (row + 3) & !3;
-    if map.len() < stride * h as usize {
-        return Err(Error::internal("decoded frame is smaller than asked"));
-    }
-    let mut rgb = Vec::with_capacity(row * h as usize);
-    for y in 0..h as usize {
-        rgb.extend_from_slice(&map[y * stride..y * stride + row]);
-    }
-    Ok(rgb)
+    packed_rgb(&sample, w, h)
 }

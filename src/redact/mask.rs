@@ -33,7 +33,11 @@ pub fn pixels(b: &FaceBox, w: u32, h: u32) -> (u32, u32, u32, u32) {
     // of a pixel boundary is on it.
     let px = |v: f32, n: u32, up: bool| {
         let p = v.clamp(0.0, 1.0) * n as f32;
-        (if up { (p - 1e-3).ceil() } else { (p + 1e-3).floor() }) as u32
+        (if up {
+            (p - 1e-3).ceil()
+        } else {
+            (p + 1e-3).floor()
+        }) as u32
     };
     (
         px(b.x0, w, false),

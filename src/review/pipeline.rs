@@ -1,5 +1,6 @@
 //! What every short GStreamer pipeline here needs: its elements by name,
-//! a refused push as an error, and a stop however the function returns.
+//! a refused push as an error, a stop however the function returns, and
+//! a decoded RGB frame without GStreamer's row padding.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -26,4 +27,25 @@ impl Drop for Stop {
     fn drop(&mut self) {
         let _ = self.0.set_state(gst::State::Null);
     }
+}
+
+/// A sample's `w`×`h` RGB frame as packed rows (GStreamer pads each row
+/// to 4 bytes).
+pub(crate) fn packed_rgb(sample: &gst::Sample, w: u32, h: u32) -> Result<Vec<u8>> {
+    let buffer = sample
+        .buffer()
+        .ok_or_else(|| Error::internal("decoded frame without a buffer"))?;
+    let map = buffer
+        .map_readable()
+        .map_err(|_| Error::internal("decoded frame cannot be read"))?;
+    let row = (w * 3) as usize;
+    let stride = (row + 3) & !3;
+    if map.len() < stride * h as usize {
+        return Err(Error::internal("decoded frame is smaller than asked"));
+    }
+    let mut rgb = Vec::with_capacity(row * h as usize);
+    for y in 0..h as usize {
+        rgb.extend_from_slice(&map[y * stride..y * stride + row]);
+    }
+    Ok(rgb)
 }

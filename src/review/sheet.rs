@@ -21,7 +21,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::pipeline::{Stop, by_name, flow};
+use super::pipeline::{Stop, by_name, flow, packed_rgb};
 use crate::config::Config;
 use crate::index::{Index, SegmentId};
 use crate::mp4::Codec;
@@ -301,23 +301,7 @@ fn run_tile(
         Error::internal(format!("a key frame could not be decoded: {why}"))
     })?;
     drop(stop);
-    let buffer = sample
-        .buffer()
-        .ok_or_else(|| Error::internal("decoded tile without a buffer"))?;
-    let map = buffer
-        .map_readable()
-        .map_err(|_| Error::internal("decoded tile cannot be read"))?;
-    // Rows of packed RGB are padded to 4 bytes by GStreamer.
-    let stride = ((w * 3 + 3) & !3) as usize;
-    let rows = (h + LABEL_HEIGHT) as usize;
-    if map.len() < stride * rows {
-        return Err(Error::internal("decoded tile is smaller than asked"));
-    }
-    let mut rgb = Vec::with_capacity((w * 3) as usize * rows);
-    for y in 0..rows {
-        rgb.extend_from_slice(&map[y * stride..y * stride + (w * 3) as usize]);
-    }
-    Ok(rgb)
+    packed_rgb(&sample, w, h + LABEL_HEIGHT)
 }
 
 /// Encodes packed RGB as PNG.
