@@ -66,10 +66,11 @@ fn vault(state: &ApiState, config: &Config, caller: &Caller) -> Value {
     let Ok(ix) = state.read_index() else {
         return Value::Null;
     };
+    let counts = ix.vault_counts().unwrap_or_default();
     let objects = |s: crate::index::VaultState| {
-        ix.vault_counts()
-            .ok()
-            .and_then(|c| c.into_iter().find(|c| c.state == s))
+        counts
+            .iter()
+            .find(|c| c.state == s)
             .map_or(0, |c| c.objects)
     };
     let check = state.vault.get().and_then(|s| s.lock_check());

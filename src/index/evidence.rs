@@ -81,12 +81,12 @@ pub struct CopyRow {
     pub case_id: String,
     pub hold_id: i64,
     pub source_path: String,
-    #[serde(serialize_with = "hex32")]
+    #[serde(serialize_with = "super::hex32")]
     pub source_sha256: [u8; 32],
     pub start_us: i64,
     pub end_us: i64,
     pub copy_path: String,
-    #[serde(serialize_with = "hex32")]
+    #[serde(serialize_with = "super::hex32")]
     pub sha256: [u8; 32],
     pub bytes: u64,
     pub created_us: i64,
@@ -129,7 +129,7 @@ pub struct DisclosureRow {
     /// bytes; serialised as that array, not as a string holding it.
     #[serde(serialize_with = "json_text")]
     pub files: String,
-    #[serde(serialize_with = "hex32")]
+    #[serde(serialize_with = "super::hex32")]
     pub manifest_sha256: [u8; 32],
 }
 
@@ -139,10 +139,6 @@ fn json_text<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
         Ok(value) => value.serialize(s),
         Err(_) => s.serialize_str(v),
     }
-}
-
-fn hex32<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(v))
 }
 
 fn blob32(r: &rusqlite::Row, i: usize) -> rusqlite::Result<[u8; 32]> {

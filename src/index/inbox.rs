@@ -34,7 +34,7 @@ pub struct DeviceFileRow {
     pub device: String,
     /// False while the file is being stored.
     pub stored: bool,
-    #[serde(serialize_with = "hex32")]
+    #[serde(serialize_with = "super::hex32")]
     pub sha256: [u8; 32],
     pub original_name: String,
     pub original_bytes: u64,
@@ -43,10 +43,6 @@ pub struct DeviceFileRow {
     pub ingested_us: i64,
     pub time_source: TimeSource,
     pub mtime_offset_us: Option<i64>,
-}
-
-fn hex32<S: serde::Serializer>(v: &[u8; 32], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(v))
 }
 
 const INSERT: &str = "INSERT INTO device_file (segment_id, device, state, sha256, original_name, \

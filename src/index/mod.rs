@@ -726,6 +726,11 @@ fn make_private(path: &Path) -> Result<()> {
 
 /// One read-write connection shared by the recorder's threads (cameras,
 /// finishers), the reaper and evidence: each call is one statement or one
+/// Serializes a SHA-256 as hex (the rows' `serialize_with`).
+fn hex32<S: serde::Serializer>(v: &[u8; 32], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(v))
+}
+
 /// transaction under the lock.
 #[derive(Clone)]
 pub struct SharedIndex(std::sync::Arc<std::sync::Mutex<Index>>);

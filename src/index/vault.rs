@@ -71,7 +71,7 @@ pub struct VaultObjectRow {
     pub copy_id: i64,
     pub case_id: String,
     pub key: String,
-    #[serde(serialize_with = "hex32")]
+    #[serde(serialize_with = "super::hex32")]
     pub sha256: [u8; 32],
     pub bytes: u64,
     pub state: VaultState,
@@ -91,10 +91,6 @@ pub struct VaultObjectRow {
     /// The case is still open.
     pub case_open: bool,
     pub case_review_us: i64,
-}
-
-fn hex32<S: serde::Serializer>(v: &[u8; 32], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(v))
 }
 
 /// Counts of one state.
