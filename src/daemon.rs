@@ -400,6 +400,25 @@ fn prepare_dirs(config: &Config) -> Result<()> {
 }
 
 /// Where the index database lives.
+/// The redaction worker, on a connection of its own (its footage plans
+/// read many segment rows; the recorder's connection stays free).
+fn start_redactor(recorder: &Recorder) -> Option<crate::redact::Worker> {
+    let index = match Index::open(&index_path(recorder.config())) {
+        Ok(ix) => SharedIndex::new(ix),
+        Err(e) => {
+            tracing::error!(error = %e, "the redaction worker cannot open the index; redactions wait");
+            return None;
+        }
+    };
+    Some(crate::redact::Worker::start(crate::redact::job::Context {
+        index,
+        config: Arc::new(std::sync::Mutex::new(Arc::new(recorder.config().clone()))),
+        leases: recorder.leases().clone(),
+        clocks: Arc::new(SystemClocks),
+        model_dir: crate::redact::model_dir(),
+    }))
+}
+
 pub fn index_path(config: &Config) -> PathBuf {
     config.daemon.state_dir.join("index.db")
 }
@@ -454,6 +473,7 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
         )
     };
     let mut vault = start_vault(&recorder);
+    let redactor = start_redactor(&recorder);
     // The index is open, the pipelines are started and the socket is bound
     // (or the API failed, which must not hold up recording).
     crate::notify::ready(&ready_status(&recorder, api.is_some()));
@@ -488,6 +508,9 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
                     }
                     vault = start_vault(&recorder);
                 }
+                if let Some(r) = &redactor {
+                    r.set_config(Arc::new(recorder.config().clone()));
+                }
                 if let Some(api) = &api {
                     api.state.set_config(recorder.config().clone());
                 }
@@ -508,6 +531,10 @@ pub fn run(config_path: &Path, config: Config) -> Result<()> {
     // finds what reached the store (`crate::vault`).
     if let Some(v) = vault.take() {
         v.stop(false);
+    }
+    // A job stops at its next batch and resumes at the next start.
+    if let Some(r) = redactor {
+        r.stop();
     }
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {

@@ -64,10 +64,11 @@ fn an_upgraded_segment_table_takes_the_device_clocks_and_names_them_for_old_devi
     assert!(bad.is_err(), "the CHECK still refuses unknown sources");
     // A device row written by schema 11 said `local`; the step names its
     // true source from its device file.
-    // (Back to schema 11 as it was: without steps 13's and 14's changes.)
+    // (Back to schema 11 as it was: without the changes of steps 13 to 15.)
     conn.execute_batch(
         "ALTER TABLE camera DROP COLUMN longest_us;
          DROP TABLE vault_object;
+         DROP TABLE redaction;
          ALTER TABLE deletion DROP COLUMN note;",
     )
     .unwrap();

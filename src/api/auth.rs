@@ -189,10 +189,14 @@ pub enum Action {
     Sheet,
     VaultStatus,
     VaultList,
+    RedactionRead,
+    RedactionWrite,
+    RedactionApprove,
+    RedactionRelease,
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 37] = [
         Action::Status,
         Action::Cameras,
         Action::Recordings,
@@ -226,6 +230,10 @@ impl Action {
         Action::Sheet,
         Action::VaultStatus,
         Action::VaultList,
+        Action::RedactionRead,
+        Action::RedactionWrite,
+        Action::RedactionApprove,
+        Action::RedactionRelease,
     ];
 
     /// The roles that allow this action, least powerful first. This table
@@ -288,6 +296,12 @@ impl Action {
             // evidence officer's and the DPO's, like the case itself.
             Action::VaultStatus => &[Operator, Evidence, Dpo, Admin],
             Action::VaultList => &[Evidence, Dpo],
+            // A redacted copy for a data subject (004 §27): prepared by
+            // the DPO or the evidence officer who finds the footage;
+            // approved by a second DPO and handed over by the DPO, who
+            // answers the request.
+            Action::RedactionRead | Action::RedactionWrite => &[Evidence, Dpo],
+            Action::RedactionApprove | Action::RedactionRelease => &[Dpo],
         }
     }
 
@@ -327,6 +341,10 @@ impl Action {
             Action::Sheet => "sheet",
             Action::VaultStatus => "vault.status",
             Action::VaultList => "vault.list",
+            Action::RedactionRead => "redactions.read",
+            Action::RedactionWrite => "redactions.write",
+            Action::RedactionApprove => "redactions.approve",
+            Action::RedactionRelease => "redactions.release",
         }
     }
 
@@ -368,6 +386,10 @@ impl Action {
             Action::Sheet => "making a contact sheet of footage",
             Action::VaultStatus => "reading the evidence vault's status",
             Action::VaultList => "listing a case's objects in the evidence vault",
+            Action::RedactionRead => "reading redactions of footage for data subjects",
+            Action::RedactionWrite => "preparing a redacted copy for a data subject",
+            Action::RedactionApprove => "approving a redacted copy someone else prepared",
+            Action::RedactionRelease => "releasing an approved redacted copy to its data subject",
         }
     }
 }

@@ -28,6 +28,7 @@ mod evidence;
 mod inbox;
 pub mod params;
 mod recordings;
+mod redactions;
 mod requests;
 mod review;
 pub mod routes;

@@ -348,6 +348,13 @@ fn route<'a>(rest: &[&'a str], method: &Method) -> Option<(Action, Option<&'a st
         | ["requests", _, "restrictions", _, "lift"] => (Action::RequestWrite, None),
         ["inbox"] => (Action::InboxStatus, None),
         ["inbox", "retry"] => (Action::InboxRetry, None),
+        ["requests", _, "redactions"] => (Action::RedactionWrite, None),
+        ["redactions"] | ["redactions", _] | ["redactions", _, "tracks.png" | "copy.png"] => {
+            (Action::RedactionRead, None)
+        }
+        ["redactions", _, "choose" | "cancel" | "resume"] => (Action::RedactionWrite, None),
+        ["redactions", _, "approve"] => (Action::RedactionApprove, None),
+        ["redactions", _, "release"] => (Action::RedactionRelease, None),
         ["vault"] => (Action::VaultStatus, None),
         ["vault", "cases", _] => (Action::VaultList, None),
         _ => return None,
@@ -372,7 +379,8 @@ pub fn is_long(method: &Method, path: &str) -> bool {
             | Action::LiveView
             | Action::Activity
             | Action::Sheet
-            | Action::VaultList,
+            | Action::VaultList
+            | Action::RedactionRelease,
             _,
         )) => true,
         Some((Action::CaseRead | Action::CaseWrite, _)) => {
@@ -418,6 +426,9 @@ fn dispatch(
             | Action::BreachWrite
             | Action::AlertsTest
             | Action::InboxRetry
+            | Action::RedactionWrite
+            | Action::RedactionApprove
+            | Action::RedactionRelease
     ) {
         Method::POST
     } else {
@@ -623,6 +634,48 @@ fn dispatch(
         Action::RequestRead | Action::RequestWrite | Action::RequestErase => {
             let r = super::requests::handle(state, caller, action, rest, &query, req.body, draft);
             Done::ok(r?)
+        }
+        Action::RedactionWrite if rest[0] == "requests" => {
+            query.only(&[])?;
+            let id = super::params::decode_path(rest[1])?;
+            draft.target = format!("request {}", printable(&id, 40));
+            super::requests::check_request_id(&id)?;
+            Done::ok(super::redactions::start(state, caller, &id, req.body, draft)?)
+        }
+        Action::RedactionRead if rest.len() == 3 => {
+            let mut png = super::redactions::sheet(state, caller, rest, &query, draft)?;
+            png.audit.target = draft.target.clone();
+            Ok(Done {
+                status: StatusCode::OK,
+                body: Value::Null,
+                text: None,
+                stream: Some(png),
+            })
+        }
+        Action::RedactionRead | Action::RedactionWrite | Action::RedactionApprove => {
+            let r = super::redactions::handle(state, caller, action, rest, &query, req.body, draft);
+            Done::ok(r?)
+        }
+        Action::RedactionRelease => {
+            query.only(&[])?;
+            let run = super::redactions::release(state, caller, rest, draft)?;
+            Ok(Done {
+                status: StatusCode::OK,
+                body: Value::Null,
+                text: None,
+                stream: Some(Stream {
+                    content_type: crate::export::stream::CONTENT_TYPE,
+                    headers: Vec::new(),
+                    ranged: None,
+                    run,
+                    audit: StreamAudit {
+                        action: "redactions.released".into(),
+                        role: String::new(),
+                        target: draft.target.clone(),
+                        reason: draft.reason.clone(),
+                    },
+                }),
+            })
         }
         Action::Export => {
             query.only(&[])?;

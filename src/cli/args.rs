@@ -216,6 +216,14 @@ pub enum Command {
         #[command(subcommand)]
         what: RequestCmd,
     },
+    /// Redacted copies for data subjects: follow a job, its review
+    /// sheets, choose who stays visible, approve (a second DPO) and
+    /// release (/v1/redactions; roles evidence and dpo; 004 §27). A job
+    /// is started with `request redact`.
+    Redaction {
+        #[command(subcommand)]
+        what: RedactionCmd,
+    },
     /// Look at footage: a recorded range as one MP4 (stream copy, a
     /// caption track with the wall-clock time), or the camera live
     /// (--live), to stdout, e.g. piped to `ffplay -` or `mpv -`, or into a
@@ -376,6 +384,80 @@ pub enum InboxCmd {
 }
 
 #[derive(Subcommand)]
+pub enum RedactionCmd {
+    /// Every redaction job, newest first, with its state and progress.
+    List {
+        /// Only this request's, e.g. R-2027-0001.
+        #[arg(long)]
+        request: Option<String>,
+    },
+    /// One job: its state, progress, tracks, choice and record.
+    Show {
+        /// The job's number, e.g. 3.
+        id: i64,
+        /// Follow it until its running phase ends.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Write a review sheet (PNG): the tracks found, numbered (default),
+    /// or with --copy the rendered copy, a frame a second, marked where a
+    /// face was carried over or found with a low score.
+    Sheet {
+        id: i64,
+        /// The rendered copy's sheet instead of the tracks'.
+        #[arg(long)]
+        copy: bool,
+        /// The PNG file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Say what stays visible, then render the copy: everyone else is
+    /// covered by solid fills.
+    Choose {
+        id: i64,
+        /// The requester's track number(s) from the tracks sheet, e.g.
+        /// --keep 2 or --keep 2,5.
+        #[arg(long, value_delimiter = ',')]
+        keep: Vec<u32>,
+        /// A box for what detection missed (a plate, a body, a face turned
+        /// away), in the picture's pixels at key times, interpolated
+        /// between them: "TIME@X,Y,WxH;TIME@X,Y,WxH". One key covers the
+        /// whole range. Repeat for several.
+        #[arg(long)]
+        mask: Vec<String>,
+        /// Fill everything outside the kept track's box: the safest
+        /// choice in a crowd.
+        #[arg(long)]
+        keep_only: bool,
+        /// Keep the sound (it may identify others: only on purpose).
+        #[arg(long)]
+        keep_audio: bool,
+        /// Around each box, on each side, as a fraction of its size
+        /// (default 0.25).
+        #[arg(long)]
+        margin: Option<f32>,
+        /// Return at once instead of following the rendering.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Stop a job that is detecting or rendering (resume continues it).
+    Cancel { id: i64 },
+    /// Continue a cancelled or failed job where it stopped.
+    Resume { id: i64 },
+    /// Approve a rendered copy after reviewing it (role dpo; not the
+    /// person who prepared it).
+    Approve { id: i64 },
+    /// Write the approved copy as a signed package for the requester
+    /// into DIR, registered in the disclosure register (role dpo).
+    Release {
+        id: i64,
+        /// A new or empty directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum VaultCmd {
     /// The bucket, its Object Lock check, and the copies per state
     /// (pending, stored, expiring, deleted, skipped), with the last error.
@@ -442,6 +524,27 @@ pub enum RequestCmd {
         /// How to recognise the requester in the footage, e.g. "red jacket".
         #[arg(long)]
         description: Option<String>,
+    },
+    /// Start a redacted copy of a camera's range for a copy request
+    /// (roles dpo, evidence; 004 §27): custosd finds and follows the
+    /// faces; then `redaction sheet` and `redaction choose`.
+    Redact {
+        /// The request id, e.g. R-2027-0001.
+        id: String,
+        /// One of the request's cameras.
+        #[arg(long)]
+        camera: String,
+        #[arg(long, allow_hyphen_values = true, help = format!("Start: {TIME_FORMS}."))]
+        from: String,
+        #[arg(long, allow_hyphen_values = true, help = format!("End: {TIME_FORMS}."))]
+        to: String,
+        /// The detector's input width: 640 (default, fastest), 960, 1280 or
+        /// 1920 (finds smaller faces, slower).
+        #[arg(long)]
+        detect_width: Option<u32>,
+        /// Return at once instead of following the detection.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Extend the time to answer by 1 or 2 months (counted from receipt);
     /// the requester must have been told within the first month (004 §32).

@@ -26,6 +26,7 @@ mod export;
 mod inbox;
 mod notice;
 mod recordings;
+mod redact;
 mod requests;
 mod retention;
 mod review;
@@ -66,6 +67,9 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     }
     if let Command::Request { what } = &cli.command {
         return requests::run(&cli, &client, what);
+    }
+    if let Command::Redaction { what } = &cli.command {
+        return redact::run(&cli, &client, what);
     }
     if let Command::Activity { .. } | Command::Sheet { .. } = &cli.command {
         return review::run(&cli, &client);
@@ -286,6 +290,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         | Command::Activity { .. }
         | Command::Sheet { .. }
         | Command::Request { .. }
+        | Command::Redaction { .. }
         | Command::Inbox { .. }
         | Command::Vault { .. }
         | Command::Compliance { .. }

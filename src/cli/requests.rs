@@ -19,6 +19,7 @@ pub(super) fn run(cli: &Cli, client: &Client, what: &RequestCmd) -> Result<ExitC
     let path = |id: &str, tail: &str| format!("/v1/requests/{}{tail}", encode(id));
     let v = match what {
         RequestCmd::List => client.get("/v1/requests")?,
+        RequestCmd::Redact { .. } => return super::redact::start(cli, client, what),
         RequestCmd::Show { id } => client.get(&path(id, ""))?,
         RequestCmd::Open {
             kind,

@@ -134,19 +134,7 @@ fn sheet(cli: &Cli) -> Result<ExitCode> {
             "the sheet was cut off; custosd's log (journalctl -u custosd) says why",
         ));
     }
-    {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(crate::storage::FILE_MODE)
-            .open(out)
-            .map_err(|e| Error::io("cannot create (give a new file name)", out, e))?;
-        f.write_all(&png)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::io("cannot write", out, e))?;
-    }
+    write_private(out, &png)?;
     let v = serde_json::json!({
         "camera": camera,
         "timezone": timezone,
@@ -180,4 +168,19 @@ fn sheet(cli: &Cli) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` into a new file `out` only its owner may read (footage).
+pub(super) fn write_private(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::storage::FILE_MODE)
+        .open(out)
+        .map_err(|e| Error::io("cannot create (give a new file name)", out, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("cannot write", out, e))
 }

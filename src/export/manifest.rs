@@ -46,6 +46,10 @@ pub struct Manifest {
     /// The node's Ed25519 public key (hex) and its fingerprint.
     pub public_key: String,
     pub key_fingerprint: String,
+    /// A redacted copy's record (`redact::record::Record`, with who
+    /// approved it); absent from an export of footage as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

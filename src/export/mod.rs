@@ -452,6 +452,7 @@ impl Prepared {
             files,
             public_key: hex::encode(key.public().as_bytes()),
             key_fingerprint: key::fingerprint(&key.public()),
+            redaction: None,
         };
         let mut json = serde_json::to_vec_pretty(&m)
             .map_err(|e| Error::internal(format!("serialising the manifest: {e}")))?;
@@ -490,7 +491,7 @@ impl Prepared {
 }
 
 /// Writes one file through `sink` and checks it came out as laid out.
-fn hashed_file(
+pub(crate) fn hashed_file(
     sink: &mut dyn PackageSink,
     name: &str,
     len: u64,
@@ -506,7 +507,7 @@ fn hashed_file(
     Ok(result)
 }
 
-fn small_file(sink: &mut dyn PackageSink, name: &str, bytes: &[u8]) -> Result<(u64, [u8; 32])> {
+pub(crate) fn small_file(sink: &mut dyn PackageSink, name: &str, bytes: &[u8]) -> Result<(u64, [u8; 32])> {
     hashed_file(sink, name, bytes.len() as u64, &mut |w| {
         w.write_all(bytes)
             .map_err(|e| Error::internal(format!("writing {name}: {e}")))
@@ -558,7 +559,7 @@ fn utc(us: i64) -> String {
 }
 
 /// `20261123T015200Z`, for file names.
-fn compact(us: i64) -> String {
+pub(crate) fn compact(us: i64) -> String {
     let ts = jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     ts.strftime("%Y%m%dT%H%M%SZ").to_string()
 }

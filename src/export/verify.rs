@@ -369,6 +369,7 @@ mod tests {
             }],
             public_key: hex::encode(key.public().as_bytes()),
             key_fingerprint: key::fingerprint(&key.public()),
+            redaction: None,
         };
         let bytes = serde_json::to_vec_pretty(&m).unwrap();
         let sig = key.sign(&bytes).to_bytes();

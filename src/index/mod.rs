@@ -19,6 +19,7 @@ mod breach;
 mod evidence;
 mod inbox;
 mod metrics;
+mod redaction;
 mod requests;
 mod retention;
 mod upgrade;
@@ -35,6 +36,7 @@ pub use metrics::{DeletionTotal, OutageTotal};
 pub use requests::{
     CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,
 };
+pub use redaction::{NewRedaction, RedactionRow, RedactionState};
 pub use vault::{VaultCount, VaultDeletion, VaultObjectRow, VaultState};
 
 pub use retention::{

@@ -413,3 +413,42 @@ CREATE TABLE vault_object (
 CREATE INDEX vault_object_case ON vault_object (case_id);
 CREATE INDEX vault_object_open ON vault_object (state, next_try_us)
   WHERE state IN ('pending', 'stored', 'expiring');
+-- ---------------------------------------------------------------------------
+-- Redacted copies for data subjects (schema 15, docs/design/redaction.md):
+-- one row per redaction job of a request's camera and range. It detects
+-- (faces found, frames_done of frames counts the frames looked at), waits
+-- for the reviewer's choice (choosing), renders (frames_done counts frames
+-- encoded), waits for a second DPO's approval (review), and is released as
+-- a signed package. The files (detections, tracks, sheets, the copy) are in
+-- the daemon's state directory under redactions/ID; the row says what they
+-- are and who did what.
+CREATE TABLE redaction (
+  id INTEGER PRIMARY KEY,
+  request_id TEXT NOT NULL REFERENCES subject_request (id),
+  camera TEXT NOT NULL,
+  from_us INTEGER NOT NULL,
+  to_us INTEGER NOT NULL,
+  detect_width INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('detecting', 'choosing', 'rendering', 'review',
+                                       'approved', 'released', 'cancelled', 'failed',
+                                       'purged')),
+  frames_done INTEGER NOT NULL DEFAULT 0,
+  frames INTEGER NOT NULL DEFAULT 0,
+  tracks INTEGER,                    -- found, once detection is done
+  error TEXT,                        -- why it failed
+  created_us INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  created_uid INTEGER NOT NULL,
+  choice TEXT,                       -- JSON: tracks kept, manual masks, modes
+  chosen_us INTEGER,
+  chosen_by TEXT,
+  chosen_uid INTEGER,
+  record TEXT,                       -- JSON: what the rendered copy is and how it was made
+  approved_us INTEGER,
+  approved_by TEXT,
+  approved_uid INTEGER,
+  released_us INTEGER,
+  updated_us INTEGER NOT NULL
+) STRICT;
+CREATE INDEX redaction_request ON redaction (request_id);
+CREATE INDEX redaction_work ON redaction (state) WHERE state IN ('detecting', 'rendering');

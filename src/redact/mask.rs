@@ -59,6 +59,25 @@ pub fn fill(rgb: &mut [u8], w: u32, h: u32, b: &FaceBox, colour: [u8; 3]) {
     }
 }
 
+/// Fills everything of a packed RGB frame of `w`×`h` outside the boxes
+/// `keep` with `colour` ("keep only": the safest choice in a crowd). With
+/// no box to keep, the whole frame is filled.
+pub fn fill_outside(rgb: &mut [u8], w: u32, h: u32, keep: &[FaceBox], colour: [u8; 3]) {
+    let kept: Vec<(u32, u32, u32, u32)> = keep.iter().map(|b| pixels(b, w, h)).collect();
+    for y in 0..h {
+        let row = (y * w) as usize * 3;
+        for x in 0..w {
+            let inside = kept
+                .iter()
+                .any(|&(x0, y0, x1, y1)| x >= x0 && x < x1 && y >= y0 && y < y1);
+            if !inside {
+                let i = row + x as usize * 3;
+                rgb[i..i + 3].copy_from_slice(&colour);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +130,31 @@ mod tests {
         );
         assert_eq!((b.x0, b.y1), (0.0, 1.0));
         assert_eq!(pixels(&b, 100, 100), (0, 85, 15, 100));
+    }
+
+    #[test]
+    fn keep_only_fills_all_but_the_kept_boxes() {
+        let (w, h) = (40u32, 30u32);
+        let mut rgb = vec![200u8; (w * h * 3) as usize];
+        let keep = FaceBox {
+            x0: 0.25,
+            y0: 0.2,
+            x1: 0.5,
+            y1: 0.6,
+            score: 1.0,
+        };
+        fill_outside(&mut rgb, w, h, &[keep], FILL);
+        let (x0, y0, x1, y1) = pixels(&keep, w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let i = ((y * w + x) * 3) as usize;
+                let inside = x >= x0 && x < x1 && y >= y0 && y < y1;
+                let want = if inside { [200; 3] } else { FILL };
+                assert_eq!(rgb[i..i + 3], want, "({x}, {y})");
+            }
+        }
+        let mut all = vec![200u8; (w * h * 3) as usize];
+        fill_outside(&mut all, w, h, &[], FILL);
+        assert!(all.iter().all(|&v| v == 0));
     }
 }

@@ -36,7 +36,7 @@ impl Default for Linking {
 }
 
 /// One face's box in one frame.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrackBox {
     pub frame: usize,
     pub face: FaceBox,
@@ -45,7 +45,7 @@ pub struct TrackBox {
 }
 
 /// A face followed across frames, with a box in every frame of its span.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Track {
     /// 1, 2, ... in order of first sighting, then left to right: the
     /// number a reviewer names.

@@ -1,6 +1,6 @@
 //! What every short GStreamer pipeline here needs: its elements by name,
 //! a refused push as an error, a stop however the function returns, and
-//! a decoded RGB frame without GStreamer's row padding.
+//! RGB frames without GStreamer's row padding and back.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -48,4 +48,28 @@ pub(crate) fn packed_rgb(sample: &gst::Sample, w: u32, h: u32) -> Result<Vec<u8>
         rgb.extend_from_slice(&map[y * stride..y * stride + row]);
     }
     Ok(rgb)
+}
+
+/// Packed `w`×`h` RGB rows padded to 4 bytes each, as GStreamer takes them.
+pub(crate) fn padded_rgb(rgb: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let row = (w * 3) as usize;
+    let stride = (row + 3) & !3;
+    if stride == row {
+        return rgb.to_vec();
+    }
+    let mut padded = vec![0u8; stride * h as usize];
+    for y in 0..h as usize {
+        padded[y * stride..y * stride + row].copy_from_slice(&rgb[y * row..(y + 1) * row]);
+    }
+    padded
+}
+
+/// Caps of a single `w`×`h` RGB picture.
+pub(crate) fn rgb_caps(w: u32, h: u32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", w as i32)
+        .field("height", h as i32)
+        .field("framerate", gst::Fraction::new(0, 1))
+        .build()
 }

@@ -21,7 +21,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::pipeline::{Stop, by_name, flow, packed_rgb};
+use super::pipeline::{Stop, by_name, flow, packed_rgb, padded_rgb, rgb_caps};
 use crate::config::Config;
 use crate::index::{Index, SegmentId};
 use crate::mp4::Codec;
@@ -35,7 +35,7 @@ pub const MIN_EVERY_US: i64 = 1_000_000;
 /// A tile's picture width in pixels (its height follows the camera's
 /// aspect), and the label band under it.
 const TILE_WIDTH: u32 = 320;
-const LABEL_HEIGHT: u32 = 24;
+pub(crate) const LABEL_HEIGHT: u32 = 24;
 /// Tiles per row.
 const COLUMNS: u32 = 6;
 /// How long one key frame may take to decode.
@@ -179,13 +179,7 @@ pub fn make(
                 blank(&text, tile_w, tile_h)?
             }
         };
-        let (col, row) = (t as u32 % columns, t as u32 / columns);
-        for y in 0..cell_h {
-            let src = (y * tile_w * 3) as usize;
-            let dst = (((row * cell_h + y) * width + col * tile_w) * 3) as usize;
-            canvas[dst..dst + (tile_w * 3) as usize]
-                .copy_from_slice(&rgb[src..src + (tile_w * 3) as usize]);
-        }
+        place(&mut canvas, width, &rgb, (tile_w, cell_h), t as u32, columns);
     }
     let png = encode_png(canvas, width, height)?;
     Ok(Sheet {
@@ -260,6 +254,44 @@ fn decode(codec: &Codec, frame: Vec<u8>, text: &str, w: u32, h: u32) -> Result<V
     })
 }
 
+/// Copies tile number `n` (packed RGB, `cell` = width × height with its
+/// label band) into its place on a canvas `width` pixels wide with
+/// `columns` tiles per row.
+pub(crate) fn place(
+    canvas: &mut [u8],
+    width: u32,
+    tile: &[u8],
+    (tile_w, cell_h): (u32, u32),
+    n: u32,
+    columns: u32,
+) {
+    let (col, row) = (n % columns, n / columns);
+    let line = (tile_w * 3) as usize;
+    for y in 0..cell_h {
+        let src = (y * tile_w * 3) as usize;
+        let dst = (((row * cell_h + y) * width + col * tile_w) * 3) as usize;
+        canvas[dst..dst + line].copy_from_slice(&tile[src..src + line]);
+    }
+}
+
+/// A packed RGB picture of `size` scaled to a `w`×`h` tile, with `text`
+/// in a label band under it.
+pub(crate) fn labelled(rgb: &[u8], size: (u32, u32), text: &str, w: u32, h: u32) -> Result<Vec<u8>> {
+    let desc = format!("appsrc name=src format=time ! {}", tail(w, h));
+    run_tile(&desc, text, w, h, |pipeline| {
+        let src = by_name::<gst_app::AppSrc>(pipeline, "src")?;
+        src.set_caps(Some(&rgb_caps(size.0, size.1)));
+        let mut buffer = gst::Buffer::from_mut_slice(padded_rgb(rgb, size.0, size.1));
+        buffer
+            .get_mut()
+            .expect("new buffer")
+            .set_pts(gst::ClockTime::ZERO);
+        src.push_buffer(buffer).map_err(flow)?;
+        src.end_of_stream().map_err(flow)?;
+        Ok(())
+    })
+}
+
 /// A dark tile with a label, for an interval without footage.
 fn blank(text: &str, w: u32, h: u32) -> Result<Vec<u8>> {
     let desc = format!(
@@ -305,7 +337,7 @@ fn run_tile(
 }
 
 /// Encodes packed RGB as PNG.
-fn encode_png(canvas: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>> {
+pub(crate) fn encode_png(canvas: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>> {
     let desc = "appsrc name=src format=time ! videoconvert ! pngenc ! appsink name=sink sync=false";
     let pipeline = gst::parse::launch(desc)
         .map_err(|e| Error::unavailable(format!("cannot build the PNG encoder ({e})")))?
@@ -313,20 +345,8 @@ fn encode_png(canvas: Vec<u8>, width: u32, height: u32) -> Result<Vec<u8>> {
         .map_err(|_| Error::internal("the PNG pipeline is not a pipeline"))?;
     let stop = Stop(pipeline.clone());
     let src = by_name::<gst_app::AppSrc>(&pipeline, "src")?;
-    let stride = ((width * 3 + 3) & !3) as usize;
-    let mut padded = vec![0u8; stride * height as usize];
-    for y in 0..height as usize {
-        let row = &canvas[y * width as usize * 3..(y + 1) * width as usize * 3];
-        padded[y * stride..y * stride + row.len()].copy_from_slice(row);
-    }
-    src.set_caps(Some(
-        &gst::Caps::builder("video/x-raw")
-            .field("format", "RGB")
-            .field("width", width as i32)
-            .field("height", height as i32)
-            .field("framerate", gst::Fraction::new(0, 1))
-            .build(),
-    ));
+    let padded = padded_rgb(&canvas, width, height);
+    src.set_caps(Some(&rgb_caps(width, height)));
     let sink = by_name::<gst_app::AppSink>(&pipeline, "sink")?;
     pipeline
         .set_state(gst::State::Playing)
