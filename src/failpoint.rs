@@ -19,7 +19,9 @@
 //!   first fsync, as on a dead NFS server or disk;
 //! - `inbox-after-copy`, `inbox-after-row`, `inbox-after-rename`,
 //!   `inbox-after-complete`: an inbox ingest aborts after that step
-//!   (`crate::inbox`'s store order).
+//!   (`crate::inbox`'s store order);
+//! - `slow-redaction`: a redaction's detection takes 200 ms more per frame,
+//!   so a test can cancel or kill it part-way.
 
 use std::sync::OnceLock;
 

@@ -43,7 +43,7 @@ use crate::retention::Leases;
 use crate::{Error, Result};
 
 /// Frames between fsyncs of the detections and checks of the job's row.
-const BATCH: u64 = 25;
+const BATCH: u64 = 10;
 /// How often the worker looks for work.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -247,15 +247,14 @@ fn detect_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &Atomi
         .open(&path)
         .map_err(|e| Error::io("cannot open", &path, e))?;
     let mut pending = Vec::new();
-    let mut flush = |pending: &mut Vec<u8>, done: u64| -> Result<Next> {
+    let mut flush = |pending: &mut Vec<u8>, done: u64| -> Result<()> {
         file.write_all(pending)
             .map_err(|e| Error::io("cannot write", &path, e))?;
         crate::storage::fsync_file(&file, &path);
         pending.clear();
         ctx.index
             .lock()
-            .redaction_progress(job.id, done, total, ctx.clocks.realtime())?;
-        go_on(ctx, job.id, RedactionState::Detecting, stop)
+            .redaction_progress(job.id, done, total, ctx.clocks.realtime())
     };
     ctx.index
         .lock()
@@ -266,17 +265,23 @@ fn detect_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &Atomi
             return Ok(Next::More);
         }
         let boxes = detector.detect(&frame.rgb, DEFAULT_THRESHOLD)?;
+        if crate::failpoint::is("slow-redaction") {
+            std::thread::sleep(Duration::from_millis(200));
+        }
         serde_json::to_writer(&mut pending, &boxes)
             .map_err(|e| Error::internal(format!("writing detections: {e}")))?;
         pending.push(b'\n');
         found.push(boxes);
         let done = frame.index + 1;
-        if done % BATCH == 0 || done == total {
-            next = flush(&mut pending, done)?;
+        // A cancel is seen at the next frame; what was found is kept.
+        next = go_on(ctx, job.id, RedactionState::Detecting, stop)?;
+        if done % BATCH == 0 || done == total || next == Next::Stop {
+            flush(&mut pending, done)?;
         }
         Ok(next)
     })?;
     if next == Next::Stop {
+        tracing::info!(redaction = job.id, frames = found.len(), "detection stopped");
         return Ok(()); // cancelled
     }
     if (found.len() as u64) < total {
@@ -302,9 +307,13 @@ fn detect_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &Atomi
     write_file(&dir, TRACKS_FILE, &json)?;
     let png = sheets::tracks_sheet(&footage, tracks, &config.timezone)?;
     write_file(&dir, TRACKS_SHEET, &png)?;
-    ctx.index
+    if !ctx
+        .index
         .lock()
-        .redaction_detected(job.id, tracks.len() as u64, ctx.clocks.realtime())?;
+        .redaction_detected(job.id, tracks.len() as u64, ctx.clocks.realtime())?
+    {
+        return Ok(()); // cancelled as it finished: resuming links again
+    }
     tracing::info!(redaction = job.id, tracks = tracks.len(), "faces found; waiting for a choice");
     Ok(())
 }
