@@ -70,7 +70,9 @@ fn source_frames() -> Vec<Vec<u8>> {
     let face = frames::still_rgb(&model_dir().join("test").join("astronaut.png"), S, S).unwrap();
     (0..FRAMES)
         .map(|i| {
-            let mut rgb: Vec<u8> = (0..W * H * 3).map(|p| 60 + ((p / 3) % W / 8) as u8).collect();
+            let mut rgb: Vec<u8> = (0..W * H * 3)
+                .map(|p| 60 + ((p / 3) % W / 8) as u8)
+                .collect();
             for who in 0..2 {
                 let (px, py) = place(who, i);
                 for y in 0..S {
@@ -198,7 +200,12 @@ fn wait_state(site: &Site, id: &str, want: &[&str], timeout: Duration) -> serde_
         if want.contains(&state.as_str()) {
             return v;
         }
-        assert_ne!(state, "failed", "the job failed: {v:#}\nlog:\n{}", site.log());
+        assert_ne!(
+            state,
+            "failed",
+            "the job failed: {v:#}\nlog:\n{}",
+            site.log()
+        );
         assert!(
             Instant::now() < deadline,
             "redaction {id} is {state}, not {want:?}, after {timeout:?}; log:\n{}",
@@ -228,12 +235,32 @@ fn ok(site: &Site, uid: u32, args: &[&str]) -> String {
 
 fn refused(site: &Site, uid: u32, args: &[&str]) -> String {
     let o = ctl_as(site, uid, args);
-    assert!(!o.status.success(), "custosctl {args:?} as {uid} was not refused");
+    assert!(
+        !o.status.success(),
+        "custosctl {args:?} as {uid} was not refused"
+    );
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-#[test]
-fn a_redacted_copy_masks_everyone_but_the_requester_and_is_released_by_a_second_dpo() {
+/// A site with a body camera whose file of [`source_frames`] with sound
+/// is taken in, and an open copy request over it.
+struct Scene {
+    site: Site,
+    daemon: Option<support::daemon::Daemon>,
+    source: Vec<Vec<u8>>,
+    segment: custos::index::SegmentRow,
+    master: PathBuf,
+    master_bytes: Vec<u8>,
+    request: String,
+    from: String,
+    to: String,
+    /// A directory the DPOs may write into.
+    own: PathBuf,
+}
+
+const EXTRA_GRANT: &str = "\n[[access.grant]]\nuser = 2008\nroles = [\"dpo\"]\n";
+
+fn scene(failpoint: Option<&str>) -> Scene {
     let mut site = Site::new(Vec::new());
     let d = site.dir.path().to_owned();
     fs::create_dir_all(d.join("dock/bwc-07")).unwrap();
@@ -256,11 +283,7 @@ quarantine = "{d}/quarantine"
 "#,
         d = d.display()
     );
-    let _daemon = support::api::start_with_failpoint(
-        &site,
-        "\n[[access.grant]]\nuser = 2008\nroles = [\"dpo\"]\n",
-        Some("slow-redaction"),
-    );
+    let daemon = support::api::start_with_failpoint(&site, EXTRA_GRANT, failpoint);
     // One hour ago, on the second: the body camera's recording.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -281,127 +304,229 @@ quarantine = "{d}/quarantine"
         if let Some(s) = rows.into_iter().find(|s| s.state == SegmentState::Complete) {
             break s;
         }
-        assert!(Instant::now() < deadline, "the file was not taken in; log:\n{}", site.log());
+        assert!(
+            Instant::now() < deadline,
+            "the file was not taken in; log:\n{}",
+            site.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let master = d.join("recordings").join(&segment.path);
     let master_bytes = fs::read(&master).unwrap();
 
-    let (from, to) = (segment.start_us - 1_000_000, segment.end_us.unwrap() + 1_000_000);
+    let (from, to) = (
+        segment.start_us - 1_000_000,
+        segment.end_us.unwrap() + 1_000_000,
+    );
     let (from, to) = (rfc3339(from), rfc3339(to));
     let v = json_as(
         &site,
         DPO,
         &[
-            "request", "open", "--kind", "copy", "--requester", "Jonas Jonaitis", "--contact",
-            "jonas@example.lt", "--identity-check", "passport shown", "--camera", "bwc-07",
-            "--from", &from, "--to", &to,
+            "request",
+            "open",
+            "--kind",
+            "copy",
+            "--requester",
+            "Jonas Jonaitis",
+            "--contact",
+            "jonas@example.lt",
+            "--identity-check",
+            "passport shown",
+            "--camera",
+            "bwc-07",
+            "--from",
+            &from,
+            "--to",
+            &to,
         ],
     );
     let request = v["request"]["id"].as_str().unwrap().to_owned();
+    let own = d.join("dpo");
+    fs::create_dir(&own).unwrap();
+    fs::set_permissions(&own, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    Scene {
+        site,
+        daemon: Some(daemon),
+        source,
+        segment,
+        master,
+        master_bytes,
+        request,
+        from,
+        to,
+        own,
+    }
+}
 
-    // An operator may not start one; the DPO does.
-    refused(
-        &site,
-        support::api::OPERATOR,
-        &["request", "redact", &request, "--camera", "bwc-07", "--from", &from, "--to", &to],
-    );
+/// Starts a redaction of the whole clip as the DPO; its number.
+fn redact(sc: &Scene) -> String {
     let v = json_as(
-        &site,
+        &sc.site,
         DPO,
         &[
-            "request", "redact", &request, "--camera", "bwc-07", "--from", &from, "--to", &to,
+            "request",
+            "redact",
+            &sc.request,
+            "--camera",
+            "bwc-07",
+            "--from",
+            &sc.from,
+            "--to",
+            &sc.to,
             "--no-wait",
         ],
     );
-    let id = v["redaction"]["id"].as_i64().unwrap().to_string();
+    v["redaction"]["id"].as_i64().unwrap().to_string()
+}
 
-    // Cancelled mid-way, then resumed: detection goes on from its batch.
+fn wait_progress(site: &Site, id: &str) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let v = json_as(&site, DPO, &["redaction", "show", &id]);
-        if v["redaction"]["frames_done"].as_u64().unwrap_or(0) > 0 {
-            break;
+        let v = json_as(site, DPO, &["redaction", "show", id]);
+        let done = v["redaction"]["frames_done"].as_u64().unwrap_or(0);
+        if done > 0 {
+            return done;
         }
-        assert!(Instant::now() < deadline, "no progress; log:\n{}", site.log());
+        assert!(
+            Instant::now() < deadline,
+            "no progress; log:\n{}",
+            site.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let v = json_as(&site, EVIDENCE, &["redaction", "cancel", &id]);
-    assert_eq!(v["redaction"]["state"], "cancelled", "{v:#}");
-    wait_state(&site, &id, &["cancelled"], Duration::from_secs(5));
-    std::thread::sleep(Duration::from_secs(1));
-    let v = json_as(&site, DPO, &["redaction", "show", &id]);
-    let at_cancel = v["redaction"]["frames_done"].as_u64().unwrap();
-    assert!(at_cancel > 0 && at_cancel < u64::from(FRAMES), "stopped part-way: {v:#}");
-    ok(&site, EVIDENCE, &["redaction", "resume", &id]);
-    let v = wait_state(&site, &id, &["choosing"], Duration::from_secs(600));
-    assert!(
-        site.log().contains(&format!("detection resumes redaction={id} frames={at_cancel}")),
-        "the resumed job did not continue from its batch; log:\n{}",
-        site.log()
-    );
-    assert_eq!(v["redaction"]["frames"], FRAMES, "{v:#}");
-    let tracks = custos::redact::job::read_tracks(&d.join("state"), id.parse().unwrap())
-        .unwrap()
-        .tracks;
-    assert!(tracks.len() >= 2, "both faces are tracked: {tracks:#?}");
-    // The requester's track: the one on their face in its first frame.
+}
+
+/// The track on `who`'s face in its first frame.
+fn track_of(tracks: &[custos::redact::track::Track], who: usize) -> u32 {
     let mine: Vec<u32> = tracks
         .iter()
         .filter(|t| {
             let b = &t.boxes[0];
-            b.face.iou(&face_at(0, b.frame as u32)) > 0.3
+            b.face.iou(&face_at(who, b.frame as u32)) > 0.3
         })
         .map(|t| t.id)
         .collect();
     assert_eq!(mine.len(), 1, "{tracks:#?}");
-    // What the DPOs write goes where they may write.
-    let own = d.join("dpo");
-    fs::create_dir(&own).unwrap();
-    fs::set_permissions(&own, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    mine[0]
+}
+
+fn tracks(sc: &Scene, id: &str) -> Vec<custos::redact::track::Track> {
+    custos::redact::job::read_tracks(&sc.site.dir.path().join("state"), id.parse().unwrap())
+        .unwrap()
+        .tracks
+}
+
+/// Approves (as the second DPO) and releases job `id` into `name`; the
+/// copy's path.
+fn approve_and_release(sc: &Scene, id: &str, name: &str) -> PathBuf {
+    ok(&sc.site, DPO2, &["redaction", "approve", id]);
+    let pkg = sc.own.join(name);
+    ok(
+        &sc.site,
+        DPO2,
+        &["redaction", "release", id, "--out", pkg.to_str().unwrap()],
+    );
+    ok(&sc.site, 0, &["verify", pkg.to_str().unwrap()]);
+    fs::read_dir(&pkg)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .unwrap()
+}
+
+#[test]
+fn a_redacted_copy_masks_everyone_but_the_requester_and_is_released_by_a_second_dpo() {
+    let sc = scene(Some("slow-redaction"));
+    let (site, request, from, to) = (&sc.site, &sc.request, &sc.from, &sc.to);
+    let (source, segment, own) = (&sc.source, &sc.segment, &sc.own);
+
+    // An operator may not start one; the DPO does.
+    refused(
+        site,
+        support::api::OPERATOR,
+        &[
+            "request", "redact", &request, "--camera", "bwc-07", "--from", &from, "--to", &to,
+        ],
+    );
+    let id = redact(&sc);
+    // Cancelled part-way, then resumed: detection goes on from that frame.
+    wait_progress(site, &id);
+    let v = json_as(site, EVIDENCE, &["redaction", "cancel", &id]);
+    assert_eq!(v["redaction"]["state"], "cancelled", "{v:#}");
+    wait_state(site, &id, &["cancelled"], Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(1));
+    let v = json_as(site, DPO, &["redaction", "show", &id]);
+    let at_cancel = v["redaction"]["frames_done"].as_u64().unwrap();
+    assert!(
+        at_cancel > 0 && at_cancel < u64::from(FRAMES),
+        "stopped part-way: {v:#}"
+    );
+    ok(site, EVIDENCE, &["redaction", "resume", &id]);
+    let v = wait_state(site, &id, &["choosing"], Duration::from_secs(600));
+    assert!(
+        site.log().contains(&format!(
+            "detection resumes redaction={id} frames={at_cancel}"
+        )),
+        "the resumed job did not continue from its batch; log:\n{}",
+        site.log()
+    );
+    assert_eq!(v["redaction"]["frames"], FRAMES, "{v:#}");
+    let tracks = tracks(&sc, &id);
+    assert!(tracks.len() >= 2, "both faces are tracked: {tracks:#?}");
+    let mine = track_of(&tracks, 0);
     let sheet = own.join("tracks.png");
-    ok(&site, DPO, &["redaction", "sheet", &id, "--out", sheet.to_str().unwrap()]);
+    ok(
+        site,
+        DPO,
+        &["redaction", "sheet", &id, "--out", sheet.to_str().unwrap()],
+    );
     assert!(fs::read(&sheet).unwrap().starts_with(b"\x89PNG"));
 
     // Nothing can be approved before it is rendered.
-    refused(&site, DPO2, &["redaction", "approve", &id]);
-    let keep = mine[0].to_string();
-    ok(&site, DPO, &["redaction", "choose", &id, "--keep", &keep]);
-    let v = wait_state(&site, &id, &["review"], Duration::from_secs(600));
+    refused(site, DPO2, &["redaction", "approve", &id]);
+    let keep = mine.to_string();
+    ok(site, DPO, &["redaction", "choose", &id, "--keep", &keep]);
+    let v = wait_state(site, &id, &["review"], Duration::from_secs(600));
     let record = &v["redaction"]["record"];
     assert_eq!(record["output"]["frames"], FRAMES, "{record:#}");
     assert_eq!(record["audio"], "removed");
     assert_eq!(record["model"]["sha256"], custos::redact::MODEL_SHA256);
     let copy_sheet = own.join("copy.png");
     ok(
-        &site,
+        site,
         DPO2,
-        &["redaction", "sheet", &id, "--copy", "--out", copy_sheet.to_str().unwrap()],
+        &[
+            "redaction",
+            "sheet",
+            &id,
+            "--copy",
+            "--out",
+            copy_sheet.to_str().unwrap(),
+        ],
     );
     assert!(fs::read(&copy_sheet).unwrap().starts_with(b"\x89PNG"));
 
     // Four eyes: who prepared it cannot approve it, nor an evidence officer.
-    let e = refused(&site, DPO, &["redaction", "approve", &id]);
+    let e = refused(site, DPO, &["redaction", "approve", &id]);
     assert!(e.contains("four eyes"), "{e}");
-    refused(&site, EVIDENCE, &["redaction", "approve", &id]);
+    refused(site, EVIDENCE, &["redaction", "approve", &id]);
     let pkg = own.join("package");
-    let e = refused(&site, DPO2, &["redaction", "release", &id, "--out", pkg.to_str().unwrap()]);
+    let e = refused(
+        site,
+        DPO2,
+        &["redaction", "release", &id, "--out", pkg.to_str().unwrap()],
+    );
     assert!(e.contains("approved"), "{e}");
-    ok(&site, DPO2, &["redaction", "approve", &id]);
-    let pkg = own.join("package2");
-    ok(&site, DPO2, &["redaction", "release", &id, "--out", pkg.to_str().unwrap()]);
-    ok(&site, 0, &["verify", pkg.to_str().unwrap()]);
-
-    // The copy, frame by frame.
-    let mp4: PathBuf = fs::read_dir(&pkg)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
-        .unwrap();
+    let mp4 = approve_and_release(&sc, &id, "package2");
     let demuxed = support::media::demux(&mp4);
     assert!(demuxed.audio.is_none(), "the sound was removed");
     let out = decoded(&mp4);
-    assert_eq!(out.len(), FRAMES as usize, "the copy has every frame of the range");
+    assert_eq!(
+        out.len(),
+        FRAMES as usize,
+        "the copy has every frame of the range"
+    );
     let detector = Detector::load(&model_dir().join(MODEL_FILE), W, H).unwrap();
     for (i, rgb) in out.iter().enumerate() {
         assert_eq!(rgb.len(), (W * H * 3) as usize);
@@ -410,19 +535,34 @@ quarantine = "{d}/quarantine"
         // re-encoding's error; a face's pixels are far brighter).
         let theirs = face_at(1, i as u32);
         let (max, mean) = darkness(rgb, &theirs);
-        assert!(max <= 40 && mean <= 6.0, "frame {i}: their face shows (max {max}, mean {mean:.1})");
-        for t in tracks.iter().filter(|t| t.id != mine[0]) {
+        assert!(
+            darkness(&source[i], &theirs).1 > 50.0,
+            "the check can tell a face"
+        );
+        assert!(
+            max <= 40 && mean <= 6.0,
+            "frame {i}: their face shows (max {max}, mean {mean:.1})"
+        );
+        for t in tracks.iter().filter(|t| t.id != mine) {
             if let Some(b) = t.at(i) {
-                let grown = custos::redact::mask::grown(&b.face, custos::redact::mask::DEFAULT_MARGIN);
+                let grown =
+                    custos::redact::mask::grown(&b.face, custos::redact::mask::DEFAULT_MARGIN);
                 let (max, mean) = darkness(rgb, &grown);
-                assert!(max <= 48 && mean <= 8.0, "frame {i}: track {} shows ({max}, {mean:.1})", t.id);
+                assert!(
+                    max <= 48 && mean <= 8.0,
+                    "frame {i}: track {} shows ({max}, {mean:.1})",
+                    t.id
+                );
             }
         }
         // The requester's face is there, as recorded.
         let own = face_at(0, i as u32);
         let (_, own_mean) = darkness(rgb, &own);
         let (_, src_mean) = darkness(&source[i], &own);
-        assert!((own_mean - src_mean).abs() < 12.0, "frame {i}: {own_mean:.1} vs {src_mean:.1}");
+        assert!(
+            (own_mean - src_mean).abs() < 12.0,
+            "frame {i}: {own_mean:.1} vs {src_mean:.1}"
+        );
         if i % 10 == 0 {
             let found = detector.detect(rgb, DEFAULT_THRESHOLD).unwrap();
             assert!(
@@ -439,24 +579,30 @@ quarantine = "{d}/quarantine"
     }
 
     // The register names the request; the request's events say it all.
-    let v = json_as(&site, DPO, &["disclosures"]);
+    let v = json_as(site, DPO, &["disclosures"]);
     let rows = v["disclosures"].as_array().unwrap();
     assert!(
-        rows.iter().any(|r| r["recipient"].as_str().unwrap().contains(&request)),
+        rows.iter()
+            .any(|r| r["recipient"].as_str().unwrap().contains(request.as_str())),
         "{v:#}"
     );
-    let v = json_as(&site, DPO, &["request", "show", &request]);
+    let v = json_as(site, DPO, &["request", "show", &request]);
     let kinds: Vec<&str> = v["request"]["events"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    for k in ["redaction_started", "redaction_chosen", "redaction_approved", "redaction_released"] {
+    for k in [
+        "redaction_started",
+        "redaction_chosen",
+        "redaction_approved",
+        "redaction_released",
+    ] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
     // Every step is in the audit log, the refused approval included.
-    let v = ctl_json(&site, &["audit", "list", "--action", "redactions.approve"]);
+    let v = ctl_json(site, &["audit", "list", "--action", "redactions.approve"]);
     let entries = v["entries"].as_array().unwrap();
     let by = |uid: u32, outcome: &str| {
         entries
@@ -466,7 +612,161 @@ quarantine = "{d}/quarantine"
     assert!(by(DPO, "permission_denied"), "{v:#}");
     assert!(by(DPO2, "ok"), "{v:#}");
     // The master is as recorded.
-    assert_eq!(fs::read(&master).unwrap(), master_bytes);
-    let (_, sha) = custos::storage::hash_file(&master).unwrap();
+    assert_eq!(fs::read(&sc.master).unwrap(), sc.master_bytes);
+    let (_, sha) = custos::storage::hash_file(&sc.master).unwrap();
     assert_eq!(Some(sha), segment.sha256);
+}
+
+/// Killed part-way through detection, the next start goes on where the
+/// stored detections end. Then: a manual mask moving between two key
+/// times and the sound kept on purpose; chosen again in review, keep-only.
+#[test]
+fn after_a_kill_detection_resumes_and_manual_masks_sound_and_keep_only_render() {
+    let mut sc = scene(Some("slow-redaction"));
+    let id = redact(&sc);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let stored = |sc: &Scene| {
+        Index::open_read_only(&sc.site.index_path())
+            .unwrap()
+            .redaction(id.parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .frames_done
+    };
+    while stored(&sc) < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "no progress; log:\n{}",
+            sc.site.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sc.daemon.take().unwrap().kill9();
+    let done = stored(&sc);
+    assert!(done < u64::from(FRAMES), "killed part-way");
+    sc.daemon = Some(support::daemon::Daemon::start(&sc.site));
+    support::api::wait_socket(&sc.site);
+    let site = &sc.site;
+    wait_state(site, &id, &["choosing"], Duration::from_secs(600));
+    assert!(
+        site.log()
+            .contains(&format!("detection resumes redaction={id} frames={done}")),
+        "not resumed at frame {done}; log:\n{}",
+        site.log()
+    );
+    let tracks = tracks(&sc, &id);
+    let mine = track_of(&tracks, 0).to_string();
+
+    // A plate the detector cannot know, moving from x 60 to 140 at the
+    // bottom of the picture over the clip.
+    let t = |i: u32| rfc3339(sc.segment.start_us + i64::from(i) * 1_000_000 / i64::from(FPS));
+    let mask = format!("{}@60,200,64x32;{}@140,200,64x32", t(0), t(FRAMES - 1));
+    // A box outside the picture is refused, naming it.
+    let e = refused(
+        site,
+        DPO,
+        &[
+            "redaction",
+            "choose",
+            &id,
+            "--keep",
+            &mine,
+            "--mask",
+            &format!("{}@500,200,64x32", t(0)),
+        ],
+    );
+    assert!(e.contains("does not lie within the 512x256 picture"), "{e}");
+    ok(
+        site,
+        DPO,
+        &[
+            "redaction",
+            "choose",
+            &id,
+            "--keep",
+            &mine,
+            "--mask",
+            &mask,
+            "--keep-audio",
+        ],
+    );
+    let v = wait_state(site, &id, &["review"], Duration::from_secs(600));
+    let record = &v["redaction"]["record"];
+    assert_eq!(record["audio"], "kept", "{record:#}");
+    assert_eq!(record["manual_masks"].as_array().unwrap().len(), 1);
+    let copy = site
+        .dir
+        .path()
+        .join("state/redactions")
+        .join(&id)
+        .join("copy.mp4");
+    let demuxed = support::media::demux(&copy);
+    assert!(demuxed.audio.is_some(), "the sound was kept on purpose");
+    let out = decoded(&copy);
+    assert_eq!(out.len(), FRAMES as usize);
+    for (i, rgb) in out.iter().enumerate() {
+        let x = 60.0 + 80.0 * i as f32 / (FRAMES - 1) as f32;
+        // Inside the interpolated box (a pixel in from its edges, which
+        // fall between pixels) all is fill.
+        let plate = FaceBox {
+            x0: (x + 1.0) / W as f32,
+            y0: 201.0 / H as f32,
+            x1: (x + 63.0) / W as f32,
+            y1: 231.0 / H as f32,
+            score: 1.0,
+        };
+        let (max, mean) = darkness(rgb, &plate);
+        assert!(
+            max <= 40 && mean <= 6.0,
+            "frame {i}: the plate shows ({max}, {mean:.1})"
+        );
+        assert!(darkness(&sc.source[i], &plate).1 > 50.0);
+        let (_, own) = darkness(rgb, &face_at(0, i as u32));
+        assert!(own > 50.0, "frame {i}: the requester is visible");
+    }
+    // The first frame's plate position is uncovered by the end.
+    let first = FaceBox {
+        x0: 61.0 / W as f32,
+        y0: 201.0 / H as f32,
+        x1: 100.0 / W as f32,
+        y1: 231.0 / H as f32,
+        score: 1.0,
+    };
+    assert!(darkness(&out[FRAMES as usize - 1], &first).1 > 50.0);
+
+    // Chosen again before approval: keep only the requester's box.
+    ok(
+        site,
+        EVIDENCE,
+        &["redaction", "choose", &id, "--keep", &mine, "--keep-only"],
+    );
+    let v = wait_state(site, &id, &["review"], Duration::from_secs(600));
+    assert_eq!(v["redaction"]["record"]["masking"]["keep_only"], true);
+    assert_eq!(v["redaction"]["record"]["audio"], "removed");
+    let out = decoded(&copy);
+    assert_eq!(out.len(), FRAMES as usize);
+    let corner = FaceBox {
+        x0: 0.0,
+        y0: 0.8,
+        x1: 0.1,
+        y1: 1.0,
+        score: 1.0,
+    };
+    for (i, rgb) in out.iter().enumerate() {
+        for b in [face_at(1, i as u32), corner] {
+            let (max, mean) = darkness(rgb, &b);
+            assert!(
+                max <= 40 && mean <= 6.0,
+                "frame {i}: {b:?} shows ({max}, {mean:.1})"
+            );
+        }
+        let (_, own) = darkness(rgb, &face_at(0, i as u32));
+        assert!(own > 50.0, "frame {i}: the requester is visible");
+    }
+    // The evidence officer chose this time: the DPO who started it may
+    // still not approve; the second DPO does.
+    let e = refused(site, DPO, &["redaction", "approve", &id]);
+    assert!(e.contains("four eyes"), "{e}");
+    let mp4 = approve_and_release(&sc, &id, "package");
+    assert_eq!(decoded(&mp4).len(), FRAMES as usize);
 }

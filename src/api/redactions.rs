@@ -205,7 +205,9 @@ pub(super) fn handle(
         return Ok(json!({ "timezone": config.timezone_name, "redactions": list }));
     }
     let ["redactions", n, tail @ ..] = rest else {
-        return Err(Error::not_found("no such redaction endpoint; see docs/api.md"));
+        return Err(Error::not_found(
+            "no such redaction endpoint; see docs/api.md",
+        ));
     };
     let id = parse_id(n)?;
     draft.set_target(format!("redaction {id}"));
@@ -248,7 +250,11 @@ pub(super) fn handle(
                 choice.keep,
                 choice.masks.len(),
                 if choice.keep_only { ", keep only" } else { "" },
-                if choice.keep_audio { ", sound kept" } else { "" }
+                if choice.keep_audio {
+                    ", sound kept"
+                } else {
+                    ""
+                }
             ));
             draft.intend()?;
             acts::choose(
@@ -275,7 +281,11 @@ pub(super) fn handle(
             draft.intend()?;
             acts::approve(&state.write_index()?, id, by, now)?
         }
-        _ => return Err(Error::not_found("no such redaction endpoint; see docs/api.md")),
+        _ => {
+            return Err(Error::not_found(
+                "no such redaction endpoint; see docs/api.md",
+            ));
+        }
     };
     Ok(json!({ "timezone": config.timezone_name, "redaction": shown(state, &row) }))
 }
@@ -298,7 +308,10 @@ pub(super) fn sheet(
         .lock()
         .existing_redaction(id)?;
     may_see(state, caller, &row.camera)?;
-    draft.set_target(format!("redaction {id} of request {}: {name}", row.request_id));
+    draft.set_target(format!(
+        "redaction {id} of request {}: {name}",
+        row.request_id
+    ));
     let config = state.config();
     let path = job::work_dir(&config.daemon.state_dir, id).join(if name == "tracks.png" {
         job::TRACKS_SHEET
@@ -341,7 +354,9 @@ pub(super) fn release(
     draft: &mut Draft,
 ) -> Result<super::routes::StreamFn> {
     let ["redactions", n, "release"] = rest else {
-        return Err(Error::not_found("no such redaction endpoint; see docs/api.md"));
+        return Err(Error::not_found(
+            "no such redaction endpoint; see docs/api.md",
+        ));
     };
     let id = parse_id(n)?;
     let index = SharedIndex::new(crate::index::Index::open(&state.index_path)?);

@@ -640,7 +640,9 @@ fn dispatch(
             let id = super::params::decode_path(rest[1])?;
             draft.target = format!("request {}", printable(&id, 40));
             super::requests::check_request_id(&id)?;
-            Done::ok(super::redactions::start(state, caller, &id, req.body, draft)?)
+            Done::ok(super::redactions::start(
+                state, caller, &id, req.body, draft,
+            )?)
         }
         Action::RedactionRead if rest.len() == 3 => {
             let mut png = super::redactions::sheet(state, caller, rest, &query, draft)?;

@@ -77,8 +77,10 @@ pub(super) fn run(cli: &Cli, client: &Client, what: &RedactionCmd) -> Result<Exi
             let v = client.call(
                 "POST",
                 &path(id, "/choose"),
-                Some(&json!({"keep": keep, "masks": masks, "keep_only": keep_only,
-                             "keep_audio": keep_audio, "margin": margin})),
+                Some(
+                    &json!({"keep": keep, "masks": masks, "keep_only": keep_only,
+                             "keep_audio": keep_audio, "margin": margin}),
+                ),
             )?;
             return finish(cli, client, v, !no_wait);
         }
@@ -248,7 +250,9 @@ fn release(cli: &Cli, client: &Client, id: i64, out: &Path) -> Result<ExitCode> 
 
 fn show_list(v: &Value) {
     let tz = tz(v);
-    let mut t = table(&["#", "request", "camera", "from", "to", "state", "frames", "tracks"]);
+    let mut t = table(&[
+        "#", "request", "camera", "from", "to", "state", "frames", "tracks",
+    ]);
     for r in v["redactions"].as_array().map_or(&[][..], Vec::as_slice) {
         t.add_row([
             text(&r["id"]),
@@ -313,7 +317,14 @@ fn show(v: &Value) {
             .as_array()
             .map(|k| k.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default();
-        let mut t = table(&["track", "frames", "interpolated", "first frame", "last frame", ""]);
+        let mut t = table(&[
+            "track",
+            "frames",
+            "interpolated",
+            "first frame",
+            "last frame",
+            "",
+        ]);
         for tr in tracks {
             let kept = tr["id"].as_u64().is_some_and(|i| kept.contains(&i));
             t.add_row([

@@ -507,7 +507,11 @@ pub(crate) fn hashed_file(
     Ok(result)
 }
 
-pub(crate) fn small_file(sink: &mut dyn PackageSink, name: &str, bytes: &[u8]) -> Result<(u64, [u8; 32])> {
+pub(crate) fn small_file(
+    sink: &mut dyn PackageSink,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(u64, [u8; 32])> {
     hashed_file(sink, name, bytes.len() as u64, &mut |w| {
         w.write_all(bytes)
             .map_err(|e| Error::internal(format!("writing {name}: {e}")))

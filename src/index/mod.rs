@@ -33,10 +33,10 @@ pub use breach::{BreachNote, BreachRow, BreachUpdate};
 pub use evidence::{CaseRow, CopyRow, DisclosureRow, HoldRow, NewCase, NewCopy, NewDisclosure};
 pub use inbox::{DeviceFileRow, NewDeviceFile};
 pub use metrics::{DeletionTotal, OutageTotal};
+pub use redaction::{NewRedaction, RedactionRow, RedactionState};
 pub use requests::{
     CorrectionRow, FootageSpan, NewRequest, RequestEvent, RequestRow, RestrictionRow,
 };
-pub use redaction::{NewRedaction, RedactionRow, RedactionState};
 pub use vault::{VaultCount, VaultDeletion, VaultObjectRow, VaultState};
 
 pub use retention::{

@@ -283,7 +283,13 @@ impl Index {
 
     /// A second person approves the copy; false if the job is not in
     /// review or `by_uid` started it or chose its masks.
-    pub fn approve_redaction(&self, id: i64, by_user: &str, by_uid: u32, now_us: i64) -> Result<bool> {
+    pub fn approve_redaction(
+        &self,
+        id: i64,
+        by_user: &str,
+        by_uid: u32,
+        now_us: i64,
+    ) -> Result<bool> {
         let n = self
             .conn
             .prepare_cached(
@@ -320,9 +326,7 @@ impl Index {
     /// Job `id`'s files are destroyed.
     pub fn redaction_purged(&self, id: i64, now_us: i64) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "UPDATE redaction SET state = 'purged', updated_us = ?2 WHERE id = ?1",
-            )?
+            .prepare_cached("UPDATE redaction SET state = 'purged', updated_us = ?2 WHERE id = ?1")?
             .execute(rusqlite::params![id, now_us])?;
         Ok(())
     }

@@ -66,7 +66,11 @@ pub fn start(index: &SharedIndex, s: &Start, by: By, now_us: i64) -> Result<Reda
             return Err(Error::conflict(format!(
                 "request {} is a{} {} request; a redacted copy answers a copy request (004 §27)",
                 r.id,
-                if r.kind.starts_with(['a', 'e', 'o']) { "n" } else { "" },
+                if r.kind.starts_with(['a', 'e', 'o']) {
+                    "n"
+                } else {
+                    ""
+                },
                 r.kind
             )));
         }
@@ -143,12 +147,14 @@ pub fn choose(
             }
         }
     }
-    let json = serde_json::to_string(choice)
-        .map_err(|e| Error::internal(format!("the choice: {e}")))?;
+    let json =
+        serde_json::to_string(choice).map_err(|e| Error::internal(format!("the choice: {e}")))?;
     index.lock().transaction(|ix| {
         ix.open_request(&row.request_id)?;
         if !ix.choose_redaction(id, &json, by.user, by.uid, now_us)? {
-            return Err(Error::conflict(format!("redaction {id} changed meanwhile; look again")));
+            return Err(Error::conflict(format!(
+                "redaction {id} changed meanwhile; look again"
+            )));
         }
         event(
             ix,
@@ -200,8 +206,10 @@ pub fn resume(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<Redac
         } else {
             RedactionState::Detecting
         };
-        let moved = matches!(row.state, RedactionState::Cancelled | RedactionState::Failed)
-            && ix.move_redaction(id, row.state, to, None, now_us)?;
+        let moved = matches!(
+            row.state,
+            RedactionState::Cancelled | RedactionState::Failed
+        ) && ix.move_redaction(id, row.state, to, None, now_us)?;
         if !moved {
             return Err(Error::conflict(format!(
                 "redaction {id} is {}; only a cancelled or failed job is resumed",
@@ -249,7 +257,9 @@ pub fn approve(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<Reda
             }
         }
         if !ix.approve_redaction(id, by.user, by.uid, now_us)? {
-            return Err(Error::conflict(format!("redaction {id} changed meanwhile; look again")));
+            return Err(Error::conflict(format!(
+                "redaction {id} changed meanwhile; look again"
+            )));
         }
         event(
             ix,

@@ -129,7 +129,9 @@ impl ManualMask {
             [] => None,
             [one] => Some(frac(one)),
             keys => {
-                let i = keys.windows(2).position(|k| at_us >= k[0].at_us && at_us <= k[1].at_us)?;
+                let i = keys
+                    .windows(2)
+                    .position(|k| at_us >= k[0].at_us && at_us <= k[1].at_us)?;
                 let (a, b) = (&keys[i], &keys[i + 1]);
                 let t = (at_us - a.at_us) as f32 / (b.at_us - a.at_us) as f32;
                 let (fa, fb) = (frac(a), frac(b));

@@ -49,7 +49,7 @@ pub struct Footage {
     sources: Vec<Source>,
     clip: Clip,
     /// Presentation times of the video frames (timescale units from the
-    /// clip's first decode time), in presentation order.
+    /// first frame shown), in presentation order.
     pts: Vec<u64>,
     pub width: u32,
     pub height: u32,
@@ -85,9 +85,7 @@ impl Footage {
             .collect::<Result<Vec<_>>>()?;
         let mut clips = export::plan_clips(&sources, from_us, to_us)?.into_iter();
         let clip = clips.next().ok_or_else(|| {
-            Error::not_found(format!(
-                "no complete frame of camera {camera} in the range"
-            ))
+            Error::not_found(format!("no complete frame of camera {camera} in the range"))
         })?;
         if let Some(next) = clips.next() {
             let tz = &config.timezone;
@@ -105,22 +103,22 @@ impl Footage {
         }
         let (width, height) = sources
             .iter()
-            .find_map(|s| s.video_track().map(|t| (u32::from(t.width), u32::from(t.height))))
+            .find_map(|s| {
+                s.video_track()
+                    .map(|t| (u32::from(t.width), u32::from(t.height)))
+            })
             .unwrap_or((u32::from(video.width), u32::from(video.height)));
-        let start = clip
+        // Presentation times from the first frame shown, which is the
+        // clip's start on the wall clock.
+        let mut pts: Vec<i64> = clip
             .samples
             .iter()
             .filter(|s| s.track == 1)
-            .map(|s| s.decode_time)
-            .min()
-            .unwrap_or(0);
-        let mut pts: Vec<u64> = clip
-            .samples
-            .iter()
-            .filter(|s| s.track == 1)
-            .map(|s| (s.decode_time as i64 + i64::from(s.composition_offset) - start as i64).max(0) as u64)
+            .map(|s| s.decode_time as i64 + i64::from(s.composition_offset))
             .collect();
         pts.sort_unstable();
+        let first = pts.first().copied().unwrap_or(0);
+        let pts: Vec<u64> = pts.into_iter().map(|p| (p - first) as u64).collect();
         Ok(Footage {
             sources,
             clip,
@@ -189,7 +187,12 @@ impl Footage {
 
     /// Decodes every frame scaled to `w`×`h` and hands each to `each`, in
     /// presentation order, until it says stop. Returns the frames handed.
-    pub fn decode(&self, w: u32, h: u32, each: &mut dyn FnMut(Frame) -> Result<Next>) -> Result<u64> {
+    pub fn decode(
+        &self,
+        w: u32,
+        h: u32,
+        each: &mut dyn FnMut(Frame) -> Result<Next>,
+    ) -> Result<u64> {
         gst::init().map_err(|e| Error::unavailable(format!("GStreamer cannot start: {e}")))?;
         let spec = &self.clip.specs[0];
         let (decoder, caps) = decoder_caps(&spec.codec)?;
@@ -217,7 +220,8 @@ impl Footage {
             .map_err(|e| Error::internal(format!("the decoder does not start: {e}")))?;
         let timescale = u64::from(spec.timescale.max(1));
         let start = self.pts_origin();
-        let ns = |t: u64| gst::ClockTime::from_nseconds(t.saturating_mul(1_000_000_000) / timescale);
+        let ns =
+            |t: u64| gst::ClockTime::from_nseconds(t.saturating_mul(1_000_000_000) / timescale);
         std::thread::scope(|scope| {
             let feeder = scope.spawn(|| -> Result<()> {
                 let mut files = SourceFiles::new();
@@ -265,7 +269,9 @@ impl Footage {
                     .bus()
                     .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
                 {
-                    return Err(Error::internal(format!("decoding the footage failed: {m:?}")));
+                    return Err(Error::internal(format!(
+                        "decoding the footage failed: {m:?}"
+                    )));
                 }
                 if handed != self.frames() {
                     return Err(Error::internal(format!(
@@ -293,7 +299,8 @@ impl Footage {
             return Ok(Vec::new());
         };
         let timescale = u64::from(spec.timescale.max(1));
-        let ns = |t: u64| gst::ClockTime::from_nseconds(t.saturating_mul(1_000_000_000) / timescale);
+        let ns =
+            |t: u64| gst::ClockTime::from_nseconds(t.saturating_mul(1_000_000_000) / timescale);
         let audio: Vec<_> = self.clip.samples.iter().filter(|s| s.track == 2).collect();
         let start = audio.iter().map(|s| s.decode_time).min().unwrap_or(0);
         let mut files = SourceFiles::new();
@@ -341,5 +348,9 @@ fn decoder_caps(codec: &Codec) -> Result<(&'static str, gst::Caps)> {
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 { a.abs().max(1) } else { gcd(b, a % b) }
+    if b == 0 {
+        a.abs().max(1)
+    } else {
+        gcd(b, a % b)
+    }
 }

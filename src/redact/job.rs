@@ -144,7 +144,8 @@ fn run(ctx: &Context, stop: &AtomicBool) {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let still = matches!(ctx.index.lock().redaction(job.id), Ok(Some(r)) if r.state == job.state);
+            let still =
+                matches!(ctx.index.lock().redaction(job.id), Ok(Some(r)) if r.state == job.state);
             if still {
                 tracing::error!(redaction = job.id, error = %e, "redaction job failed");
                 let _ = ctx.index.lock().move_redaction(
@@ -216,11 +217,17 @@ fn read_detections(path: &Path) -> Result<Vec<Vec<FaceBox>>> {
         .write(true)
         .open(path)
         .map_err(|e| Error::io("cannot open", path, e))?;
-    f.set_len(good).map_err(|e| Error::io("cannot truncate", path, e))?;
+    f.set_len(good)
+        .map_err(|e| Error::io("cannot truncate", path, e))?;
     Ok(out)
 }
 
-fn detect_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &AtomicBool) -> Result<()> {
+fn detect_phase(
+    ctx: &Context,
+    config: &Config,
+    job: &RedactionRow,
+    stop: &AtomicBool,
+) -> Result<()> {
     let dir = work_dir(&config.daemon.state_dir, job.id);
     crate::storage::make_private_dir(&dir)?;
     let footage = Footage::plan(
@@ -281,7 +288,11 @@ fn detect_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &Atomi
         Ok(next)
     })?;
     if next == Next::Stop {
-        tracing::info!(redaction = job.id, frames = found.len(), "detection stopped");
+        tracing::info!(
+            redaction = job.id,
+            frames = found.len(),
+            "detection stopped"
+        );
         return Ok(()); // cancelled
     }
     if (found.len() as u64) < total {
@@ -302,8 +313,8 @@ fn detect_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &Atomi
         tracks,
     };
     let tracks = &file.tracks;
-    let json = serde_json::to_vec(&file)
-        .map_err(|e| Error::internal(format!("writing tracks: {e}")))?;
+    let json =
+        serde_json::to_vec(&file).map_err(|e| Error::internal(format!("writing tracks: {e}")))?;
     write_file(&dir, TRACKS_FILE, &json)?;
     let png = sheets::tracks_sheet(&footage, tracks, &config.timezone)?;
     write_file(&dir, TRACKS_SHEET, &png)?;
@@ -314,7 +325,11 @@ fn detect_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &Atomi
     {
         return Ok(()); // cancelled as it finished: resuming links again
     }
-    tracing::info!(redaction = job.id, tracks = tracks.len(), "faces found; waiting for a choice");
+    tracing::info!(
+        redaction = job.id,
+        tracks = tracks.len(),
+        "faces found; waiting for a choice"
+    );
     Ok(())
 }
 
@@ -337,7 +352,12 @@ pub fn read_tracks(state_dir: &Path, id: i64) -> Result<TracksFile> {
         .map_err(|e| Error::internal(format!("{} is damaged: {e}", path.display())))
 }
 
-fn render_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &AtomicBool) -> Result<()> {
+fn render_phase(
+    ctx: &Context,
+    config: &Config,
+    job: &RedactionRow,
+    stop: &AtomicBool,
+) -> Result<()> {
     let dir = work_dir(&config.daemon.state_dir, job.id);
     let choice: Choice = serde_json::from_str(job.choice.as_deref().unwrap_or("{}"))
         .map_err(|e| Error::internal(format!("redaction {}'s choice is damaged: {e}", job.id)))?;
@@ -393,7 +413,11 @@ fn render_phase(ctx: &Context, config: &Config, job: &RedactionRow, stop: &Atomi
     ctx.index
         .lock()
         .redaction_rendered(job.id, &json, ctx.clocks.realtime())?;
-    tracing::info!(redaction = job.id, frames = rendered.frames, "redacted copy rendered; waiting for approval");
+    tracing::info!(
+        redaction = job.id,
+        frames = rendered.frames,
+        "redacted copy rendered; waiting for approval"
+    );
     Ok(())
 }
 
@@ -410,7 +434,10 @@ fn purge(ctx: &Context, config: &Config) -> Result<()> {
         }
         crate::storage::fsync_dir(&config.daemon.state_dir.join("redactions"));
         ctx.index.lock().redaction_purged(id, now)?;
-        tracing::info!(redaction = id, "its request is closed: the redaction's files are destroyed");
+        tracing::info!(
+            redaction = id,
+            "its request is closed: the redaction's files are destroyed"
+        );
     }
     Ok(())
 }
@@ -431,7 +458,11 @@ mod tests {
     fn a_torn_detections_line_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DETECTIONS_FILE);
-        fs::write(&path, b"[]\n[{\"x0\":0.1,\"y0\":0.1,\"x1\":0.2,\"y1\":0.2,\"score\":0.9}]\n[{\"x0\":0.").unwrap();
+        fs::write(
+            &path,
+            b"[]\n[{\"x0\":0.1,\"y0\":0.1,\"x1\":0.2,\"y1\":0.2,\"score\":0.9}]\n[{\"x0\":0.",
+        )
+        .unwrap();
         let found = read_detections(&path).unwrap();
         assert_eq!(found.len(), 2);
         assert_eq!(found[1].len(), 1);

@@ -13,8 +13,8 @@ use super::footage::Footage;
 use super::render::{self, Rendered};
 use super::track::{Linking, Track};
 use crate::config::Config;
-use crate::export::manifest::{Exporter, Instant, SourceSegment};
 use crate::export::instant;
+use crate::export::manifest::{Exporter, Instant, SourceSegment};
 use crate::index::RedactionRow;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,7 +21,9 @@ use crate::export::manifest::{
     self, CameraInfo, ControllerInfo, Exporter, OutputFile, Range, RecordingBasis, Software,
     TimeInfo,
 };
-use crate::export::{Manifest, NodeKey, PackageSink, compact, hashed_file, instant, key, small_file};
+use crate::export::{
+    Manifest, NodeKey, PackageSink, compact, hashed_file, instant, key, small_file,
+};
 use crate::index::{NewDisclosure, RedactionRow, RedactionState, SharedIndex};
 use crate::{Error, Result};
 
@@ -44,7 +46,10 @@ pub fn release(
     sink: &mut dyn PackageSink,
     now_us: i64,
 ) -> Result<Manifest> {
-    if !matches!(job.state, RedactionState::Approved | RedactionState::Released) {
+    if !matches!(
+        job.state,
+        RedactionState::Approved | RedactionState::Released
+    ) {
         return Err(Error::conflict(format!(
             "redaction {} is {}; a copy is released only once a second DPO has approved it \
              (custosctl redaction approve {})",
@@ -78,7 +83,9 @@ pub fn release(
         let mut f = std::fs::File::open(&copy).map_err(|e| Error::io("cannot open", &copy, e))?;
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = f.read(&mut buf).map_err(|e| Error::io("cannot read", &copy, e))?;
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| Error::io("cannot read", &copy, e))?;
             if n == 0 {
                 return Ok(());
             }
@@ -123,11 +130,15 @@ pub fn release(
             });
         }
     }
-    let mut time_sources: Vec<String> = record.sources.iter().map(|s| s.time_source.clone()).collect();
+    let mut time_sources: Vec<String> = record
+        .sources
+        .iter()
+        .map(|s| s.time_source.clone())
+        .collect();
     time_sources.sort();
     time_sources.dedup();
-    let mut redaction = serde_json::to_value(&record)
-        .map_err(|e| Error::internal(format!("the record: {e}")))?;
+    let mut redaction =
+        serde_json::to_value(&record).map_err(|e| Error::internal(format!("the record: {e}")))?;
     redaction["approved_by"] = serde_json::json!({
         "user": job.approved_by,
         "uid": job.approved_uid,

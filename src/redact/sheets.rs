@@ -45,7 +45,10 @@ fn best(t: &Track) -> (usize, FaceBox) {
 /// A square crop around `b` (grown by half its size) of a `w`×`h` frame,
 /// as packed RGB with its size.
 fn crop(rgb: &[u8], w: u32, h: u32, b: &FaceBox) -> (Vec<u8>, u32, u32) {
-    let (cx, cy) = ((b.x0 + b.x1) / 2.0 * w as f32, (b.y0 + b.y1) / 2.0 * h as f32);
+    let (cx, cy) = (
+        (b.x0 + b.x1) / 2.0 * w as f32,
+        (b.y0 + b.y1) / 2.0 * h as f32,
+    );
     let side = (b.width() * w as f32).max(b.height() * h as f32) * 2.0;
     let side = side.clamp(8.0, w.min(h) as f32);
     let x0 = (cx - side / 2.0).clamp(0.0, w as f32 - side) as u32;
@@ -60,7 +63,11 @@ fn crop(rgb: &[u8], w: u32, h: u32, b: &FaceBox) -> (Vec<u8>, u32, u32) {
 }
 
 /// The tracks sheet of `tracks` found in `footage`.
-pub fn tracks_sheet(footage: &Footage, tracks: &[Track], tz: &jiff::tz::TimeZone) -> Result<Vec<u8>> {
+pub fn tracks_sheet(
+    footage: &Footage,
+    tracks: &[Track],
+    tz: &jiff::tz::TimeZone,
+) -> Result<Vec<u8>> {
     if tracks.is_empty() {
         let text = "no face was found: mask by hand or use keep-only";
         let tile = labelled(&vec![48u8; 64 * 36 * 3], (64, 36), text, 480, 270)?;
@@ -98,7 +105,14 @@ pub fn tracks_sheet(footage: &Footage, tracks: &[Track], tz: &jiff::tz::TimeZone
             .take()
             .ok_or_else(|| Error::internal(format!("track {} was not seen again", t.id)))?;
         let tile = labelled(&rgb, (cw, ch), &text, THUMB, THUMB)?;
-        place(&mut canvas, width, &tile, (THUMB, cell_h), i as u32, columns);
+        place(
+            &mut canvas,
+            width,
+            &tile,
+            (THUMB, cell_h),
+            i as u32,
+            columns,
+        );
     }
     encode_png(canvas, width, cell_h * rows)
 }
@@ -117,7 +131,10 @@ pub fn copy_sheet(
     for (i, m) in masks.iter().enumerate() {
         let at = footage.wall_us(i as u64);
         let second = at.div_euclid(1_000_000);
-        if seconds.last().is_none_or(|s| s.1.div_euclid(1_000_000) != second) {
+        if seconds
+            .last()
+            .is_none_or(|s| s.1.div_euclid(1_000_000) != second)
+        {
             seconds.push((i, at, Vec::new(), Vec::new()));
         }
         let s = seconds.last_mut().expect("pushed");
@@ -133,13 +150,10 @@ pub fn copy_sheet(
         }
     }
     let tile_w = FRAME_TILE_WIDTH;
-    let tile_h = ((u64::from(tile_w) * u64::from(footage.height) / u64::from(footage.width))
-        as u32
-        + 1)
-        & !1;
-    let pictures = decode_file(copy, tile_w, tile_h, &|i| {
-        seconds.iter().any(|s| s.0 == i)
-    })?;
+    let tile_h =
+        ((u64::from(tile_w) * u64::from(footage.height) / u64::from(footage.width)) as u32 + 1)
+            & !1;
+    let pictures = decode_file(copy, tile_w, tile_h, &|i| seconds.iter().any(|s| s.0 == i))?;
     let columns = COLUMNS.min(seconds.len().max(1) as u32);
     let cell_h = tile_h + LABEL_HEIGHT;
     let rows = (seconds.len() as u32).div_ceil(columns).max(1);
@@ -153,7 +167,12 @@ pub fn copy_sheet(
             )));
         };
         let mut text = clock(*at, tz);
-        let ids = |v: &[u32]| v.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(",");
+        let ids = |v: &[u32]| {
+            v.iter()
+                .map(|i| format!("#{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         if !lost.is_empty() {
             text.push_str(&format!(" carried {}", ids(lost)));
         }
@@ -165,7 +184,14 @@ pub fn copy_sheet(
             border(&mut tile, tile_w, cell_h);
             marked += 1;
         }
-        place(&mut canvas, width, &tile, (tile_w, cell_h), n as u32, columns);
+        place(
+            &mut canvas,
+            width,
+            &tile,
+            (tile_w, cell_h),
+            n as u32,
+            columns,
+        );
     }
     Ok((encode_png(canvas, width, cell_h * rows)?, marked))
 }
@@ -184,7 +210,12 @@ fn border(rgb: &mut [u8], w: u32, h: u32) {
 
 /// The frames of an MP4 file whose numbers `want` picks, scaled to
 /// `w`×`h` as packed RGB.
-fn decode_file(path: &Path, w: u32, h: u32, want: &dyn Fn(usize) -> bool) -> Result<Vec<(usize, Vec<u8>)>> {
+fn decode_file(
+    path: &Path,
+    w: u32,
+    h: u32,
+    want: &dyn Fn(usize) -> bool,
+) -> Result<Vec<(usize, Vec<u8>)>> {
     let desc = format!(
         "filesrc name=src ! qtdemux name=demux demux.video_0 ! queue ! decodebin ! \
          videoconvert ! videoscale ! \

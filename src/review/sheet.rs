@@ -179,7 +179,14 @@ pub fn make(
                 blank(&text, tile_w, tile_h)?
             }
         };
-        place(&mut canvas, width, &rgb, (tile_w, cell_h), t as u32, columns);
+        place(
+            &mut canvas,
+            width,
+            &rgb,
+            (tile_w, cell_h),
+            t as u32,
+            columns,
+        );
     }
     let png = encode_png(canvas, width, height)?;
     Ok(Sheet {
@@ -276,7 +283,13 @@ pub(crate) fn place(
 
 /// A packed RGB picture of `size` scaled to a `w`×`h` tile, with `text`
 /// in a label band under it.
-pub(crate) fn labelled(rgb: &[u8], size: (u32, u32), text: &str, w: u32, h: u32) -> Result<Vec<u8>> {
+pub(crate) fn labelled(
+    rgb: &[u8],
+    size: (u32, u32),
+    text: &str,
+    w: u32,
+    h: u32,
+) -> Result<Vec<u8>> {
     let desc = format!("appsrc name=src format=time ! {}", tail(w, h));
     run_tile(&desc, text, w, h, |pipeline| {
         let src = by_name::<gst_app::AppSrc>(pipeline, "src")?;
