@@ -611,6 +611,24 @@ fn a_redacted_copy_masks_everyone_but_the_requester_and_is_released_by_a_second_
     };
     assert!(by(DPO, "permission_denied"), "{v:#}");
     assert!(by(DPO2, "ok"), "{v:#}");
+    // Once the request is answered and closed, the job's files (copy,
+    // sheets, detections) are destroyed; its row stays as the record.
+    ok(
+        site,
+        DPO,
+        &[
+            "request",
+            "close",
+            request,
+            "--outcome",
+            "answered",
+            "--answer",
+            "copy handed over",
+        ],
+    );
+    wait_state(site, &id, &["purged"], Duration::from_secs(30));
+    let work = site.dir.path().join("state/redactions").join(&id);
+    assert!(!work.exists(), "{} remains", work.display());
     // The master is as recorded.
     assert_eq!(fs::read(&sc.master).unwrap(), sc.master_bytes);
     let (_, sha) = custos::storage::hash_file(&sc.master).unwrap();

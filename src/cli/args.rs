@@ -403,6 +403,7 @@ pub enum RedactionCmd {
     /// or with --copy the rendered copy, a frame a second, marked where a
     /// face was carried over or found with a low score.
     Sheet {
+        /// The job's number, e.g. 3.
         id: i64,
         /// The rendered copy's sheet instead of the tracks'.
         #[arg(long)]
@@ -414,6 +415,7 @@ pub enum RedactionCmd {
     /// Say what stays visible, then render the copy: everyone else is
     /// covered by solid fills.
     Choose {
+        /// The job's number, e.g. 3.
         id: i64,
         /// The requester's track number(s) from the tracks sheet, e.g.
         /// --keep 2 or --keep 2,5.
@@ -441,15 +443,25 @@ pub enum RedactionCmd {
         no_wait: bool,
     },
     /// Stop a job that is detecting or rendering (resume continues it).
-    Cancel { id: i64 },
+    Cancel {
+        /// The job's number, e.g. 3.
+        id: i64,
+    },
     /// Continue a cancelled or failed job where it stopped.
-    Resume { id: i64 },
+    Resume {
+        /// The job's number, e.g. 3.
+        id: i64,
+    },
     /// Approve a rendered copy after reviewing it (role dpo; not the
     /// person who prepared it).
-    Approve { id: i64 },
+    Approve {
+        /// The job's number, e.g. 3.
+        id: i64,
+    },
     /// Write the approved copy as a signed package for the requester
     /// into DIR, registered in the disclosure register (role dpo).
     Release {
+        /// The job's number, e.g. 3.
         id: i64,
         /// A new or empty directory.
         #[arg(long)]

@@ -46,6 +46,8 @@ use crate::{Error, Result};
 const BATCH: u64 = 10;
 /// How often the worker looks for work.
 const POLL: Duration = Duration::from_millis(500);
+/// How often it looks for closed requests' files to destroy.
+const PURGE_EVERY_US: i64 = 5_000_000;
 
 /// The directory of job `id`'s files.
 pub fn work_dir(state_dir: &Path, id: i64) -> PathBuf {
@@ -117,7 +119,7 @@ fn run(ctx: &Context, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         let config = ctx.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let now = ctx.clocks.realtime();
-        if last_purge.is_none_or(|t| now - t > 60_000_000) {
+        if last_purge.is_none_or(|t| now - t > PURGE_EVERY_US) {
             last_purge = Some(now);
             if let Err(e) = purge(ctx, &config) {
                 tracing::warn!(error = %e, "cannot destroy the files of closed requests' redactions");
