@@ -446,7 +446,7 @@ fn a_redacted_copy_masks_everyone_but_the_requester_and_is_released_by_a_second_
         site,
         support::api::OPERATOR,
         &[
-            "request", "redact", &request, "--camera", "bwc-07", "--from", &from, "--to", &to,
+            "request", "redact", request, "--camera", "bwc-07", "--from", from, "--to", to,
         ],
     );
     let id = redact(&sc);
@@ -586,7 +586,7 @@ fn a_redacted_copy_masks_everyone_but_the_requester_and_is_released_by_a_second_
             .any(|r| r["recipient"].as_str().unwrap().contains(request.as_str())),
         "{v:#}"
     );
-    let v = json_as(site, DPO, &["request", "show", &request]);
+    let v = json_as(site, DPO, &["request", "show", request]);
     let kinds: Vec<&str> = v["request"]["events"]
         .as_array()
         .unwrap()
