@@ -452,6 +452,20 @@ fn a_redacted_copy_masks_everyone_but_the_requester_and_is_released_by_a_second_
     let id = redact(&sc);
     // Cancelled part-way, then resumed: detection goes on from that frame.
     wait_progress(site, &id);
+    // The job runs below recording's priority (nice 10).
+    let pid = sc.daemon.as_ref().unwrap().pid();
+    let nice: Vec<i64> = fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| {
+            let t = t.ok()?.path();
+            (fs::read_to_string(t.join("comm")).ok()?.trim() == "redaction").then(|| {
+                let stat = fs::read_to_string(t.join("stat")).unwrap();
+                let after = &stat[stat.rfind(')').unwrap() + 2..];
+                after.split(' ').nth(16).unwrap().parse().unwrap()
+            })
+        })
+        .collect();
+    assert_eq!(nice, [10], "the redaction thread's nice value");
     let v = json_as(site, EVIDENCE, &["redaction", "cancel", &id]);
     assert_eq!(v["redaction"]["state"], "cancelled", "{v:#}");
     wait_state(site, &id, &["cancelled"], Duration::from_secs(5));
@@ -506,6 +520,15 @@ fn a_redacted_copy_masks_everyone_but_the_requester_and_is_released_by_a_second_
         ],
     );
     assert!(fs::read(&copy_sheet).unwrap().starts_with(b"\x89PNG"));
+
+    // It waits for a second DPO: the status says so, and the metrics.
+    let status = ok(site, DPO2, &["status"]);
+    assert!(status.contains("1 for a second DPO's approval"), "{status}");
+    let metrics = ok(site, 0, &["metrics"]);
+    assert!(
+        metrics.contains("custos_redactions{state=\"review\"} 1"),
+        "{metrics}"
+    );
 
     // Four eyes: who prepared it cannot approve it, nor an evidence officer.
     let e = refused(site, DPO, &["redaction", "approve", &id]);

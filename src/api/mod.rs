@@ -301,6 +301,7 @@ impl ApiState {
         })?;
         text.push_str(&inbox::metrics(self, &config)?);
         text.push_str(&vault::metrics(self, &config)?);
+        text.push_str(&redactions::metrics(self)?);
         Ok(text)
     }
 

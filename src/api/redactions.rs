@@ -405,3 +405,40 @@ pub(super) fn release(
         }
     }))
 }
+
+/// The jobs per state, for `/v1/metrics`.
+pub(super) fn metrics(state: &ApiState) -> Result<String> {
+    let counts = state.read_index()?.redaction_counts()?;
+    let mut text = String::from(
+        "# HELP custos_redactions Redacted-copy jobs for data subjects, by state.\n\
+         # TYPE custos_redactions gauge\n",
+    );
+    for s in crate::index::RedactionState::ALL {
+        let n = counts.iter().find(|c| c.0 == s).map_or(0, |c| c.1);
+        text.push_str(&format!(
+            "custos_redactions{{state=\"{}\"}} {n}\n",
+            s.as_str()
+        ));
+    }
+    Ok(text)
+}
+
+/// The jobs that wait for a person, for the status of those who act on
+/// them; `null` for others or if the index cannot be read.
+pub(super) fn status(state: &ApiState, caller: &Caller) -> Value {
+    if caller.authorize(Action::RedactionRead).is_err() {
+        return Value::Null;
+    }
+    let Ok(counts) = state.read_index().and_then(|ix| ix.redaction_counts()) else {
+        return Value::Null;
+    };
+    let n = |s: crate::index::RedactionState| counts.iter().find(|c| c.0 == s).map_or(0, |c| c.1);
+    use crate::index::RedactionState as S;
+    json!({
+        "running": n(S::Detecting) + n(S::Rendering),
+        "choosing": n(S::Choosing),
+        "review": n(S::Review),
+        "approved": n(S::Approved),
+        "failed": n(S::Failed),
+    })
+}

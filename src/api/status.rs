@@ -50,6 +50,7 @@ pub(super) fn status(state: &ApiState, config: &Config, caller: &Caller) -> Valu
         "subject_requests": subject_requests(state, config, caller),
         "breaches": breaches(state, caller),
         "vault": vault(state, config, caller),
+        "redactions": super::redactions::status(state, caller),
         "cameras": cameras(state, config, caller),
     })
 }

@@ -61,6 +61,26 @@ pub(super) fn show_status(v: &Value, _: usize) {
             }
         );
     }
+    let r = &v["redactions"];
+    if r.is_object() {
+        let n = |k: &str| r[k].as_u64().unwrap_or(0);
+        if n("failed") > 0 {
+            out!(
+                "ALARM: {} redaction job(s) failed: custosctl redaction list shows why",
+                n("failed")
+            );
+        }
+        if n("running") + n("choosing") + n("review") + n("approved") > 0 {
+            out!(
+                "redactions: {} running, {} waiting for a choice, {} for a second DPO's \
+                 approval, {} approved and not released",
+                n("running"),
+                n("choosing"),
+                n("review"),
+                n("approved")
+            );
+        }
+    }
     for id in v["overdue_reviews"].as_array().into_iter().flatten() {
         out!(
             "VIOLATION: case {} is past its review date: extend it with a reason \

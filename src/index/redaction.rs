@@ -38,6 +38,18 @@ pub enum RedactionState {
 }
 
 impl RedactionState {
+    pub const ALL: [RedactionState; 9] = [
+        RedactionState::Detecting,
+        RedactionState::Choosing,
+        RedactionState::Rendering,
+        RedactionState::Review,
+        RedactionState::Approved,
+        RedactionState::Released,
+        RedactionState::Cancelled,
+        RedactionState::Failed,
+        RedactionState::Purged,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RedactionState::Detecting => "detecting",
@@ -311,6 +323,20 @@ impl Index {
             )?
             .execute(rusqlite::params![id, now_us])?;
         Ok(n == 1)
+    }
+
+    /// Jobs per state, for the status and the metrics.
+    pub fn redaction_counts(&self) -> Result<Vec<(RedactionState, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, count(*) FROM redaction GROUP BY state ORDER BY state",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                RedactionState::parse(&r.get::<_, String>(0)?),
+                r.get::<_, i64>(1)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Jobs of requests closed before `before_us` whose files remain.

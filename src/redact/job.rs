@@ -1,7 +1,6 @@
 //! The redaction worker: one thread of the daemon that runs the jobs of
-//! the `redaction` table one at a time, oldest first (each takes both
-//! cores' worth of detection or encoding; recording is never slowed by
-//! more than one).
+//! the `redaction` table one at a time, oldest first, at a lower priority
+//! than recording (nice 10) where the system call filter allows it.
 //!
 //! A job's files are in `STATE_DIR/redactions/ID/` (owner-only):
 //! `detections.jsonl` (one line of boxes per frame, appended and fsynced a
@@ -114,7 +113,18 @@ impl Worker {
     }
 }
 
+/// The worker's nice value: recording comes first. Linux keeps nice per
+/// thread, and the GStreamer threads a job starts inherit it. The packaged
+/// unit's system call filter denies @resources (setpriority with it): there
+/// the worker runs at normal priority, on its one detector thread.
+const NICE: libc::c_int = 10;
+
 fn run(ctx: &Context, stop: &AtomicBool) {
+    // SAFETY: setpriority only reads its arguments; 0 is the calling thread.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, NICE) } != 0 {
+        tracing::info!(error = %std::io::Error::last_os_error(),
+            "the redaction worker runs at normal priority (setpriority refused)");
+    }
     let mut last_purge = None;
     while !stop.load(Ordering::SeqCst) {
         let config = ctx.config.lock().unwrap_or_else(|p| p.into_inner()).clone();
