@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::{Action, Caller};
 use super::params::{Query, parse_time, show_time};
-use super::routes::{Draft, Stream, StreamAudit};
+use super::routes::{Draft, Stream};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{RedactionRow, SharedIndex};
 use crate::redact::acts::{self, By};
@@ -66,6 +66,24 @@ fn parse_id(s: &str) -> Result<i64> {
             s.escape_debug().to_string()
         ))
     })
+}
+
+/// Job `n` (a path segment), if the caller may see its camera's footage;
+/// the audit entry names it.
+fn job_of(
+    state: &ApiState,
+    caller: &Caller,
+    n: &str,
+    draft: &mut Draft,
+) -> Result<(i64, RedactionRow)> {
+    let id = parse_id(n)?;
+    draft.set_target(format!("redaction {id}"));
+    let row = SharedIndex::new(state.read_index()?)
+        .lock()
+        .existing_redaction(id)?;
+    may_see(state, caller, &row.camera)?;
+    draft.set_target(format!("redaction {id} of request {}", row.request_id));
+    Ok((id, row))
 }
 
 /// Refuses a caller whose grant does not cover the camera's footage.
@@ -209,13 +227,7 @@ pub(super) fn handle(
             "no such redaction endpoint; see docs/api.md",
         ));
     };
-    let id = parse_id(n)?;
-    draft.set_target(format!("redaction {id}"));
-    let row = SharedIndex::new(state.read_index()?)
-        .lock()
-        .existing_redaction(id)?;
-    may_see(state, caller, &row.camera)?;
-    draft.set_target(format!("redaction {id} of request {}", row.request_id));
+    let (id, row) = job_of(state, caller, n, draft)?;
     let row = match (action, tail) {
         (Action::RedactionRead, []) => {
             query.only(&[])?;
@@ -303,11 +315,7 @@ pub(super) fn sheet(
         ["redactions", n, name @ ("tracks.png" | "copy.png")] => (n, *name),
         _ => return Err(Error::not_found("no such sheet; see docs/api.md")),
     };
-    let id = parse_id(n)?;
-    let row = SharedIndex::new(state.read_index()?)
-        .lock()
-        .existing_redaction(id)?;
-    may_see(state, caller, &row.camera)?;
+    let (id, row) = job_of(state, caller, n, draft)?;
     draft.set_target(format!(
         "redaction {id} of request {}: {name}",
         row.request_id
@@ -326,24 +334,11 @@ pub(super) fn sheet(
         ))
     })?;
     let headers = vec![("content-length", png.len().to_string())];
-    let run = Box::new(move |out: &mut dyn std::io::Write| {
-        out.write_all(&png)
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::unavailable(format!("the reader went away: {e}")))?;
-        Ok(format!("sent {} bytes of PNG", png.len()))
-    });
-    Ok(Stream {
-        content_type: super::review::SHEET_CONTENT_TYPE,
+    Ok(super::review::png_stream(
+        png,
         headers,
-        run,
-        ranged: None,
-        audit: StreamAudit {
-            action: "redactions.sheet.finished".into(),
-            role: String::new(),
-            target: String::new(),
-            reason: String::new(),
-        },
-    })
+        "redactions.sheet.finished",
+    ))
 }
 
 /// `POST /v1/redactions/N/release`: the package, streamed as an export's.

@@ -188,23 +188,32 @@ pub(super) fn sheet(
         (TILES_HEADER, tiles.join(",")),
         ("x-custos-timezone", config.timezone_name.clone()),
     ];
-    let png = sheet.png;
+    Ok(png_stream(sheet.png, headers, "sheet.finished"))
+}
+
+/// A PNG sent whole (its length among `headers`), audited at its end as
+/// `action`.
+pub(super) fn png_stream(
+    png: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+    action: &str,
+) -> Stream {
     let run = Box::new(move |out: &mut dyn std::io::Write| {
         out.write_all(&png)
             .and_then(|()| out.flush())
             .map_err(|e| Error::unavailable(format!("the reader went away: {e}")))?;
         Ok(format!("sent {} bytes of PNG", png.len()))
     });
-    Ok(Stream {
+    Stream {
         content_type: SHEET_CONTENT_TYPE,
         headers,
         run,
         ranged: None,
         audit: StreamAudit {
-            action: "sheet.finished".into(),
+            action: action.into(),
             role: String::new(),
             target: String::new(),
             reason: String::new(),
         },
-    })
+    }
 }

@@ -206,6 +206,28 @@ impl Done {
             stream: None,
         })
     }
+
+    /// A package streamed as an export's, audited at its end as `action`
+    /// with the request's target and reason.
+    fn package(run: StreamFn, action: &str, draft: &Draft) -> Result<Done, ApiError> {
+        Ok(Done {
+            status: StatusCode::OK,
+            body: Value::Null,
+            text: None,
+            stream: Some(Stream {
+                content_type: crate::export::stream::CONTENT_TYPE,
+                headers: Vec::new(),
+                ranged: None,
+                run,
+                audit: StreamAudit {
+                    action: action.into(),
+                    role: String::new(),
+                    target: draft.target.clone(),
+                    reason: draft.reason.clone(),
+                },
+            }),
+        })
+    }
 }
 
 /// The body of a POST that only carries an optional reason: empty, `{}` or
@@ -661,44 +683,12 @@ fn dispatch(
         Action::RedactionRelease => {
             query.only(&[])?;
             let run = super::redactions::release(state, caller, rest, draft)?;
-            Ok(Done {
-                status: StatusCode::OK,
-                body: Value::Null,
-                text: None,
-                stream: Some(Stream {
-                    content_type: crate::export::stream::CONTENT_TYPE,
-                    headers: Vec::new(),
-                    ranged: None,
-                    run,
-                    audit: StreamAudit {
-                        action: "redactions.released".into(),
-                        role: String::new(),
-                        target: draft.target.clone(),
-                        reason: draft.reason.clone(),
-                    },
-                }),
-            })
+            Done::package(run, "redactions.released", draft)
         }
         Action::Export => {
             query.only(&[])?;
             let run = super::evidence::export(state, caller, req.body, draft)?;
-            Ok(Done {
-                status: StatusCode::OK,
-                body: Value::Null,
-                text: None,
-                stream: Some(Stream {
-                    content_type: crate::export::stream::CONTENT_TYPE,
-                    headers: Vec::new(),
-                    ranged: None,
-                    run,
-                    audit: StreamAudit {
-                        action: "export.finished".into(),
-                        role: String::new(),
-                        target: draft.target.clone(),
-                        reason: draft.reason.clone(),
-                    },
-                }),
-            })
+            Done::package(run, "export.finished", draft)
         }
         Action::View | Action::LiveView => {
             let id = camera.expect("route has an id");

@@ -171,21 +171,7 @@ fn parse_mask(s: &str) -> Result<Value> {
 
 fn sheet(client: &Client, target: &str, out: &Path) -> Result<ExitCode> {
     let mut reply = client.open_get(target, super::export::EXPORT_PATIENCE)?;
-    if !reply.content_type.starts_with("image/png") {
-        return Err(Error::internal(format!(
-            "custosd answered with {:?}, not image/png; is it the same version as this \
-             custosctl?",
-            reply.content_type
-        )));
-    }
-    let mut png = Vec::new();
-    std::io::Read::read_to_end(&mut reply.body, &mut png)
-        .map_err(|e| Error::unavailable(format!("the sheet was cut off: {e}")))?;
-    if reply.length.is_some_and(|n| n != png.len() as u64) {
-        return Err(Error::unavailable(
-            "the sheet was cut off; custosd's log (journalctl -u custosd) says why",
-        ));
-    }
+    let png = super::review::png_body(&mut reply)?;
     super::review::write_private(out, &png)?;
     out!("wrote {} ({} bytes)", out.display(), png.len());
     Ok(ExitCode::SUCCESS)

@@ -108,13 +108,6 @@ fn sheet(cli: &Cli) -> Result<ExitCode> {
     );
     let mut reply =
         Client::new(&super::socket(cli)?).open_get(&target, super::export::EXPORT_PATIENCE)?;
-    if !reply.content_type.starts_with("image/png") {
-        return Err(Error::internal(format!(
-            "custosd answered the sheet with {:?}, not image/png; is it the same version as \
-             this custosctl?",
-            reply.content_type
-        )));
-    }
     let tiles: Vec<Option<i64>> = reply
         .header("x-custos-tiles")
         .unwrap_or("")
@@ -126,14 +119,7 @@ fn sheet(cli: &Cli) -> Result<ExitCode> {
         .header("x-custos-timezone")
         .unwrap_or("UTC")
         .to_owned();
-    let mut png = Vec::new();
-    std::io::Read::read_to_end(&mut reply.body, &mut png)
-        .map_err(|e| Error::unavailable(format!("the sheet was cut off: {e}")))?;
-    if reply.length.is_some_and(|n| n != png.len() as u64) {
-        return Err(Error::unavailable(
-            "the sheet was cut off; custosd's log (journalctl -u custosd) says why",
-        ));
-    }
+    let png = png_body(&mut reply)?;
     write_private(out, &png)?;
     let v = serde_json::json!({
         "camera": camera,
@@ -183,4 +169,24 @@ pub(super) fn write_private(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(|e| Error::io("cannot write", out, e))
+}
+
+/// A PNG reply's body, whole: refused if it is not a PNG or was cut off.
+pub(super) fn png_body(reply: &mut crate::api::client::Streamed) -> Result<Vec<u8>> {
+    if !reply.content_type.starts_with("image/png") {
+        return Err(Error::internal(format!(
+            "custosd answered with {:?}, not image/png; is it the same version as this \
+             custosctl?",
+            reply.content_type
+        )));
+    }
+    let mut png = Vec::new();
+    std::io::Read::read_to_end(&mut reply.body, &mut png)
+        .map_err(|e| Error::unavailable(format!("the sheet was cut off: {e}")))?;
+    if reply.length.is_some_and(|n| n != png.len() as u64) {
+        return Err(Error::unavailable(
+            "the sheet was cut off; custosd's log (journalctl -u custosd) says why",
+        ));
+    }
+    Ok(png)
 }

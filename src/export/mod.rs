@@ -454,22 +454,11 @@ impl Prepared {
             key_fingerprint: key::fingerprint(&key.public()),
             redaction: None,
         };
-        let mut json = serde_json::to_vec_pretty(&m)
-            .map_err(|e| Error::internal(format!("serialising the manifest: {e}")))?;
-        json.push(b'\n');
-        small_file(sink, manifest::MANIFEST_FILE, &json)?;
-        let sig = key.sign(&json);
-        let sig_text = manifest::render_signature(&json, &sig.to_bytes());
-        small_file(sink, manifest::SIGNATURE_FILE, sig_text.as_bytes())?;
+        let json = sign_manifest(sink, key, &m)?;
 
         // The disclosure register (004 §25.2): who received what, on what
         // basis. Written before the sink is finished: a recipient never holds
         // a complete package the register does not list.
-        let sent: Vec<_> = m
-            .files
-            .iter()
-            .map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "bytes": f.bytes}))
-            .collect();
         let manifest_sha: [u8; 32] = Sha256::digest(&json).into();
         index.lock().record_disclosure(&NewDisclosure {
             at_us: now_us,
@@ -482,12 +471,40 @@ impl Prepared {
             reason: &req.reason,
             by_user: &req.exporter.user,
             by_uid: req.exporter.uid,
-            files: &serde_json::Value::from(sent).to_string(),
+            files: &sent_files(&m),
             manifest_sha256: &manifest_sha,
         })?;
         sink.finish()?;
         Ok(m)
     }
+}
+
+/// Writes `m` as `manifest.json`, then its signature by `key` as
+/// `manifest.sig`, into `sink`; returns the manifest's exact bytes.
+pub(crate) fn sign_manifest(
+    sink: &mut dyn PackageSink,
+    key: &NodeKey,
+    m: &Manifest,
+) -> Result<Vec<u8>> {
+    let mut json = serde_json::to_vec_pretty(m)
+        .map_err(|e| Error::internal(format!("serialising the manifest: {e}")))?;
+    json.push(b'\n');
+    small_file(sink, manifest::MANIFEST_FILE, &json)?;
+    let sig = key.sign(&json);
+    let sig_text = manifest::render_signature(&json, &sig.to_bytes());
+    small_file(sink, manifest::SIGNATURE_FILE, sig_text.as_bytes())?;
+    Ok(json)
+}
+
+/// The files of a package as the disclosure register keeps them: a JSON
+/// array of name, SHA-256 and bytes.
+pub(crate) fn sent_files(m: &Manifest) -> String {
+    let sent: Vec<_> = m
+        .files
+        .iter()
+        .map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "bytes": f.bytes}))
+        .collect();
+    serde_json::Value::from(sent).to_string()
 }
 
 /// Writes one file through `sink` and checks it came out as laid out.

@@ -162,6 +162,11 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<RedactionRow> {
 }
 
 impl Index {
+    /// Runs a conditional UPDATE of one job; whether it changed it.
+    fn moved(&self, sql: &str, params: impl rusqlite::Params) -> Result<bool> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)? == 1)
+    }
+
     pub fn insert_redaction(&self, n: &NewRedaction) -> Result<i64> {
         self.conn
             .prepare_cached(
@@ -223,17 +228,14 @@ impl Index {
         error: Option<&str>,
         now_us: i64,
     ) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE redaction SET state = :to, error = :error, updated_us = :now \
-                 WHERE id = :id AND state = :from",
-            )?
-            .execute(named_params! {
+        self.moved(
+            "UPDATE redaction SET state = :to, error = :error, updated_us = :now \
+             WHERE id = :id AND state = :from",
+            named_params! {
                 ":id": id, ":from": from.as_str(), ":to": to.as_str(), ":error": error,
                 ":now": now_us,
-            })?;
-        Ok(n == 1)
+            },
+        )
     }
 
     /// How far the running phase got.
@@ -248,14 +250,11 @@ impl Index {
 
     /// Detection is done: `tracks` were found; the job waits for a choice.
     pub fn redaction_detected(&self, id: i64, tracks: u64, now_us: i64) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE redaction SET state = 'choosing', tracks = ?2, updated_us = ?3 \
-                 WHERE id = ?1 AND state = 'detecting'",
-            )?
-            .execute(rusqlite::params![id, tracks as i64, now_us])?;
-        Ok(n == 1)
+        self.moved(
+            "UPDATE redaction SET state = 'choosing', tracks = ?2, updated_us = ?3 \
+             WHERE id = ?1 AND state = 'detecting'",
+            rusqlite::params![id, tracks as i64, now_us],
+        )
     }
 
     /// The reviewer's choice: the job (choosing, or in review before
@@ -268,29 +267,23 @@ impl Index {
         by_uid: u32,
         now_us: i64,
     ) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE redaction SET state = 'rendering', choice = :choice, chosen_us = :now, \
-                 chosen_by = :by, chosen_uid = :uid, record = NULL, frames_done = 0, \
-                 updated_us = :now WHERE id = :id AND state IN ('choosing', 'review')",
-            )?
-            .execute(named_params! {
+        self.moved(
+            "UPDATE redaction SET state = 'rendering', choice = :choice, chosen_us = :now, \
+             chosen_by = :by, chosen_uid = :uid, record = NULL, frames_done = 0, \
+             updated_us = :now WHERE id = :id AND state IN ('choosing', 'review')",
+            named_params! {
                 ":id": id, ":choice": choice, ":now": now_us, ":by": by_user, ":uid": by_uid,
-            })?;
-        Ok(n == 1)
+            },
+        )
     }
 
     /// The copy is rendered; `record` says what it is. It waits for review.
     pub fn redaction_rendered(&self, id: i64, record: &str, now_us: i64) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE redaction SET state = 'review', record = ?2, updated_us = ?3 \
-                 WHERE id = ?1 AND state = 'rendering'",
-            )?
-            .execute(rusqlite::params![id, record, now_us])?;
-        Ok(n == 1)
+        self.moved(
+            "UPDATE redaction SET state = 'review', record = ?2, updated_us = ?3 \
+             WHERE id = ?1 AND state = 'rendering'",
+            rusqlite::params![id, record, now_us],
+        )
     }
 
     /// A second person approves the copy; false if the job is not in
@@ -302,27 +295,21 @@ impl Index {
         by_uid: u32,
         now_us: i64,
     ) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE redaction SET state = 'approved', approved_us = :now, approved_by = :by, \
-                 approved_uid = :uid, updated_us = :now WHERE id = :id AND state = 'review' \
-                 AND created_uid <> :uid AND chosen_uid <> :uid",
-            )?
-            .execute(named_params! {":id": id, ":now": now_us, ":by": by_user, ":uid": by_uid})?;
-        Ok(n == 1)
+        self.moved(
+            "UPDATE redaction SET state = 'approved', approved_us = :now, approved_by = :by, \
+             approved_uid = :uid, updated_us = :now WHERE id = :id AND state = 'review' \
+             AND created_uid <> :uid AND chosen_uid <> :uid",
+            named_params! {":id": id, ":now": now_us, ":by": by_user, ":uid": by_uid},
+        )
     }
 
     /// The approved copy was handed over (again).
     pub fn redaction_released(&self, id: i64, now_us: i64) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE redaction SET state = 'released', released_us = ?2, updated_us = ?2 \
-                 WHERE id = ?1 AND state IN ('approved', 'released')",
-            )?
-            .execute(rusqlite::params![id, now_us])?;
-        Ok(n == 1)
+        self.moved(
+            "UPDATE redaction SET state = 'released', released_us = ?2, updated_us = ?2 \
+             WHERE id = ?1 AND state IN ('approved', 'released')",
+            rusqlite::params![id, now_us],
+        )
     }
 
     /// Jobs per state, for the status and the metrics.

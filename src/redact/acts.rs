@@ -9,7 +9,7 @@ use super::choice::Choice;
 use super::job;
 use crate::clock::UnixMicros;
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{NewRedaction, RedactionRow, RedactionState, SharedIndex};
+use crate::index::{Index, NewRedaction, RedactionRow, RedactionState, SharedIndex};
 use crate::requests::Kind;
 
 /// Detector input widths a job may ask for.
@@ -33,18 +33,6 @@ pub struct Start<'a> {
     pub from_us: UnixMicros,
     pub to_us: UnixMicros,
     pub detect_width: u32,
-}
-
-fn event(
-    ix: &crate::index::Index,
-    request: &str,
-    now_us: i64,
-    by: By,
-    kind: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    ix.add_request_event(request, now_us, by.user, kind, &detail)
-        .map(|_| ())
 }
 
 /// Starts a redaction of `s` for its request: a copy request, open, of
@@ -99,15 +87,9 @@ pub fn start(index: &SharedIndex, s: &Start, by: By, now_us: i64) -> Result<Reda
             by_uid: by.uid,
             now_us,
         })?;
-        event(
-            ix,
-            s.request,
-            now_us,
-            by,
-            "redaction_started",
-            serde_json::json!({"redaction": id, "camera": s.camera, "from_us": s.from_us,
-                               "to_us": s.to_us}),
-        )?;
+        let detail = serde_json::json!({"redaction": id, "camera": s.camera,
+                                        "from_us": s.from_us, "to_us": s.to_us});
+        ix.add_request_event(s.request, now_us, by.user, "redaction_started", &detail)?;
         ix.existing_redaction(id)
     })
 }
@@ -149,31 +131,20 @@ pub fn choose(
     }
     let json =
         serde_json::to_string(choice).map_err(|e| Error::internal(format!("the choice: {e}")))?;
-    index.lock().transaction(|ix| {
-        ix.open_request(&row.request_id)?;
+    let detail = serde_json::json!({"keep": choice.keep, "manual_masks": choice.masks.len(),
+                                    "keep_only": choice.keep_only,
+                                    "keep_audio": choice.keep_audio});
+    act(index, id, by, now_us, "redaction_chosen", |ix, _| {
         if !ix.choose_redaction(id, &json, by.user, by.uid, now_us)? {
-            return Err(Error::conflict(format!(
-                "redaction {id} changed meanwhile; look again"
-            )));
+            return Err(changed(id));
         }
-        event(
-            ix,
-            &row.request_id,
-            now_us,
-            by,
-            "redaction_chosen",
-            serde_json::json!({"redaction": id, "keep": choice.keep,
-                               "manual_masks": choice.masks.len(),
-                               "keep_only": choice.keep_only, "keep_audio": choice.keep_audio}),
-        )?;
-        ix.existing_redaction(id)
+        Ok(detail)
     })
 }
 
 /// Stops a running job where it is; it can be resumed.
 pub fn cancel(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<RedactionRow> {
-    index.lock().transaction(|ix| {
-        let row = ix.existing_redaction(id)?;
+    act(index, id, by, now_us, "redaction_cancelled", |ix, row| {
         if !row.state.is_work()
             || !ix.move_redaction(id, row.state, RedactionState::Cancelled, None, now_us)?
         {
@@ -183,24 +154,13 @@ pub fn cancel(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<Redac
                 row.state.as_str()
             )));
         }
-        event(
-            ix,
-            &row.request_id,
-            now_us,
-            by,
-            "redaction_cancelled",
-            serde_json::json!({"redaction": id, "phase": row.state.as_str(),
-                               "frames_done": row.frames_done}),
-        )?;
-        ix.existing_redaction(id)
+        Ok(serde_json::json!({"phase": row.state.as_str(), "frames_done": row.frames_done}))
     })
 }
 
 /// Resumes a cancelled or failed job in the phase it left.
 pub fn resume(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<RedactionRow> {
-    index.lock().transaction(|ix| {
-        let row = ix.existing_redaction(id)?;
-        ix.open_request(&row.request_id)?;
+    act(index, id, by, now_us, "redaction_resumed", |ix, row| {
         let to = if row.choice.is_some() {
             RedactionState::Rendering
         } else {
@@ -216,24 +176,14 @@ pub fn resume(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<Redac
                 row.state.as_str()
             )));
         }
-        event(
-            ix,
-            &row.request_id,
-            now_us,
-            by,
-            "redaction_resumed",
-            serde_json::json!({"redaction": id, "phase": to.as_str()}),
-        )?;
-        ix.existing_redaction(id)
+        Ok(serde_json::json!({"phase": to.as_str()}))
     })
 }
 
 /// A second DPO approves the rendered copy: not the one who started the
 /// job, nor the one who chose its masks (four eyes).
 pub fn approve(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<RedactionRow> {
-    index.lock().transaction(|ix| {
-        let row = ix.existing_redaction(id)?;
-        ix.open_request(&row.request_id)?;
+    act(index, id, by, now_us, "redaction_approved", |ix, row| {
         if row.state != RedactionState::Review {
             return Err(Error::conflict(format!(
                 "redaction {id} is {}; a copy is approved once it is rendered and reviewed",
@@ -257,18 +207,33 @@ pub fn approve(index: &SharedIndex, id: i64, by: By, now_us: i64) -> Result<Reda
             }
         }
         if !ix.approve_redaction(id, by.user, by.uid, now_us)? {
-            return Err(Error::conflict(format!(
-                "redaction {id} changed meanwhile; look again"
-            )));
+            return Err(changed(id));
         }
-        event(
-            ix,
-            &row.request_id,
-            now_us,
-            by,
-            "redaction_approved",
-            serde_json::json!({"redaction": id}),
-        )?;
+        Ok(serde_json::json!({}))
+    })
+}
+
+/// Does `f` to job `id` in one transaction with its request's event `kind`
+/// (`f`'s detail, with the job's number): the request must be open.
+/// Returns the job as it is after.
+fn act(
+    index: &SharedIndex,
+    id: i64,
+    by: By,
+    now_us: i64,
+    kind: &str,
+    f: impl FnOnce(&Index, &RedactionRow) -> Result<serde_json::Value>,
+) -> Result<RedactionRow> {
+    index.lock().transaction(|ix| {
+        let row = ix.existing_redaction(id)?;
+        ix.open_request(&row.request_id)?;
+        let mut detail = f(ix, &row)?;
+        detail["redaction"] = id.into();
+        ix.add_request_event(&row.request_id, now_us, by.user, kind, &detail)?;
         ix.existing_redaction(id)
     })
+}
+
+fn changed(id: i64) -> Error {
+    Error::conflict(format!("redaction {id} changed meanwhile; look again"))
 }

@@ -21,10 +21,10 @@ use crate::config::Config;
 use crate::export::manifest::SourceSegment;
 use crate::export::{self, Clip, Source};
 use crate::index::{Index, SegmentId};
+use crate::mp4::TrackSpec;
 use crate::mp4::progressive::SourceFiles;
-use crate::mp4::{Codec, TrackSpec};
 use crate::retention::{LeaseGuard, Leases};
-use crate::review::pipeline::{Stop, by_name, flow, packed_rgb};
+use crate::review::pipeline::{Stop, by_name, decoder_caps, flow, packed_rgb};
 use crate::{Error, Result};
 
 /// A decoded frame.
@@ -98,7 +98,7 @@ impl Footage {
             )));
         }
         let video = &clip.specs[0];
-        if !matches!(video.codec, Codec::H264 { .. } | Codec::H265 { .. }) {
+        if decoder_caps(&video.codec).is_none() {
             return Err(Error::invalid("a redaction needs H.264 or H.265 video"));
         }
         let (width, height) = sources
@@ -195,7 +195,8 @@ impl Footage {
     ) -> Result<u64> {
         gst::init().map_err(|e| Error::unavailable(format!("GStreamer cannot start: {e}")))?;
         let spec = &self.clip.specs[0];
-        let (decoder, caps) = decoder_caps(&spec.codec)?;
+        let (decoder, caps) = decoder_caps(&spec.codec)
+            .ok_or_else(|| Error::invalid("a redaction needs H.264 or H.265 video"))?;
         let desc = format!(
             "appsrc name=src format=time block=true max-bytes=8000000 ! {decoder} ! \
              videoconvert ! videoscale ! \
@@ -322,29 +323,6 @@ impl Footage {
             .min()
             .unwrap_or(0)
     }
-}
-
-/// The decoder element and appsrc caps for a recorded video codec.
-fn decoder_caps(codec: &Codec) -> Result<(&'static str, gst::Caps)> {
-    Ok(match codec {
-        Codec::H264 { avcc } => (
-            "avdec_h264",
-            gst::Caps::builder("video/x-h264")
-                .field("stream-format", "avc")
-                .field("alignment", "au")
-                .field("codec_data", gst::Buffer::from_slice(avcc.clone()))
-                .build(),
-        ),
-        Codec::H265 { hvcc } => (
-            "avdec_h265",
-            gst::Caps::builder("video/x-h265")
-                .field("stream-format", "hvc1")
-                .field("alignment", "au")
-                .field("codec_data", gst::Buffer::from_slice(hvcc.clone()))
-                .build(),
-        ),
-        _ => return Err(Error::invalid("a redaction needs H.264 or H.265 video")),
-    })
 }
 
 fn gcd(a: i64, b: i64) -> i64 {

@@ -234,6 +234,18 @@ fn read_detections(path: &Path) -> Result<Vec<Vec<FaceBox>>> {
     Ok(out)
 }
 
+/// Job `job`'s range, planned and leased.
+fn footage(ctx: &Context, config: &Config, job: &RedactionRow) -> Result<Footage> {
+    Footage::plan(
+        &ctx.index.lock(),
+        config,
+        &ctx.leases,
+        &job.camera,
+        job.from_us,
+        job.to_us,
+    )
+}
+
 fn detect_phase(
     ctx: &Context,
     config: &Config,
@@ -242,14 +254,7 @@ fn detect_phase(
 ) -> Result<()> {
     let dir = work_dir(&config.daemon.state_dir, job.id);
     crate::storage::make_private_dir(&dir)?;
-    let footage = Footage::plan(
-        &ctx.index.lock(),
-        config,
-        &ctx.leases,
-        &job.camera,
-        job.from_us,
-        job.to_us,
-    )?;
+    let footage = footage(ctx, config, job)?;
     let total = footage.frames();
     let (dw, dh) = detector_size(job.detect_width, footage.width, footage.height);
     let detector = Detector::load(&ctx.model_dir.join(MODEL_FILE), dw, dh)?;
@@ -374,14 +379,7 @@ fn render_phase(
     let choice: Choice = serde_json::from_str(job.choice.as_deref().unwrap_or("{}"))
         .map_err(|e| Error::internal(format!("redaction {}'s choice is damaged: {e}", job.id)))?;
     let tracks = read_tracks(&config.daemon.state_dir, job.id)?.tracks;
-    let footage = Footage::plan(
-        &ctx.index.lock(),
-        config,
-        &ctx.leases,
-        &job.camera,
-        job.from_us,
-        job.to_us,
-    )?;
+    let footage = footage(ctx, config, job)?;
     let total = footage.frames();
     for name in [COPY_FILE, COPY_SHEET] {
         let _ = fs::remove_file(dir.join(name));

@@ -22,7 +22,8 @@ use crate::export::manifest::{
     TimeInfo,
 };
 use crate::export::{
-    Manifest, NodeKey, PackageSink, compact, hashed_file, instant, key, small_file,
+    Manifest, NodeKey, PackageSink, compact, hashed_file, instant, key, sent_files, sign_manifest,
+    small_file,
 };
 use crate::index::{NewDisclosure, RedactionRow, RedactionState, SharedIndex};
 use crate::{Error, Result};
@@ -209,19 +210,7 @@ pub fn release(
         key_fingerprint: fingerprint,
         redaction: Some(redaction),
     };
-    let mut json = serde_json::to_vec_pretty(&m)
-        .map_err(|e| Error::internal(format!("serialising the manifest: {e}")))?;
-    json.push(b'\n');
-    small_file(sink, manifest::MANIFEST_FILE, &json)?;
-    let sig = key.sign(&json);
-    let sig_text = manifest::render_signature(&json, &sig.to_bytes());
-    small_file(sink, manifest::SIGNATURE_FILE, sig_text.as_bytes())?;
-
-    let sent: Vec<_> = m
-        .files
-        .iter()
-        .map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "bytes": f.bytes}))
-        .collect();
+    let json = sign_manifest(sink, key, &m)?;
     let manifest_sha: [u8; 32] = Sha256::digest(&json).into();
     index.lock().transaction(|ix| {
         ix.open_request(&job.request_id)?;
@@ -242,7 +231,7 @@ pub fn release(
             reason: &m.reason,
             by_user: &by.user,
             by_uid: by.uid,
-            files: &serde_json::Value::from(sent).to_string(),
+            files: &sent_files(&m),
             manifest_sha256: &manifest_sha,
         })?;
         ix.add_request_event(

@@ -5,6 +5,7 @@
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use crate::mp4::Codec;
 use crate::{Error, Result};
 
 /// The element `name` of `pipeline`, as a `T`.
@@ -72,4 +73,20 @@ pub(crate) fn rgb_caps(w: u32, h: u32) -> gst::Caps {
         .field("height", h as i32)
         .field("framerate", gst::Fraction::new(0, 1))
         .build()
+}
+
+/// The decoder element for recorded video and the caps of its samples
+/// (as an appsrc gives them); None for a codec that is not video.
+pub(crate) fn decoder_caps(codec: &Codec) -> Option<(&'static str, gst::Caps)> {
+    let (decoder, media, format, config) = match codec {
+        Codec::H264 { avcc } => ("avdec_h264", "video/x-h264", "avc", avcc),
+        Codec::H265 { hvcc } => ("avdec_h265", "video/x-h265", "hvc1", hvcc),
+        _ => return None,
+    };
+    let caps = gst::Caps::builder(media)
+        .field("stream-format", format)
+        .field("alignment", "au")
+        .field("codec_data", gst::Buffer::from_slice(config.clone()))
+        .build();
+    Some((decoder, caps))
 }

@@ -21,7 +21,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::pipeline::{Stop, by_name, flow, packed_rgb, padded_rgb, rgb_caps};
+use super::pipeline::{Stop, by_name, decoder_caps, flow, packed_rgb, padded_rgb, rgb_caps};
 use crate::config::Config;
 use crate::index::{Index, SegmentId};
 use crate::mp4::Codec;
@@ -220,45 +220,29 @@ fn tail(w: u32, h: u32) -> String {
 
 /// Decodes one key frame into a labelled tile (packed RGB).
 fn decode(codec: &Codec, frame: Vec<u8>, text: &str, w: u32, h: u32) -> Result<Vec<u8>> {
-    let (decoder, caps) = match codec {
-        Codec::H264 { avcc } => (
-            "avdec_h264",
-            gst::Caps::builder("video/x-h264")
-                .field("stream-format", "avc")
-                .field("alignment", "au")
-                .field("codec_data", gst::Buffer::from_slice(avcc.clone()))
-                .build(),
-        ),
-        Codec::H265 { hvcc } => (
-            "avdec_h265",
-            gst::Caps::builder("video/x-h265")
-                .field("stream-format", "hvc1")
-                .field("alignment", "au")
-                .field("codec_data", gst::Buffer::from_slice(hvcc.clone()))
-                .build(),
-        ),
-        _ => {
-            return Err(Error::internal(
-                "a contact sheet needs H.264 or H.265 video",
-            ));
-        }
-    };
+    let (decoder, caps) = decoder_caps(codec)
+        .ok_or_else(|| Error::internal("a contact sheet needs H.264 or H.265 video"))?;
     let desc = format!(
         "appsrc name=src format=time ! {decoder} max-threads=1 ! {}",
         tail(w, h)
     );
     run_tile(&desc, text, w, h, |pipeline| {
-        let src = by_name::<gst_app::AppSrc>(pipeline, "src")?;
-        src.set_caps(Some(&caps));
-        let mut buffer = gst::Buffer::from_mut_slice(frame);
-        buffer
-            .get_mut()
-            .expect("new buffer")
-            .set_pts(gst::ClockTime::ZERO);
-        src.push_buffer(buffer).map_err(flow)?;
-        src.end_of_stream().map_err(flow)?;
-        Ok(())
+        push_one(pipeline, &caps, frame)
     })
+}
+
+/// Pushes `data` as the one buffer of the pipeline's appsrc `src`.
+fn push_one(pipeline: &gst::Pipeline, caps: &gst::Caps, data: Vec<u8>) -> Result<()> {
+    let src = by_name::<gst_app::AppSrc>(pipeline, "src")?;
+    src.set_caps(Some(caps));
+    let mut buffer = gst::Buffer::from_mut_slice(data);
+    buffer
+        .get_mut()
+        .expect("new buffer")
+        .set_pts(gst::ClockTime::ZERO);
+    src.push_buffer(buffer).map_err(flow)?;
+    src.end_of_stream().map_err(flow)?;
+    Ok(())
 }
 
 /// Copies tile number `n` (packed RGB, `cell` = width × height with its
@@ -292,16 +276,11 @@ pub(crate) fn labelled(
 ) -> Result<Vec<u8>> {
     let desc = format!("appsrc name=src format=time ! {}", tail(w, h));
     run_tile(&desc, text, w, h, |pipeline| {
-        let src = by_name::<gst_app::AppSrc>(pipeline, "src")?;
-        src.set_caps(Some(&rgb_caps(size.0, size.1)));
-        let mut buffer = gst::Buffer::from_mut_slice(padded_rgb(rgb, size.0, size.1));
-        buffer
-            .get_mut()
-            .expect("new buffer")
-            .set_pts(gst::ClockTime::ZERO);
-        src.push_buffer(buffer).map_err(flow)?;
-        src.end_of_stream().map_err(flow)?;
-        Ok(())
+        push_one(
+            pipeline,
+            &rgb_caps(size.0, size.1),
+            padded_rgb(rgb, size.0, size.1),
+        )
     })
 }
 
@@ -357,20 +336,15 @@ pub(crate) fn encode_png(canvas: Vec<u8>, width: u32, height: u32) -> Result<Vec
         .downcast::<gst::Pipeline>()
         .map_err(|_| Error::internal("the PNG pipeline is not a pipeline"))?;
     let stop = Stop(pipeline.clone());
-    let src = by_name::<gst_app::AppSrc>(&pipeline, "src")?;
-    let padded = padded_rgb(&canvas, width, height);
-    src.set_caps(Some(&rgb_caps(width, height)));
     let sink = by_name::<gst_app::AppSink>(&pipeline, "sink")?;
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| Error::internal(format!("the PNG pipeline does not start: {e}")))?;
-    let mut buffer = gst::Buffer::from_mut_slice(padded);
-    buffer
-        .get_mut()
-        .expect("new buffer")
-        .set_pts(gst::ClockTime::ZERO);
-    src.push_buffer(buffer).map_err(flow)?;
-    src.end_of_stream().map_err(flow)?;
+    push_one(
+        &pipeline,
+        &rgb_caps(width, height),
+        padded_rgb(&canvas, width, height),
+    )?;
     let sample = sink
         .try_pull_sample(DECODE_WAIT)
         .ok_or_else(|| Error::internal("the contact sheet could not be encoded as PNG"))?;
