@@ -59,8 +59,29 @@ fn two_cameras_record_contiguous_segments_with_retina() {
     two_cameras_record_contiguous_segments("retina");
 }
 
+/// The threads of custosd named `prefix`.
+fn threads_named(pid: i32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .filter(|comm| comm.starts_with(prefix))
+        .count()
+}
+
 #[test]
 fn retina_cameras_share_a_few_threads_instead_of_one_each() {
+    cameras_share_the_ingest_threads("retina");
+}
+
+#[test]
+fn gstreamer_cameras_have_no_supervisor_thread_each() {
+    cameras_share_the_ingest_threads("gstreamer");
+}
+
+/// Six cameras recording: their supervisors (and retina's connections) are
+/// tasks on the ingest runtime, whose threads settle at `WORKERS` once the
+/// threads lent to blocking work (connecting, closing) are idle.
+fn cameras_share_the_ingest_threads(client: &'static str) {
     let names = ["c1", "c2", "c3", "c4", "c5", "c6"];
     let sim = simulator(names.iter().map(|n| camera(n)).collect());
     let mut site = Site::new(
@@ -69,24 +90,24 @@ fn retina_cameras_share_a_few_threads_instead_of_one_each() {
             .map(|n| SiteCamera::new(n, sim.url(n)))
             .collect(),
     );
-    site.rtsp_client = "retina";
+    site.rtsp_client = client;
     let daemon = site.start();
     for cam in names {
         site.wait_complete(cam, 1, Duration::from_secs(60));
     }
-    // Every camera is connected and recording now; count the threads that
-    // read RTSP (the runtime's workers are named "rtsp").
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", daemon.pid())).unwrap();
-    let rtsp = tasks
-        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
-        .filter(|comm| comm.starts_with("rtsp"))
-        .count();
-    assert_eq!(
-        rtsp,
-        custos::ingest::RETINA_WORKERS,
-        "{} cameras read by {rtsp} RTSP threads",
-        names.len()
+    let pid = daemon.pid();
+    let workers = custos::ingest::WORKERS;
+    wait_until(
+        Duration::from_secs(15),
+        &format!("{} ingest threads for {} cameras", workers, names.len()),
+        || threads_named(pid, "ingest") == workers,
     );
+    // The old design's thread per camera ("cam-<id>") is gone.
+    assert_eq!(threads_named(pid, "cam-"), 0);
+    // Every camera kept recording while the threads settled.
+    for cam in names {
+        site.wait_complete(cam, 2, Duration::from_secs(30));
+    }
     assert!(daemon.terminate(Duration::from_secs(20)).success());
     site.assert_consistent();
 }

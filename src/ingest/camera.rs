@@ -1,17 +1,17 @@
 //! Supervision of one camera: connect, watch for errors, end of stream and
 //! stalls, reconnect with capped exponential backoff and jitter, and record
-//! every gap as an outage row. Each camera has its own thread and RTSP
-//! connection (retina's client or a GStreamer pipeline), so one bad camera
-//! cannot disturb another.
+//! every gap as an outage row. Each camera has its own RTSP connection
+//! (retina's client or a GStreamer pipeline), so one bad camera cannot
+//! disturb another; its supervisor is a task on the ingest runtime, asleep
+//! until an event or its stall deadline.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use rand::Rng;
+use tokio::sync::mpsc;
 
 use crate::clock::{Clocks, UnixMicros};
 use crate::config::{Camera, RtspClient, redact_url};
@@ -19,12 +19,10 @@ use crate::index::OutageId;
 
 use super::finisher::Finisher;
 use super::retina_source::RetinaSource;
+use super::runtime::{blocking, runtime};
 use super::segmenter::{Segmenter, Target};
 use super::{CameraState, CameraStatus, pipeline};
 use crate::index::SharedIndex;
-
-/// How often the supervisor checks for a stall.
-const TICK: Duration = Duration::from_millis(250);
 
 /// The first retry waits this long; each failure doubles it up to `retry_max`.
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -54,8 +52,9 @@ pub struct CameraHandle {
     pub camera: Camera,
     pub target: Target,
     pub status: Arc<CameraStatus>,
-    tx: mpsc::Sender<Event>,
-    thread: Option<JoinHandle<()>>,
+    tx: mpsc::UnboundedSender<Event>,
+    /// Closed when the supervisor's task has ended.
+    ended: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl CameraHandle {
@@ -69,7 +68,7 @@ impl CameraHandle {
         gap_reason: String,
     ) -> CameraHandle {
         let status = Arc::new(CameraStatus::new(CameraState::Connecting));
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::unbounded_channel();
         let sup = Supervisor {
             camera: camera.clone(),
             target: target.clone(),
@@ -82,16 +81,23 @@ impl CameraHandle {
             tx: tx.clone(),
             rx,
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("cam-{}", camera.id))
-            .spawn(move || sup.run())
-            .expect("spawning a camera thread");
+        // Nothing is sent on `done`: the task drops it as it ends.
+        let (done, ended) = std::sync::mpsc::channel::<()>();
+        match runtime() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    sup.run().await;
+                    drop(done);
+                });
+            }
+            Err(e) => status.failing(&e),
+        }
         CameraHandle {
             camera,
             target,
             status,
             tx,
-            thread: Some(thread),
+            ended: Some(ended),
         }
     }
 
@@ -100,10 +106,11 @@ impl CameraHandle {
         let _ = self.tx.send(Event::Stop);
     }
 
-    /// Waits for the camera's thread to end.
+    /// Waits for the camera's supervisor to end (not from a task of the
+    /// ingest runtime).
     pub fn join(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.recv();
         }
     }
 
@@ -131,12 +138,12 @@ struct Supervisor {
     /// start (the outage row's reason).
     gap_reason: String,
     status: Arc<CameraStatus>,
-    tx: mpsc::Sender<Event>,
-    rx: mpsc::Receiver<Event>,
+    tx: mpsc::UnboundedSender<Event>,
+    rx: mpsc::UnboundedReceiver<Event>,
 }
 
 impl Supervisor {
-    fn run(self) {
+    async fn run(mut self) {
         let url = redact_url(&self.camera.url);
         let gap = Arc::new(Mutex::new(Gap::default()));
         let mut segmenter = Segmenter::new(
@@ -165,16 +172,19 @@ impl Supervisor {
         let segmenter = Arc::new(Mutex::new(segmenter));
 
         // Footage stopped when the daemon last stopped recording this camera.
-        let mut last_end = self
-            .index
-            .lock()
-            .last_segment_end(self.target.camera)
-            .ok()
-            .flatten();
-        if let Some(end) = last_end {
-            self.open_outage(&gap, end, &self.gap_reason);
-        }
-        segmenter.lock().unwrap().follows(last_end);
+        let mut last_end = blocking(|| {
+            let end = self
+                .index
+                .lock()
+                .last_segment_end(self.target.camera)
+                .ok()
+                .flatten();
+            if let Some(end) = end {
+                self.open_outage(&gap, end, &self.gap_reason);
+            }
+            segmenter.lock().unwrap().follows(end);
+            end
+        });
 
         let mut delay = RETRY_BASE;
         for connection in 0.. {
@@ -186,15 +196,15 @@ impl Supervisor {
             tracing::info!(camera = %self.camera.id, url = %url, "connecting");
             let started = Instant::now();
             let outcome = match self.camera.rtsp_client {
-                RtspClient::Retina => self.read_with_retina(&segmenter, connection),
-                RtspClient::Gstreamer => self.read_with_gstreamer(&segmenter, connection),
+                RtspClient::Retina => self.read_with_retina(&segmenter, connection).await,
+                RtspClient::Gstreamer => self.read_with_gstreamer(&segmenter, connection).await,
             };
-            let recorded_until = {
+            let recorded_until = blocking(|| {
                 let mut seg = segmenter.lock().unwrap();
                 let until = seg.recorded_until();
                 seg.close();
                 until
-            };
+            });
             last_end = recorded_until.or(last_end);
             let reason = match outcome {
                 Outcome::Stopped => {
@@ -205,7 +215,7 @@ impl Supervisor {
                 Outcome::Failed(reason) => reason,
             };
             let now = self.clocks.realtime();
-            self.open_outage(&gap, last_end.unwrap_or(now), &reason);
+            blocking(|| self.open_outage(&gap, last_end.unwrap_or(now), &reason));
             self.status.reconnecting(&reason);
             if let Some(e) = segmenter.lock().unwrap().error() {
                 self.status.failing(&e);
@@ -217,7 +227,7 @@ impl Supervisor {
             tracing::warn!(camera = %self.camera.id, url = %url, error = %reason,
                 retry_in = %humantime::format_duration(round_ms(wait)), "camera failed");
             delay = (delay * 2).min(self.settings.retry_max);
-            if self.wait_or_stop(wait) {
+            if self.wait_or_stop(wait).await {
                 self.status.set_state(CameraState::Stopped);
                 return;
             }
@@ -242,31 +252,34 @@ impl Supervisor {
     }
 
     /// Waits `d` unless told to stop; true if told to stop.
-    fn wait_or_stop(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
+    async fn wait_or_stop(&mut self, d: Duration) -> bool {
+        let until = tokio::time::Instant::now() + d;
         loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            match self.rx.recv_timeout(left) {
-                Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return true,
+            match tokio::time::timeout_at(until, self.rx.recv()).await {
+                Ok(Some(Event::Stop) | None) => return true,
                 // Messages from a connection already torn down.
-                Ok(Event::Bus(_) | Event::Failed { .. }) => {}
-                Err(RecvTimeoutError::Timeout) => return false,
+                Ok(Some(Event::Bus(_) | Event::Failed { .. })) => {}
+                Err(_) => return false,
             }
         }
     }
 
-    fn read_with_gstreamer(&self, segmenter: &Arc<Mutex<Segmenter>>, connection: u64) -> Outcome {
+    async fn read_with_gstreamer(
+        &mut self,
+        segmenter: &Arc<Mutex<Segmenter>>,
+        connection: u64,
+    ) -> Outcome {
         let status = self.status.clone();
         let on_data: Arc<dyn Fn() + Send + Sync> = Arc::new(move || status.alive());
-        let pipeline = match pipeline::build(
-            &self.camera,
-            segmenter.clone(),
-            self.clocks.clone(),
-            on_data,
-        ) {
+        let built = blocking(|| {
+            pipeline::build(
+                &self.camera,
+                segmenter.clone(),
+                self.clocks.clone(),
+                on_data,
+            )
+        });
+        let pipeline = match built {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
@@ -282,17 +295,23 @@ impl Supervisor {
             }
             gst::BusSyncReply::Drop
         });
-        let outcome = if pipeline.set_state(gst::State::Playing).is_err() {
+        let outcome = if blocking(|| pipeline.set_state(gst::State::Playing)).is_err() {
             Outcome::Failed("the pipeline could not start".into())
         } else {
-            self.watch(connection)
+            self.watch(connection).await
         };
-        let _ = pipeline.set_state(gst::State::Null);
+        // Joins the pipeline's streaming threads (and may wait for the
+        // camera's answer to TEARDOWN).
+        let _ = blocking(|| pipeline.set_state(gst::State::Null));
         bus.unset_sync_handler();
         outcome
     }
 
-    fn read_with_retina(&self, segmenter: &Arc<Mutex<Segmenter>>, connection: u64) -> Outcome {
+    async fn read_with_retina(
+        &mut self,
+        segmenter: &Arc<Mutex<Segmenter>>,
+        connection: u64,
+    ) -> Outcome {
         let status = self.status.clone();
         let tx = self.tx.clone();
         let source = RetinaSource::start(
@@ -304,19 +323,32 @@ impl Supervisor {
                 let _ = tx.send(Event::Failed { connection, reason });
             }),
         );
-        let outcome = self.watch(connection);
-        source.stop();
+        let outcome = self.watch(connection).await;
+        source.stop().await;
         outcome
     }
 
     /// Watches the running connection numbered `connection` until it fails,
-    /// stalls or is told to stop.
-    fn watch(&self, connection: u64) -> Outcome {
+    /// stalls or is told to stop. Between events it sleeps until the stall
+    /// deadline: the last data plus `stall_timeout`.
+    async fn watch(&mut self, connection: u64) -> Outcome {
         let started = Instant::now();
         loop {
-            match self.rx.recv_timeout(TICK) {
-                Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => return Outcome::Stopped,
-                Ok(Event::Bus(msg)) => match msg.view() {
+            let last = self.status.last_data().max(started);
+            let silent = last.elapsed();
+            if silent >= self.settings.stall_timeout {
+                return Outcome::Failed(format!(
+                    "no data from the camera for {} (stalled)",
+                    humantime::format_duration(round_ms(silent))
+                ));
+            }
+            let deadline = (last + self.settings.stall_timeout).into();
+            let Ok(event) = tokio::time::timeout_at(deadline, self.rx.recv()).await else {
+                continue;
+            };
+            match event {
+                Some(Event::Stop) | None => return Outcome::Stopped,
+                Some(Event::Bus(msg)) => match msg.view() {
                     gst::MessageView::Error(e) => {
                         let detail = e.debug().map(|d| d.to_string());
                         return Outcome::Failed(describe_error(
@@ -333,21 +365,13 @@ impl Supervisor {
                     }
                     _ => {}
                 },
-                Ok(Event::Failed {
+                Some(Event::Failed {
                     connection: c,
                     reason,
                 }) if c == connection => {
                     return Outcome::Failed(reason);
                 }
-                Ok(Event::Failed { .. }) | Err(RecvTimeoutError::Timeout) => {}
-            }
-            let last = self.status.last_data().max(started);
-            let silent = last.elapsed();
-            if silent >= self.settings.stall_timeout {
-                return Outcome::Failed(format!(
-                    "no data from the camera for {} (stalled)",
-                    humantime::format_duration(round_ms(silent))
-                ));
+                Some(Event::Failed { .. }) => {}
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod finisher;
 pub mod pipeline;
 mod retina_source;
 mod rtptime;
+mod runtime;
 pub mod segmenter;
 mod tracks;
 
@@ -18,7 +19,7 @@ use std::time::Instant;
 use crate::clock::UnixMicros;
 
 pub use camera::{CameraHandle, CameraSettings};
-pub use retina_source::WORKERS as RETINA_WORKERS;
+pub use runtime::WORKERS;
 
 /// What a camera is doing, for the status API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

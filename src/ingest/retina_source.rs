@@ -1,10 +1,8 @@
 //! The other side of a camera, without GStreamer: the retina crate's RTSP
 //! client reads interleaved RTP over TCP with large reads and depacketises
 //! H.264/H.265, AAC and G.711 in Rust; frames go to the segmenter from the
-//! connection's task. Every camera's connection is a task on one runtime
-//! of [`WORKERS`] threads shared by the process, not a thread of its own:
-//! with a thread and runtime per camera, each packet cost wake-ups and
-//! context switches that dominated the path (BENCHMARKS.md, issue 21).
+//! connection's task, on the ingest runtime (`ingest::runtime`) that every
+//! camera shares.
 //!
 //! Why: GStreamer's rtspsrc costs about three `recvfrom` calls and eight
 //! pad pushes per RTP packet (BENCHMARKS.md); this path does none of that
@@ -22,7 +20,7 @@
 //! - A failure ends the connection with one sentence for the supervisor,
 //!   with credentials never in it.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -38,36 +36,16 @@ use super::rtptime::Timing;
 use super::segmenter::{Frame, Kind, Payload, Segmenter};
 use super::tracks::{Choice, Chosen, TrackChooser};
 
-/// Threads of the runtime all retina connections share: enough to use both
-/// cores of a small recorder, few enough that 128 cameras add no threads.
-pub const WORKERS: usize = 2;
-
-/// The runtime every retina connection runs on, started at the first.
-fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(WORKERS)
-                .thread_name("rtsp")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the RTSP client: {e}"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
 /// One connection's task. Dropping it does not stop it: call `stop`.
 pub struct RetinaSource {
     stop: Option<oneshot::Sender<()>>,
-    ended: Option<std::sync::mpsc::Receiver<()>>,
+    ended: Option<oneshot::Receiver<()>>,
 }
 
 impl RetinaSource {
-    /// Connects in a task of the shared runtime; frames go to `segmenter`,
-    /// `on_frame` is called after each, and `on_failure` once with why the
-    /// connection ended (not called when stopped).
+    /// Connects in a task of the ingest runtime (the caller's); frames go
+    /// to `segmenter`, `on_frame` is called after each, and `on_failure`
+    /// once with why the connection ended (not called when stopped).
     pub fn start(
         camera: &Camera,
         segmenter: Arc<Mutex<Segmenter>>,
@@ -76,17 +54,7 @@ impl RetinaSource {
         on_failure: Box<dyn FnOnce(String) + Send>,
     ) -> RetinaSource {
         let (stop, stopped) = oneshot::channel();
-        let (done, ended) = std::sync::mpsc::channel();
-        let runtime = match runtime() {
-            Ok(r) => r,
-            Err(e) => {
-                on_failure(e);
-                return RetinaSource {
-                    stop: None,
-                    ended: None,
-                };
-            }
-        };
+        let (done, ended) = oneshot::channel();
         let mut reader = Reader {
             camera: camera.clone(),
             segmenter,
@@ -96,7 +64,7 @@ impl RetinaSource {
             timing: Vec::new(),
             h265: false,
         };
-        runtime.spawn(async move {
+        tokio::spawn(async move {
             let ended = tokio::select! {
                 _ = stopped => None,
                 r = reader.run() => Some(r),
@@ -115,13 +83,13 @@ impl RetinaSource {
     }
 
     /// Ends the connection and waits until its task has let go of it.
-    pub fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(ended) = self.ended.take() {
             // An error means the task is gone already (it panicked).
-            let _ = ended.recv();
+            let _ = ended.await;
         }
     }
 }
