@@ -68,12 +68,13 @@ struct Args {
     /// Phases per recorder and N (alternating custosd and ffmpeg).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
-    /// Which recorders: custosd (GStreamer's RTSP client, the default),
-    /// custosd-retina (cameras with rtsp_client = "retina"), ffmpeg.
+    /// Which recorders: custosd (its default client, retina for these
+    /// rtsp:// cameras over TCP), custosd-gstreamer (cameras with
+    /// rtsp_client = "gstreamer", the client for UDP and rtsps://), ffmpeg.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "custosd,custosd-retina,ffmpeg"
+        default_value = "custosd,custosd-gstreamer,ffmpeg"
     )]
     recorders: Vec<Recorder>,
     /// Keep the recordings and logs (the directory is printed).
@@ -91,7 +92,7 @@ struct Args {
 #[serde(rename_all = "kebab-case")]
 enum Recorder {
     Custosd,
-    CustosdRetina,
+    CustosdGstreamer,
     Ffmpeg,
 }
 
@@ -99,7 +100,7 @@ impl Recorder {
     fn name(self) -> &'static str {
         match self {
             Recorder::Custosd => "custosd",
-            Recorder::CustosdRetina => "custosd-retina",
+            Recorder::CustosdGstreamer => "custosd-gstreamer",
             Recorder::Ffmpeg => "ffmpeg",
         }
     }
@@ -297,7 +298,7 @@ fn ratio_table(phases: &[Phase]) -> Table {
                 .collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         };
-        for recorder in [Recorder::Custosd, Recorder::CustosdRetina] {
+        for recorder in [Recorder::Custosd, Recorder::CustosdGstreamer] {
             if mean(recorder, |p| p.cpu_pct).is_none() {
                 continue;
             }
@@ -477,7 +478,7 @@ impl Running {
 
 fn start_custosd(
     urls: &[(String, String)],
-    rtsp_client: &str,
+    rtsp_client: Option<&str>,
     dir: &Path,
 ) -> anyhow::Result<Running> {
     let root = dir.join("recordings");
@@ -512,7 +513,9 @@ fn start_custosd(
     })
 }
 
-fn custosd_config(urls: &[(String, String)], rtsp_client: &str, dir: &Path) -> String {
+/// The config for `urls`; without `rtsp_client`, each camera gets the
+/// default client.
+fn custosd_config(urls: &[(String, String)], rtsp_client: Option<&str>, dir: &Path) -> String {
     use std::fmt::Write as _;
     let d = dir.display();
     let mut t = format!(
@@ -551,6 +554,9 @@ legal_basis = "GDPR Art. 6(1)(e)"
 processor = "Benchmark"
 "#
     );
+    let client = rtsp_client
+        .map(|c| format!("\nrtsp_client = \"{c}\""))
+        .unwrap_or_default();
     for (name, url) in urls {
         write!(
             t,
@@ -559,8 +565,7 @@ processor = "Benchmark"
 id = "{name}"
 name = "{name}"
 zone = "bench"
-url = "{url}"
-rtsp_client = "{rtsp_client}"
+url = "{url}"{client}
 segment = "{SEGMENT_SECS}s"
 area = "Simulated camera {name}"
 "#
@@ -683,8 +688,8 @@ fn run_phase(recorder: Recorder, n: usize, args: &Args, dir: &Path) -> anyhow::R
     let load_before = procfs::loadavg();
     let mut sim = Sim::start(n, dir)?;
     let running = match recorder {
-        Recorder::Custosd => start_custosd(&sim.urls, "gstreamer", dir),
-        Recorder::CustosdRetina => start_custosd(&sim.urls, "retina", dir),
+        Recorder::Custosd => start_custosd(&sim.urls, None, dir),
+        Recorder::CustosdGstreamer => start_custosd(&sim.urls, Some("gstreamer"), dir),
         Recorder::Ffmpeg => start_ffmpeg(&sim.urls, dir),
     };
     let mut running = match running {
@@ -756,10 +761,12 @@ fn run_phase(recorder: Recorder, n: usize, args: &Args, dir: &Path) -> anyhow::R
     }
     let restarts = match recorder {
         Recorder::Ffmpeg => ffmpeg_restarts,
-        Recorder::Custosd | Recorder::CustosdRetina => fs::read_to_string(dir.join("custosd.log"))
-            .unwrap_or_default()
-            .matches("camera failed")
-            .count() as u64,
+        Recorder::Custosd | Recorder::CustosdGstreamer => {
+            fs::read_to_string(dir.join("custosd.log"))
+                .unwrap_or_default()
+                .matches("camera failed")
+                .count() as u64
+        }
     };
     let MemSample {
         rss_kib,

@@ -134,7 +134,7 @@ fn base_config_parses_with_documented_defaults() {
     assert_eq!(cam.name, "1A-Fojė-Pietinė");
     assert_eq!(cam.segment, Duration::from_secs(60));
     assert_eq!(cam.transport, Transport::Tcp);
-    assert_eq!(cam.rtsp_client, RtspClient::Gstreamer);
+    assert_eq!(cam.rtsp_client, RtspClient::Retina);
     assert!(cam.enabled && !cam.audio && cam.credentials.is_none());
     assert_eq!(c.camera_root(cam).path, Path::new("/srv/custos/recordings"));
     assert!(!c.storage[0].create);
@@ -447,15 +447,28 @@ fn non_rtsp_url_is_refused() {
 }
 
 #[test]
-fn the_retina_client_is_chosen_per_camera() {
-    let text = replace(
-        BASE,
-        "area = \"Pagrindiniai vartai\"",
-        "area = \"Pagrindiniai vartai\"\nrtsp_client = \"retina\"",
-    );
-    let c = parse(&text).unwrap();
+fn the_client_is_retina_over_tcp_gstreamer_for_udp_and_tls_or_as_chosen() {
+    let area = "area = \"Pagrindiniai vartai\"";
+    let c = parse(BASE).unwrap();
     assert_eq!(c.cameras[1].rtsp_client, RtspClient::Retina);
-    assert_eq!(c.cameras[0].rtsp_client, RtspClient::Gstreamer);
+    let chosen = replace(BASE, area, &format!("{area}\nrtsp_client = \"gstreamer\""));
+    let c = parse(&chosen).unwrap();
+    assert_eq!(c.cameras[1].rtsp_client, RtspClient::Gstreamer);
+    assert_eq!(c.cameras[0].rtsp_client, RtspClient::Retina);
+    let udp = replace(BASE, area, &format!("{area}\ntransport = \"udp\""));
+    assert_eq!(
+        parse(&udp).unwrap().cameras[1].rtsp_client,
+        RtspClient::Gstreamer
+    );
+    let tls = replace(
+        BASE,
+        "rtsp://127.0.0.1:8554/cam2",
+        "rtsps://127.0.0.1:8322/cam2",
+    );
+    assert_eq!(
+        parse(&tls).unwrap().cameras[1].rtsp_client,
+        RtspClient::Gstreamer
+    );
 }
 
 #[test]

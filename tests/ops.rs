@@ -682,10 +682,12 @@ fn the_unit_verifies_and_its_exposure_stays_low() {
 #[test]
 fn gstreamer_warnings_join_the_daemon_log() {
     // Nothing listens on port 9: rtspsrc reports an error of its own.
-    let site = Site::new(vec![SiteCamera::new(
+    // GStreamer's client, whose rtspsrc reports through GStreamer's log.
+    let mut site = Site::new(vec![SiteCamera::new(
         "dead",
         "rtsp://127.0.0.1:9/none".into(),
     )]);
+    site.rtsp_client = Some("gstreamer");
     site.write_config();
     let daemon = support::daemon::Daemon::start(&site);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -741,10 +743,12 @@ fn journal_fields(mut d: &[u8]) -> BTreeMap<String, String> {
 #[test]
 fn under_systemd_logs_go_to_the_journal_with_fields() {
     use std::os::unix::fs::MetadataExt;
-    let site = Site::new(vec![SiteCamera::new(
+    // GStreamer's client, whose rtspsrc reports through GStreamer's log.
+    let mut site = Site::new(vec![SiteCamera::new(
         "dead",
         "rtsp://127.0.0.1:9/none".into(),
     )]);
+    site.rtsp_client = Some("gstreamer");
     site.write_config();
     let run = site.dir.path().join("run");
     std::fs::create_dir_all(run.join("systemd/journal")).unwrap();

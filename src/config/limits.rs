@@ -74,8 +74,15 @@ pub const MAX_SIZE: u64 = 1 << 60;
 pub const DEFAULT_AUDIO_POLICY: AudioPolicy = AudioPolicy::Forbidden;
 /// `camera[].transport`.
 pub const DEFAULT_TRANSPORT: Transport = Transport::Tcp;
-/// `camera[].rtsp_client`.
-pub const DEFAULT_RTSP_CLIENT: RtspClient = RtspClient::Gstreamer;
+/// `camera[].rtsp_client` when it is not set: retina wherever it can read
+/// the camera (`rtsp://` over TCP), GStreamer for UDP and `rtsps://`.
+pub fn default_rtsp_client(transport: Transport, tls: bool) -> RtspClient {
+    if transport == Transport::Udp || tls {
+        RtspClient::Gstreamer
+    } else {
+        RtspClient::Retina
+    }
+}
 /// `camera[].audio`.
 pub const DEFAULT_CAMERA_AUDIO: bool = false;
 /// `camera[].enabled`.

@@ -394,17 +394,17 @@ pub enum Transport {
 }
 
 /// The RTSP client that reads a camera (`camera[].rtsp_client`), default
-/// [`DEFAULT_RTSP_CLIENT`].
+/// [`default_rtsp_client`](limits::default_rtsp_client): retina for
+/// `rtsp://` over TCP, GStreamer for the rest.
 ///
 /// `retina` costs about a third of `gstreamer`'s CPU per camera
-/// (BENCHMARKS.md) but reads only `rtsp://` over TCP, and it drops media a
-/// server sends before its answer to PLAY (gst-rtsp-server sends the first
-/// frame then: one frame per connection), so it is not the default.
+/// (BENCHMARKS.md) but reads only `rtsp://` over TCP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RtspClient {
-    /// The retina crate's client: interleaved RTP over TCP, read with
-    /// large reads and depacketised in Rust, on one thread per camera.
+    /// The retina crate's client (`vendor/retina`, patched to play a live
+    /// camera without a Range): interleaved RTP over TCP, read with large
+    /// reads and depacketised in Rust, a task on the ingest runtime.
     Retina,
     /// GStreamer's rtspsrc with rtpbin and the depayloaders.
     Gstreamer,
@@ -434,7 +434,7 @@ pub struct Camera {
     pub credentials: Option<Credentials>,
     /// Default [`DEFAULT_TRANSPORT`].
     pub transport: Transport,
-    /// Default [`DEFAULT_RTSP_CLIENT`].
+    /// Default [`default_rtsp_client`](limits::default_rtsp_client).
     pub rtsp_client: RtspClient,
     /// Record sound. Default [`DEFAULT_CAMERA_AUDIO`]; only in a zone that allows it.
     pub audio: bool,

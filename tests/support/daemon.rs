@@ -75,8 +75,9 @@ pub struct Site {
     pub cameras: Vec<SiteCamera>,
     pub stall_timeout: &'static str,
     pub retry_max: &'static str,
-    /// `rtsp_client` of every camera: "gstreamer" (the default) or "retina".
-    pub rtsp_client: &'static str,
+    /// `rtsp_client` of every camera, "gstreamer" or "retina"; `None`
+    /// leaves it out, for the daemon's default (retina over TCP).
+    pub rtsp_client: Option<&'static str>,
     /// Lines added to the config's `[daemon]` section.
     pub daemon_extra: String,
     /// Lines appended to the secrets file (e.g. an `[alerts]` table).
@@ -99,7 +100,7 @@ impl Site {
             cameras,
             stall_timeout: "2s",
             retry_max: "2s",
-            rtsp_client: "gstreamer",
+            rtsp_client: None,
             daemon_extra: String::new(),
             secrets_extra: String::new(),
             umask: None,
@@ -174,8 +175,7 @@ audio = "allowed"
 id = "{id}"
 name = "{id}"
 zone = "{zone}"
-url = "{url}"
-rtsp_client = "{client}"
+url = "{url}"{client}
 audio = {audio}
 segment = "{seg}s"
 area = "Test area of {id}"
@@ -184,7 +184,10 @@ enabled = {enabled}
                 id = c.id,
                 zone = c.zone,
                 url = c.url,
-                client = self.rtsp_client,
+                client = self
+                    .rtsp_client
+                    .map(|c| format!("\nrtsp_client = \"{c}\""))
+                    .unwrap_or_default(),
                 audio = c.audio,
                 seg = c.segment_secs,
                 enabled = c.enabled,
@@ -332,7 +335,10 @@ impl Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_custosd"));
         cmd.arg("--config")
             .arg(site.config_path())
-            .env("RUST_LOG", "custos=debug,info")
+            .env(
+                "RUST_LOG",
+                std::env::var("CUSTOS_TEST_LOG").unwrap_or("custos=debug,info".into()),
+            )
             .env_remove("CUSTOS_FAILPOINT")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -109,7 +109,7 @@ impl Builder<'_, '_> {
                     );
                     RtspClient::Gstreamer
                 }
-                client => client.unwrap_or(DEFAULT_RTSP_CLIENT),
+                client => client.unwrap_or(default_rtsp_client(transport, rtsps)),
             };
             let segment = self.duration(
                 &at.key("segment"),
