@@ -947,6 +947,22 @@ impl Write for HashingFile {
         Ok(n)
     }
 
+    /// One `writev(2)`; hashes exactly the bytes it wrote.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.file.write_vectored(bufs)?;
+        let mut left = n;
+        for b in bufs {
+            let k = left.min(b.len());
+            self.hash.update(&b[..k]);
+            left -= k;
+            if left == 0 {
+                break;
+            }
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }

@@ -2,16 +2,19 @@
 //!
 //! Layout: `ftyp` `moov` (empty sample tables, `mvex`), then one `moof` + `mdat`
 //! per [`FragmentedWriter::write_fragment`]. Invariants:
-//! - Each fragment is assembled in one reused buffer and handed to the output
-//!   in a single `write_all`, so a crash tears at most the last fragment; every
-//!   byte before it is a complete, playable file without any finalisation.
+//! - Each fragment's boxes (`moof` and the `mdat` header) are assembled in one
+//!   reused buffer and handed to the output with the samples' own bytes in
+//!   one vectored write (looped only if the output takes part of it), so a
+//!   crash tears at most the last fragment; every byte before it is a
+//!   complete, playable file without any finalisation. The samples are not
+//!   copied into the buffer: it stays a few hundred bytes per camera.
 //! - Fragments are self-contained: `tfhd` uses default-base-is-moof and `tfdt`
 //!   states each track's absolute decode time, so no fragment depends on
 //!   another having been read.
 //! - After a failed write the output holds a partial fragment that no reader
 //!   will look past, so the writer refuses further fragments; start a new file.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 
 use super::boxes::{self, BoxWriter};
 use super::{MP4_EPOCH_OFFSET, Sample, TrackSpec, io_error};
@@ -25,8 +28,8 @@ pub struct FragmentedWriter<W: Write> {
     next_sequence: u32,
     /// Bytes handed to `out` so far, header included.
     bytes_written: u64,
-    /// The fragment being assembled (`moof` then `mdat`); kept between calls
-    /// so its capacity is reused and steady-state recording does not allocate.
+    /// The fragment's boxes being assembled (`moof` and the `mdat` header);
+    /// kept between calls so steady-state recording does not allocate.
     buf: Vec<u8>,
     /// Per `traf` of the fragment being assembled: where its `trun`
     /// data_offset is, and how many payload bytes precede its samples.
@@ -155,15 +158,15 @@ impl<W: Write> FragmentedWriter<W> {
             w.patch_u32(at, offset);
         }
         w.finish()?;
-        for s in samples {
-            self.buf.extend_from_slice(s.data);
-        }
 
-        if let Err(e) = self.out.write_all(&self.buf) {
+        let mut slices = Vec::with_capacity(samples.len() + 1);
+        slices.push(IoSlice::new(&self.buf));
+        slices.extend(samples.iter().map(|s| IoSlice::new(s.data)));
+        if let Err(e) = write_all_vectored(&mut self.out, &mut slices) {
             self.failed = true;
             return Err(io_error("writing MP4 fragment", e));
         }
-        let len = self.buf.len() as u64;
+        let len = self.buf.len() as u64 + payload;
         self.bytes_written += len;
         self.next_sequence = self.next_sequence.wrapping_add(1);
         for run in samples.chunk_by(|a, b| a.track == b.track) {
@@ -236,6 +239,21 @@ impl<W: Write> FragmentedWriter<W> {
     pub fn into_inner(self) -> W {
         self.out
     }
+}
+
+/// `Write::write_all` for several buffers (std's is unstable): writes them
+/// all, in order, in as few calls as the output allows.
+fn write_all_vectored(out: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match out.write_vectored(bufs) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -420,6 +438,50 @@ mod tests {
         let no_rate = vec![TrackSpec::audio(Codec::Pcma, 0, 1)];
         assert!(FragmentedWriter::new(Vec::new(), no_rate, 0).is_err());
         assert!(FragmentedWriter::new(Vec::new(), vec![], 0).is_err());
+    }
+
+    /// An output that takes at most 7 bytes per call, across buffers.
+    struct Trickle(Vec<u8>);
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(7);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+            let mut n = 0;
+            for b in bufs {
+                let k = b.len().min(7 - n);
+                self.0.extend_from_slice(&b[..k]);
+                n += k;
+                if n == 7 {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_output_that_takes_part_of_each_write_gets_the_same_bytes() {
+        let tracks = test_util::h264_aac_tracks;
+        let mut whole = FragmentedWriter::new(Vec::new(), tracks(), 5).unwrap();
+        let mut trickle = FragmentedWriter::new(Trickle(Vec::new()), tracks(), 5).unwrap();
+        let (a, b): (Vec<u8>, Vec<u8>) = ((0..100).collect(), (100..=255).collect());
+        for w in [0u64, 7200] {
+            let samples = [video(w, &a), video(w + 3600, &b)];
+            let n = whole.write_fragment(&samples).unwrap();
+            assert_eq!(trickle.write_fragment(&samples).unwrap(), n);
+        }
+        assert_eq!(trickle.bytes_written(), whole.bytes_written());
+        let (whole, trickle) = (whole.into_inner(), trickle.into_inner().0);
+        assert_eq!(trickle, whole);
+        let info = read::parse(&whole).unwrap();
+        assert_eq!(info.samples.len(), 4);
+        assert!(!info.truncated);
     }
 
     #[test]
