@@ -10,7 +10,7 @@
 //! API's roles and audit.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -170,6 +170,57 @@ pub fn hash_file(path: &Path) -> Result<(u64, [u8; 32])> {
 /// Absolute path of a segment.
 pub fn absolute(root: &Path, rel: &str) -> PathBuf {
     root.join(rel)
+}
+
+/// A file that hashes and counts what is written to it, so a finished
+/// segment's SHA-256 needs no second read.
+pub struct HashingFile {
+    file: File,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl HashingFile {
+    pub fn new(file: File) -> Self {
+        HashingFile {
+            file,
+            hash: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn finish(self) -> (File, u64, [u8; 32]) {
+        (self.file, self.bytes, self.hash.finalize().into())
+    }
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    /// One `writev(2)`; hashes exactly the bytes it wrote.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.file.write_vectored(bufs)?;
+        let mut left = n;
+        for b in bufs {
+            let k = left.min(b.len());
+            self.hash.update(&b[..k]);
+            left -= k;
+            if left == 0 {
+                break;
+            }
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 #[cfg(test)]

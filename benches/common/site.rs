@@ -5,13 +5,11 @@
 //! uid role evidence. Included with `#[path = "common/site.rs"] mod site;`
 //! beside `common` and `footage`.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use custos::index::{Index, NewSegment, SegmentSummary, TimeSource};
-use sha2::{Digest, Sha256};
 
 use crate::common;
 use crate::footage::{self, FPS, GOP_FRAMES, Gop, XorShift};
@@ -190,7 +188,7 @@ fn write_segment(
     })?;
     let file = custos::storage::create_segment_file(root, &rel)?;
     let w = footage::write_video(
-        HashingFile::new(file),
+        custos::storage::HashingFile::new(file),
         start_us,
         SEGMENT_S,
         gop,
@@ -214,38 +212,4 @@ fn write_segment(
             activity: Vec::new(),
         },
     )
-}
-
-/// A file that hashes and counts what is written to it, as the segmenter's.
-struct HashingFile {
-    file: File,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl HashingFile {
-    fn new(file: File) -> Self {
-        HashingFile {
-            file,
-            hash: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    fn finish(self) -> (File, u64, [u8; 32]) {
-        (self.file, self.bytes, self.hash.finalize().into())
-    }
-}
-
-impl Write for HashingFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
 }

@@ -13,13 +13,10 @@
 //! - Audio that arrives after a cut but belongs before it goes to the segment
 //!   it belongs to (kept open as `draining` for at most `DRAIN_US`).
 
-use std::fs::File;
-use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use gstreamer as gst;
-use sha2::{Digest, Sha256};
 
 use crate::clock::UnixMicros;
 use crate::error::{Error, Result};
@@ -29,6 +26,7 @@ use crate::mp4::{self, FragmentedWriter};
 use super::CameraStatus;
 use super::finisher::{FinishJob, Finisher, Retime};
 use crate::index::SharedIndex;
+use crate::storage::HashingFile;
 
 /// How much media is held in memory before it is written: the most a kill -9
 /// loses, beyond the one frame that waits for its duration.
@@ -915,55 +913,4 @@ fn ticks_to_us(ticks: u64, timescale: u32) -> i64 {
 
 fn us_to_ticks(us: i64, timescale: u32) -> u64 {
     (us as u128 * timescale as u128 / 1_000_000) as u64
-}
-
-/// A file that hashes and counts what is written to it, so a finished
-/// segment's SHA-256 needs no second read.
-pub struct HashingFile {
-    file: File,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl HashingFile {
-    pub fn new(file: File) -> Self {
-        HashingFile {
-            file,
-            hash: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    pub fn finish(self) -> (File, u64, [u8; 32]) {
-        (self.file, self.bytes, self.hash.finalize().into())
-    }
-}
-
-impl Write for HashingFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    /// One `writev(2)`; hashes exactly the bytes it wrote.
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let n = self.file.write_vectored(bufs)?;
-        let mut left = n;
-        for b in bufs {
-            let k = left.min(b.len());
-            self.hash.update(&b[..k]);
-            left -= k;
-            if left == 0 {
-                break;
-            }
-        }
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
 }
