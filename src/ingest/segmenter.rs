@@ -28,6 +28,9 @@ use super::finisher::{FinishJob, Finisher, Retime};
 use crate::index::SharedIndex;
 use crate::storage::HashingFile;
 
+mod track;
+use track::{Pending, TrackBuf, video_end, write_fragment};
+
 /// How much media is held in memory before it is written: the most a kill -9
 /// loses, beyond the one frame that waits for its duration.
 pub const FRAGMENT_US: i64 = 500_000;
@@ -119,75 +122,6 @@ struct Anchor {
 impl Anchor {
     fn wall(&self, dts_ns: u64) -> UnixMicros {
         self.wall_us + (dts_ns as i64 - self.dts_ns as i64) / 1000
-    }
-}
-
-/// A sample waiting to be written: its duration is known once the next
-/// sample of its track arrives.
-struct Pending {
-    decode: u64,
-    cto: i32,
-    duration: u32,
-    key: bool,
-    data: Payload,
-}
-
-struct TrackBuf {
-    id: u32,
-    timescale: u32,
-    /// Samples with a known duration, ready for the next fragment.
-    ready: Vec<Pending>,
-    /// The newest sample, whose duration is not known yet.
-    last: Option<Pending>,
-    last_delta: u32,
-}
-
-impl TrackBuf {
-    fn new(id: u32, timescale: u32, nominal: u32) -> Self {
-        TrackBuf {
-            id,
-            timescale,
-            ready: Vec::new(),
-            last: None,
-            last_delta: nominal,
-        }
-    }
-
-    fn ticks(&self, ns: i64) -> i64 {
-        (ns as i128 * self.timescale as i128 / 1_000_000_000) as i64
-    }
-
-    /// Queues a sample at `decode` ticks, closing the previous one. Samples
-    /// of a track must be contiguous and strictly increasing in the file, so
-    /// a sample stamped at or before its predecessor is moved just after it.
-    fn push(&mut self, mut p: Pending) {
-        if let Some(mut prev) = self.last.take() {
-            p.decode = p.decode.max(prev.decode + 1);
-            let delta = p.decode - prev.decode;
-            prev.duration = delta.min(u32::MAX as u64) as u32;
-            self.last_delta = prev.duration;
-            self.ready.push(prev);
-        }
-        self.last = Some(p);
-    }
-
-    /// Closes the newest sample so it ends at `end` ticks, or after its
-    /// nominal duration when the end is unknown.
-    fn close(&mut self, end: Option<u64>) {
-        if let Some(mut prev) = self.last.take() {
-            prev.duration = match end {
-                Some(end) if end > prev.decode => (end - prev.decode).min(u32::MAX as u64) as u32,
-                _ => self.last_delta,
-            };
-            self.ready.push(prev);
-        }
-    }
-
-    fn ready_span(&self) -> u64 {
-        match (self.ready.first(), self.ready.last()) {
-            (Some(a), Some(b)) => b.decode + b.duration as u64 - a.decode,
-            _ => 0,
-        }
     }
 }
 
@@ -329,8 +263,7 @@ impl Segmenter {
     /// The end of recorded media so far, in wall-clock time.
     pub fn recorded_until(&self) -> Option<UnixMicros> {
         let open = self.current.as_ref()?;
-        let last = open.video.last.as_ref().or(open.video.ready.last())?;
-        Some(open.start_us + ticks_to_us(last.decode + last.duration as u64, VIDEO_TIMESCALE))
+        Some(open.start_us + ticks_to_us(video_end(&open.video)?, VIDEO_TIMESCALE))
     }
 
     pub fn push(&mut self, frame: Frame) {
@@ -398,7 +331,7 @@ impl Segmenter {
             data: f.data,
         });
         if open.video.ready_span() >= us_to_ticks(FRAGMENT_US, VIDEO_TIMESCALE)
-            && let Err(e) = write_fragment(open)
+            && let Err(e) = write_fragment(&mut open.writer, &mut open.video, open.audio.as_mut())
         {
             self.write_failed(e);
         }
@@ -707,7 +640,7 @@ impl Segmenter {
             if self.draining.is_some() {
                 self.finish_draining();
             }
-            if let Err(e) = write_fragment(&mut open) {
+            if let Err(e) = write_fragment(&mut open.writer, &mut open.video, open.audio.as_mut()) {
                 self.status.set_error(&e.to_string());
                 self.abandon(open, e);
                 return;
@@ -743,7 +676,7 @@ impl Segmenter {
 
     /// Writes what is buffered and hands the file to the finisher.
     fn finish(&mut self, mut open: Open) {
-        if let Err(e) = write_fragment(&mut open) {
+        if let Err(e) = write_fragment(&mut open.writer, &mut open.video, open.audio.as_mut()) {
             self.abandon(open, e);
             return;
         }
@@ -873,38 +806,6 @@ impl Drop for Segmenter {
         self.close();
         self.finisher.detach(&self.target.root_id);
     }
-}
-
-fn video_end(track: &TrackBuf) -> Option<u64> {
-    let last = track.last.as_ref().or(track.ready.last())?;
-    Some(last.decode + last.duration as u64)
-}
-
-/// Writes the ready samples of both tracks as one fragment.
-fn write_fragment(open: &mut Open) -> Result<()> {
-    let mut samples = Vec::with_capacity(open.video.ready.len() + 16);
-    for t in std::iter::once(&open.video).chain(open.audio.as_ref()) {
-        for p in &t.ready {
-            samples.push(mp4::Sample {
-                track: t.id,
-                decode_time: p.decode,
-                duration: p.duration,
-                composition_offset: p.cto,
-                keyframe: p.key,
-                data: &p.data,
-            });
-        }
-    }
-    if samples.is_empty() {
-        return Ok(());
-    }
-    open.writer.write_fragment(&samples)?;
-    drop(samples);
-    open.video.ready.clear();
-    if let Some(a) = open.audio.as_mut() {
-        a.ready.clear();
-    }
-    Ok(())
 }
 
 fn ticks_to_us(ticks: u64, timescale: u32) -> i64 {
