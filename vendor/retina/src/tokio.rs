@@ -6,8 +6,10 @@
 //! In theory there could be a similar async-std-based implementation.
 
 use futures::{Sink, Stream};
-use std::time::Instant;
-use tokio::io::AsyncWrite;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWrite, Interest};
 use tokio::net::{TcpStream, UdpSocket};
 use url::Host;
 
@@ -29,6 +31,8 @@ pub(crate) struct Connection {
     read_buf: MarkBuf,
     /// Write buffer for outgoing messages (written then flushed).
     write_buf: Vec<u8>,
+    /// Custos patch 2: when the next read may happen (see `ReadBatch`).
+    batch: ReadBatch,
 }
 
 impl Connection {
@@ -55,6 +59,7 @@ impl Connection {
             parser: crate::rtsp::parse::Parser::default(),
             read_buf: MarkBuf::new(DEFAULT_READ_CAPACITY),
             write_buf: Vec::new(),
+            batch: ReadBatch::new(),
         })
     }
 
@@ -190,8 +195,11 @@ impl Stream for Connection {
 
             // Need more data. Read from the stream into the ring buffer
             // using vectored I/O to fill both halves of the ring.
-            match this.stream.poll_read_ready(cx) {
-                std::task::Poll::Ready(Ok(())) => {}
+            // Custos patch 2: when the socket is not ready (it holds less
+            // than the batch's mark), its data is read anyway once the
+            // batch's deadline passes.
+            let ready = match this.stream.poll_read_ready(cx) {
+                std::task::Poll::Ready(Ok(())) => true,
                 std::task::Poll::Ready(Err(error)) => {
                     let pos = this.parser.stream_pos() + this.read_buf.unparsed_len() as u64;
                     return std::task::Poll::Ready(Some(Err(wrap!(ErrorInt::RtspReadError {
@@ -204,14 +212,20 @@ impl Stream for Connection {
                         source: error,
                     }))));
                 }
+                std::task::Poll::Pending if this.batch.due(cx) => false,
                 std::task::Poll::Pending => return std::task::Poll::Pending,
-            }
+            };
             let (first, second) = this.read_buf.spare_capacity(4096);
             let mut bufs = [
                 std::io::IoSliceMut::new(first),
                 std::io::IoSliceMut::new(second),
             ];
-            match this.stream.try_read_vectored(&mut bufs) {
+            let read = if ready {
+                read_ready(&this.stream, &mut bufs)
+            } else {
+                read_now(&this.stream, &mut bufs)
+            };
+            match read {
                 Ok(0) => {
                     // EOF. Try decode with eof=true.
                     return match try_decode(&mut this.parser, &mut this.read_buf, true) {
@@ -227,6 +241,7 @@ impl Stream for Connection {
                 }
                 Ok(n) => {
                     this.read_buf.advance_end(n);
+                    this.batch.read(n, &this.stream);
                     // Loop to try decoding again.
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
@@ -247,6 +262,141 @@ impl Stream for Connection {
                 }
             }
         }
+    }
+}
+
+// Custos patch 2 (PATCH.md): reads in batches once media flows.
+//
+// Without it a connection woke and read at every TCP segment the camera
+// sent, three to five reads per video frame (one of them finding nothing),
+// and those wake-ups were most of what recording cost. With it the kernel
+// wakes the reader only once `BATCH` of the stream has arrived (the
+// socket's receive low-water mark, SO_RCVLOWAT), and whatever the socket
+// holds below the mark is read at the latest `MAX_WAIT` after the last
+// read, so a slow stream, an RTSP reply or the last frame before the camera
+// pauses is late by at most that, never held back.
+
+/// How much a batched read takes: what arrives in this long, at the rate
+/// measured over the last `RATE_WINDOW`.
+const BATCH: Duration = Duration::from_millis(50);
+/// The largest mark, well within a socket's default receive buffer.
+const MAX_BATCH: usize = 64 * 1024;
+/// Data below the mark waits at most this long after the last read.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+/// The rate is measured over this long; the first window (the RTSP
+/// exchange before PLAY) carries too little to batch.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+struct ReadBatch {
+    /// The socket's receive low-water mark: 1 (the kernel's default,
+    /// every byte wakes) until a rate is known.
+    mark: usize,
+    /// Bytes read since `since`.
+    bytes: u64,
+    since: Instant,
+    /// `MAX_WAIT` after the last read.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl ReadBatch {
+    fn new() -> Self {
+        ReadBatch {
+            mark: 1,
+            bytes: 0,
+            since: Instant::now(),
+            deadline: Box::pin(tokio::time::sleep(MAX_WAIT)),
+        }
+    }
+
+    /// Whether what the socket holds below the mark is to be read now;
+    /// if not, the task is woken when it is.
+    fn due(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        if self.mark <= 1 || self.deadline.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.deadline
+            .as_mut()
+            .reset(tokio::time::Instant::now() + MAX_WAIT);
+        // Registers the task for the new deadline.
+        let _ = self.deadline.as_mut().poll(cx);
+        true
+    }
+
+    /// Counts a read of `n` bytes and moves the deadline; once a
+    /// `RATE_WINDOW`, sets the mark to `BATCH` of the stream when it
+    /// changed by more than a quarter.
+    fn read(&mut self, n: usize, stream: &TcpStream) {
+        self.bytes += n as u64;
+        let now = Instant::now();
+        self.deadline.as_mut().reset((now + MAX_WAIT).into());
+        let elapsed = now - self.since;
+        if elapsed < RATE_WINDOW {
+            return;
+        }
+        let mark = batch_mark(self.bytes, elapsed);
+        self.bytes = 0;
+        self.since = now;
+        if mark.abs_diff(self.mark) * 4 > self.mark {
+            match set_receive_low_water(stream, mark) {
+                Ok(()) => self.mark = mark,
+                Err(e) => log::debug!("SO_RCVLOWAT {mark}: {e}; reads are not batched"),
+            }
+        }
+    }
+}
+
+/// `BATCH` of a stream that brought `bytes` in `elapsed`, from 1 byte to
+/// `MAX_BATCH`.
+fn batch_mark(bytes: u64, elapsed: Duration) -> usize {
+    let per_batch = u128::from(bytes) * BATCH.as_nanos() / elapsed.as_nanos().max(1);
+    usize::try_from(per_batch).unwrap_or(MAX_BATCH).clamp(1, MAX_BATCH)
+}
+
+fn set_receive_low_water(stream: &TcpStream, bytes: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is the stream's, open while it is borrowed;
+    // SO_RCVLOWAT takes a c_int, passed with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Reads what the socket holds, ready or not (it is non-blocking).
+fn read_now(stream: &TcpStream, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+    use std::io::Read as _;
+    (&*socket2::SockRef::from(stream)).read_vectored(bufs)
+}
+
+/// Reads a socket tokio reported ready. A read shorter than the buffers
+/// took all the kernel had, so tokio is told the socket is drained (as its
+/// own `poll_read` does): the next read waits for new data instead of
+/// finding none.
+fn read_ready(stream: &TcpStream, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+    let room: usize = bufs.iter().map(|b| b.len()).sum();
+    let mut got = 0;
+    let r = stream.try_io(Interest::READABLE, || {
+        got = read_now(stream, bufs)?;
+        if got > 0 && got < room {
+            Err(std::io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(got)
+        }
+    });
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+        r => r,
     }
 }
 
