@@ -5,6 +5,7 @@ pub mod api;
 pub mod daemon;
 pub mod index;
 pub mod media;
+pub mod relay;
 pub mod s3;
 pub mod tls;
 pub mod webhook;
