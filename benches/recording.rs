@@ -10,7 +10,9 @@
 //!    per camera), until every camera has written data, then settles;
 //! 3. over the window, CPU is utime+stime from `/proc/<pid>/stat` (summed over
 //!    processes), memory is sampled from `/proc/<pid>/status` (VmRSS, Threads)
-//!    and `/proc/<pid>/smaps_rollup` (Pss) and the peak kept;
+//!    and `/proc/<pid>/smaps_rollup` (Pss) and the peak kept; context
+//!    switches of every thread (`/proc/<pid>/task/*/status`), per frame the
+//!    cameras sent in the window, say how often the recorder sleeps and wakes;
 //! 4. the simulator is told (SIGUSR1) to freeze every camera and print what it
 //!    served; after a pause for in-flight data the recorder gets SIGTERM and
 //!    finalises its files; frames in the files (parsed back with
@@ -127,6 +129,9 @@ struct Phase {
     restarts: u64,
     /// Simulator CPU over the window, % of one core.
     sim_cpu_pct: f64,
+    /// The recorder's context switches over the window (its threads'
+    /// sleeps and wake-ups), per frame served in the window.
+    switches_per_frame: f64,
     load_before: String,
     load_after: String,
 }
@@ -247,6 +252,7 @@ fn phases_table(phases: &[Phase]) -> Table {
         "RSS MiB/cam",
         "PSS MiB/cam",
         "threads",
+        "switches/frame",
         "procs",
         "frames served",
         "lost",
@@ -263,6 +269,7 @@ fn phases_table(phases: &[Phase]) -> Table {
             format!("{:.2}", p.per_camera(p.rss_mib)),
             format!("{:.2}", p.per_camera(p.pss_mib)),
             p.threads.to_string(),
+            format!("{:.2}", p.switches_per_frame),
             p.processes.to_string(),
             p.frames_served.to_string(),
             p.lost().to_string(),
@@ -718,9 +725,10 @@ fn run_phase(recorder: Recorder, n: usize, args: &Args, dir: &Path) -> anyhow::R
     let pids = running.pids();
 
     let sim_pid = [sim.child.id()];
-    let (cpu0, sim0, t0) = (
+    let (cpu0, sim0, switches0, t0) = (
         procfs::sum_cpu_ticks(&pids),
         procfs::sum_cpu_ticks(&sim_pid),
+        procfs::context_switches(&pids),
         Instant::now(),
     );
     let mut mem = procfs::mem_sample(&pids);
@@ -729,12 +737,15 @@ fn run_phase(recorder: Recorder, n: usize, args: &Args, dir: &Path) -> anyhow::R
         std::thread::sleep(MEM_SAMPLE_EVERY.min(end.saturating_duration_since(Instant::now())));
         mem = mem.max(procfs::mem_sample(&pids));
     }
-    let (cpu1, sim1, t1) = (
+    let (cpu1, sim1, switches1, t1) = (
         procfs::sum_cpu_ticks(&pids),
         procfs::sum_cpu_ticks(&sim_pid),
+        procfs::context_switches(&pids),
         Instant::now(),
     );
     let window_s = (t1 - t0).as_secs_f64();
+    let switches = procfs::context_switches_between(&switches0, &switches1);
+    let frames_in_window = window_s * f64::from(FPS) * n as f64;
 
     let served = sim.freeze_and_count();
     std::thread::sleep(DRAIN);
@@ -787,6 +798,7 @@ fn run_phase(recorder: Recorder, n: usize, args: &Args, dir: &Path) -> anyhow::R
         frames_in_files,
         restarts,
         sim_cpu_pct: sim1.saturating_sub(sim0) as f64 / tck / window_s * 100.0,
+        switches_per_frame: switches as f64 / frames_in_window,
         load_before,
         load_after: procfs::loadavg(),
     })

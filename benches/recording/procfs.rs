@@ -2,6 +2,7 @@
 //! ticks), resident and proportional memory, and thread counts, summed over
 //! a set of processes (custosd is one process; ffmpeg is one per camera).
 
+use std::collections::HashMap;
 use std::fs;
 
 /// Clock ticks per second of `/proc/<pid>/stat` times.
@@ -65,6 +66,38 @@ fn field_kib(text: &str, key: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// Context switches (voluntary and not) of every thread of `pids` now,
+/// by thread id: a thread's count grows at each time it sleeps and wakes.
+pub fn context_switches(pids: &[u32]) -> HashMap<u32, u64> {
+    let mut by_thread = HashMap::new();
+    for &pid in pids {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            if let Ok(status) = fs::read_to_string(task.path().join("status")) {
+                let n = field_kib(&status, "voluntary_ctxt_switches:")
+                    + field_kib(&status, "nonvoluntary_ctxt_switches:");
+                by_thread.insert(tid, n);
+            }
+        }
+    }
+    by_thread
+}
+
+/// Context switches between two `context_switches` readings, by the
+/// threads alive at the second (a thread started in between counts from
+/// zero; one that ended in between is not counted).
+pub fn context_switches_between(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
 }
 
 pub fn sum_cpu_ticks(pids: &[u32]) -> u64 {
