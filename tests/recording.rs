@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use custos::index::{SegmentState, TimeSource};
 use custos::sim::{SimAudio, SimCamera, SimCodec, SimConfig, Simulator};
 use nix::sys::signal::Signal;
-use support::daemon::{Site, SiteCamera};
+use support::daemon::{Daemon, Site, SiteCamera};
 use support::media::demux;
 use support::relay::Relay;
 
@@ -120,25 +120,21 @@ fn two_cameras_record_contiguous_segments(client: &'static str) {
     sim.freeze("east", true);
     sim.freeze("west", true);
     std::thread::sleep(Duration::from_millis(1500));
-    let status = daemon.terminate(Duration::from_secs(20));
-    assert!(
-        status.success(),
-        "custosd exited with {status}; log:\n{}",
-        site.log()
-    );
-    site.assert_consistent();
+    stop_cleanly(&site, daemon);
 
     for cam in ["east", "west"] {
         let segs = site.segments(cam);
         assert!(segs.len() >= 6, "{cam}: {} segments", segs.len());
         // The camera's NTP time (RTCP sender reports, the first within about
         // 4 s) replaces the local clock, the first segment retimed with it;
-        // on loopback both clocks are the same, so the offset is tiny.
+        // on loopback both clocks are the same, so the offset is what the
+        // frame waited to be read: retina's batched reads (up to 100 ms,
+        // vendor/retina/PATCH.md) and scheduling.
         for s in &segs {
             assert_eq!(s.time_source, TimeSource::Rtcp, "{s:?}");
             let offset = s.clock_offset_us.expect("offset measured");
             assert!(
-                offset.abs() < 50_000,
+                offset.abs() < 150_000,
                 "camera clock offset {offset} µs on loopback: {s:?}"
             );
         }
@@ -197,6 +193,17 @@ fn two_cameras_record_contiguous_segments(client: &'static str) {
     }
 }
 
+/// SIGTERM: the daemon exits 0 and leaves its index and files consistent.
+fn stop_cleanly(site: &Site, daemon: Daemon) {
+    let status = daemon.terminate(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "custosd exited with {status}; log:\n{}",
+        site.log()
+    );
+    site.assert_consistent();
+}
+
 /// Video frames in the files of `camera`.
 fn frames_in_files(site: &Site, camera: &str) -> u64 {
     site.segments(camera)
@@ -240,13 +247,7 @@ fn a_paused_camera_s_last_frame_is_not_held_back() {
     let small = small.unwrap_or_else(|| panic!("no frame under {} bytes in 20", mark / 2));
     // Far longer than the deadline; no more data comes.
     std::thread::sleep(Duration::from_millis(1500));
-    let status = daemon.terminate(Duration::from_secs(20));
-    assert!(
-        status.success(),
-        "custosd exited with {status}; log:\n{}",
-        site.log()
-    );
-    site.assert_consistent();
+    stop_cleanly(&site, daemon);
     let (passed, in_files) = (relay.frames(), frames_in_files(&site, "pause"));
     assert_eq!(
         in_files, passed,
