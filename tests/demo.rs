@@ -1,4 +1,5 @@
-//! The README's first command, `scripts/demo 0`, stopped as a person stops
+//! The README's commands. The test command checks the disk before it builds
+//! (`scripts/check-disk`). The first command, `scripts/demo 0`, stopped as a person stops
 //! it: one Ctrl-C, which the terminal sends to the whole process group (the
 //! script, custosd, the simulator and the `tee` carrying custosd's log).
 //! custosd finalises every segment, the demo prints what was recorded, and
@@ -93,4 +94,33 @@ fn one_ctrl_c_stops_the_demo_cleanly_with_every_segment_complete() {
         }
     }
     assert!(segments >= cameras, "{segments} segments");
+}
+
+/// `scripts/test` says before building when the disk is too small for a
+/// cold build, rather than letting rustc stop half-way with "No space left
+/// on device" (how a CI run failed on 2026-12-07).
+#[test]
+fn the_test_command_names_a_disk_too_small_for_the_build_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |need_gib: &str| {
+        Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check-disk"))
+            .env("CARGO_TARGET_DIR", dir.path())
+            .env("CUSTOS_BUILD_DISK_GIB", need_gib)
+            .output()
+            .unwrap()
+    };
+    let refused = check("1000000");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("needs about 1000000 GiB")
+            && said.contains("MiB free")
+            && said.contains("cargo clean"),
+        "the refusal should say what is needed, what is free and what to do: {said}"
+    );
+    let passed = check("1");
+    assert!(
+        passed.status.success() && String::from_utf8_lossy(&passed.stdout).contains("MiB free"),
+        "{passed:?}"
+    );
 }
