@@ -1,7 +1,8 @@
 //! The README's commands. The test command checks the disk before it
 //! builds (`scripts/check-disk`). The first command, `scripts/demo 0`, is
-//! stopped as a person stops it: one Ctrl-C, which the terminal sends to the whole process group (the
-//! script, custosd, the simulator and the `tee` carrying custosd's log).
+//! stopped as a person stops it: one Ctrl-C, which the terminal sends to
+//! the whole process group (the script, custosd, the simulator and the
+//! `tee` carrying custosd's log).
 //! custosd finalises every segment, the demo prints what was recorded, and
 //! it exits 0. Uses this build's binaries (CUSTOS_BIN_DIR), not a release
 //! build.
