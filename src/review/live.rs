@@ -174,6 +174,27 @@ impl Live {
         (sent, result)
     }
 
+    /// Why the view ends when the viewer may not see `zone`, the zone of
+    /// the segment being sent or of the next one: the camera moved to a
+    /// zone the grant does not cover, or (the same zone) a reload withdrew
+    /// the grant, whichever check noticed it first.
+    fn refused(&self, zone: &str) -> Error {
+        let message = if zone == self.segment.row.zone {
+            format!(
+                "the grant to see zone {zone} was withdrawn (the configuration was reloaded); \
+                 the live view of camera {} ends",
+                self.camera
+            )
+        } else {
+            format!(
+                "camera {} now records under zone {zone}, which your grant does not cover; the \
+                 live view ends",
+                self.camera
+            )
+        };
+        Error::new(ErrorKind::PermissionDenied, message)
+    }
+
     fn stream(&mut self, out: &mut dyn Write, sent: &mut Sent) -> Result<()> {
         let gone = |e: std::io::Error| Error::unavailable(format!("the viewer went away: {e}"));
         out.write_all(&self.init).map_err(gone)?;
@@ -187,14 +208,7 @@ impl Live {
         loop {
             if checked.elapsed() >= RECHECK {
                 if !(self.may_see)(&self.segment.row.zone) {
-                    return Err(Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!(
-                            "the grant to see zone {} was withdrawn (the configuration was \
-                             reloaded); the live view of camera {} ends",
-                            self.segment.row.zone, self.camera
-                        ),
-                    ));
+                    return Err(self.refused(&self.segment.row.zone));
                 }
                 checked = Instant::now();
             }
@@ -235,14 +249,7 @@ impl Live {
                     continue;
                 }
                 if !(self.may_see)(&next.zone) {
-                    return Err(Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!(
-                            "camera {} now records under zone {}, which your grant does not \
-                             cover; the live view ends",
-                            self.camera, next.zone
-                        ),
-                    ));
+                    return Err(self.refused(&next.zone));
                 }
                 let mut segment = follow(&self.config, &self.leases, next)?;
                 let Some(init) = read_init(&segment)? else {
